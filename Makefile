@@ -1,0 +1,39 @@
+# Two commands do everything on a fresh machine: `make run` and `make test`.
+VENV := .venv
+BIN := $(VENV)/bin
+PYTHON ?= python3
+
+.PHONY: run test install install-test translations messages bench
+
+run: install translations
+	$(BIN)/voting init-db
+	$(BIN)/voting demo --if-empty
+	$(BIN)/voting serve --host 127.0.0.1 --port 5000
+
+test: install-test translations
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+install: $(VENV)/.installed
+install-test: $(VENV)/.installed-test
+
+$(VENV)/.installed: pyproject.toml
+	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e .
+	touch $@
+
+$(VENV)/.installed-test: pyproject.toml $(VENV)/.installed
+	$(BIN)/pip install -q -e ".[test]"
+	touch $@
+
+# Compile the message catalogues (zh_CN is the default language; English is the source text).
+translations: install
+	$(BIN)/pybabel -q compile -d voting/translations
+
+# After changing user-facing text: re-extract and merge into the catalogues, then translate.
+messages: install
+	$(BIN)/pybabel -q extract -F babel.cfg -k _l --no-location -o voting/translations/messages.pot voting templates
+	$(BIN)/pybabel -q update -N -i voting/translations/messages.pot -d voting/translations
+
+bench: install-test
+	$(BIN)/python -m bench

@@ -1,0 +1,172 @@
+"""Shared fixtures: an app on a migrated database (SQLite, or PostgreSQL when
+VOTING_TEST_DATABASE_URL is set), the test client, sign-in helpers, and a real server.
+
+The schema is built once per session by the migrations; every test starts from empty tables.
+"""
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+from flask.testing import FlaskClient
+from sqlalchemy import create_engine, text
+
+os.environ.setdefault("VOTING_SECRET_KEY", "test-secret-key-not-for-production")
+os.environ["VOTING_RATELIMIT_ENABLED"] = "false"
+
+from voting import create_app  # noqa: E402
+from voting.extensions import db  # noqa: E402
+
+from factories import Factory  # noqa: E402
+
+TEST_PASSWORD = "Test-Pass-1"
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory) -> str:
+    """The test database, emptied and migrated to head once per session."""
+    url = os.environ.get("VOTING_TEST_DATABASE_URL") or f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.sqlite3'}"
+    if url.startswith("postgresql"):
+        engine = create_engine(url)
+        with engine.begin() as conn:
+            conn.execute(text("DROP SCHEMA public CASCADE"))
+            conn.execute(text("CREATE SCHEMA public"))
+        engine.dispose()
+    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "TESTING": True})
+    with app.app_context():
+        from flask_migrate import upgrade
+
+        upgrade()
+        db.engine.dispose()
+    return url
+
+
+@pytest.fixture()
+def app(database_url):
+    app = create_app({
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "TESTING": True,
+        "WTF_CSRF_ENABLED": False,
+        "RATELIMIT_ENABLED": False,
+    })
+    with app.app_context():
+        yield app
+        db.session.remove()
+        _empty_tables()
+        db.engine.dispose()
+
+
+def _empty_tables() -> None:
+    tables = list(reversed(db.metadata.sorted_tables))
+    with db.engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("TRUNCATE " + ", ".join(f'"{t.name}"' for t in tables) + " RESTART IDENTITY CASCADE"))
+        else:
+            for table in tables:
+                conn.execute(table.delete())
+
+
+class IsolatedClient(FlaskClient):
+    """Each request runs in its own app context (its own `g` and database session), as in
+    production; the test's own session is committed first so the request sees what the test made."""
+
+    def open(self, *args, **kwargs):
+        db.session.commit()
+        with self.application.app_context():
+            return super().open(*args, **kwargs)
+
+
+@pytest.fixture()
+def client(app):
+    app.test_client_class = IsolatedClient
+    return app.test_client()
+
+
+@pytest.fixture()
+def runner(app):
+    return app.test_cli_runner()
+
+
+@pytest.fixture()
+def factory(app) -> Factory:
+    return Factory(db.session, TEST_PASSWORD)
+
+
+@pytest.fixture()
+def world(factory):
+    """Two communities in one sub-district, each with a grid, staff, a grid worker, residents and
+    a cycle in voting with four projects on the ballot; committed."""
+    built = factory.world()
+    db.session.commit()
+    return built
+
+
+class Auth:
+    """Sign in through the real login form, or get an API token."""
+
+    def __init__(self, client):
+        self.client = client
+
+    def login(self, username: str, password: str = TEST_PASSWORD):
+        return self.client.post("/login", data={"username": username, "password": password})
+
+    def logout(self):
+        return self.client.post("/logout")
+
+    def token(self, username: str, password: str = TEST_PASSWORD) -> str:
+        response = self.client.post("/api/v1/auth/token", json={"username": username, "password": password})
+        assert response.status_code == 200, response.get_json()
+        return response.get_json()["token"]
+
+    def headers(self, username: str) -> dict:
+        return {"Authorization": f"Bearer {self.token(username)}"}
+
+
+@pytest.fixture()
+def auth(client) -> Auth:
+    return Auth(client)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture()
+def live_server(app, database_url):
+    """Start `voting serve` (gunicorn) on the test database; call with the number of workers."""
+    started = []
+
+    def start(workers: int = 3, extra_env: dict | None = None) -> str:
+        port = _free_port()
+        env = os.environ | {"VOTING_DATABASE_URL": database_url, "VOTING_RATELIMIT_ENABLED": "false"} | (extra_env or {})
+        process = subprocess.Popen(
+            [sys.executable, "-m", "voting.cli", "serve", "--port", str(port), "--workers", str(workers)],
+            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        )
+        started.append(process)
+        base = f"http://127.0.0.1:{port}"
+        for _attempt in range(200):
+            try:
+                with urllib.request.urlopen(base + "/healthz", timeout=2) as response:
+                    if response.status == 200:
+                        return base
+            except OSError:
+                if process.poll() is not None:
+                    raise RuntimeError(process.stderr.read().decode()) from None
+                time.sleep(0.1)
+        raise RuntimeError("voting serve did not answer /healthz")
+
+    yield start
+    for process in started:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()

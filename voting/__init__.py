@@ -1,0 +1,107 @@
+"""voting: participatory budgeting for community livelihood funds (惠民实事票决制)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from flask import Flask, has_request_context, render_template, request
+from flask_babel import gettext as _
+from werkzeug.exceptions import HTTPException
+
+from .cli import register_commands
+from .config import Settings
+from .errors import DomainError
+from .extensions import babel, csrf, db, limiter, login_manager, migrate
+
+ROOT = Path(__file__).resolve().parent.parent
+LOCALES = ("zh_CN", "en")
+
+
+def create_app(test_config: dict | None = None) -> Flask:
+    """Build the app: settings, extensions, blueprints. No network, migration or sleep here."""
+    app = Flask(
+        __name__,
+        instance_path=str(ROOT / "instance"),
+        template_folder=str(ROOT / "templates"),
+        static_folder=str(ROOT / "static"),
+    )
+    settings = Settings.from_env(Path(app.instance_path))
+    app.config.from_mapping(settings.flask_config())
+    if test_config:
+        app.config.update(test_config)
+    _init_extensions(app)
+    _register_blueprints(app)
+    _register_error_handlers(app)
+    register_commands(app)
+    return app
+
+
+def _init_extensions(app: Flask) -> None:
+    from . import models  # noqa: F401  (every table known to the metadata)
+    from .accounts.access import deny_by_default
+    from .accounts.services import user_for_session_id
+    from .database import configure_engine
+    from .format import register_template_helpers
+
+    db.init_app(app)
+    with app.app_context():
+        configure_engine(db.engine)
+    migrate.init_app(app, db, directory=str(ROOT / "migrations"))
+    csrf.init_app(app)
+    limiter.init_app(app)
+    babel.init_app(app, locale_selector=_select_locale, default_translation_directories=str(ROOT / "voting" / "translations"))
+    login_manager.init_app(app)
+    login_manager.login_view = "accounts.login"
+    login_manager.login_message = None
+    login_manager.session_protection = "strong"
+    login_manager.user_loader(lambda session_id: user_for_session_id(db.session, session_id))
+    app.before_request(deny_by_default)
+    register_template_helpers(app)
+
+
+def _register_blueprints(app: Flask) -> None:
+    from . import api, accounts, geography
+    from .accounts import api as _accounts_api  # noqa: F401
+    from .geography import api as _geography_api  # noqa: F401
+    from .cycles import api as _cycles_api  # noqa: F401
+
+    csrf.exempt(api.bp)  # the API takes bearer tokens only, never cookies
+    for blueprint in (api.bp, accounts.bp, geography.bp):
+        app.register_blueprint(blueprint)
+
+
+def _register_error_handlers(app: Flask) -> None:
+    from .accounts.access import is_api_request
+    from .api import handle_domain_error, handle_http_error
+
+    @app.errorhandler(DomainError)
+    def domain_error(error: DomainError):
+        if is_api_request():
+            return handle_domain_error(error)
+        if error.status == 401:
+            return login_manager.unauthorized()
+        return render_template("errors.html", message=error.message, status=error.status), error.status
+
+    @app.errorhandler(HTTPException)
+    def http_error(error: HTTPException):
+        if is_api_request():
+            return handle_http_error(error)
+        return render_template("errors.html", message=error.description, status=error.code), error.code
+
+    @app.errorhandler(Exception)
+    def unexpected_error(error: Exception):
+        app.logger.exception("unexpected error")
+        if is_api_request():
+            from .api import error_response
+
+            return error_response("internal_error", _("Something went wrong on our side."), 500)
+        return render_template("errors.html", message=_("Something went wrong on our side."), status=500), 500
+
+
+def _select_locale() -> str | None:
+    if not has_request_context():
+        return None  # the default locale (commands)
+    chosen = request.cookies.get("lang")
+    if chosen in LOCALES:
+        return chosen
+    best = request.accept_languages.best_match(["zh_CN", "zh", "en"], default="zh_CN")
+    return "en" if best == "en" else "zh_CN"

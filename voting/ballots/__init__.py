@@ -1,0 +1,1 @@
+"""Ballots: casting, revising, receipts; the voter roll kept apart."""

@@ -1,0 +1,108 @@
+"""The `voting` command group (also `flask --app voting …`)."""
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+from flask import current_app
+from flask.cli import FlaskGroup, with_appcontext
+
+from .errors import DomainError
+from .extensions import db
+
+
+def main() -> None:
+    FlaskGroup(create_app=_create_app, help="voting: participatory budgeting for community funds.")()
+
+
+def _create_app():
+    from . import create_app
+
+    return create_app()
+
+
+def register_commands(app) -> None:
+    try:  # TEMPORARY until the tally package lands
+        from .tally.command import tally_command
+    except ImportError:
+        tally_command = None
+    for command in filter(None, (init_db, demo, serve, users, tally_command)):
+        app.cli.add_command(command)
+
+
+@click.command("init-db")
+@with_appcontext
+def init_db():
+    """Create or upgrade the schema to the newest migration."""
+    from flask_migrate import upgrade
+
+    upgrade()
+    click.echo("database schema is up to date")
+
+
+@click.command("demo")
+@click.option("--password", help="Password of every demo account (default: random, printed).")
+@click.option("--seed", type=int, default=2026, show_default=True, help="Random seed; the same seed, the same district.")
+@click.option("--residents-per-grid", type=click.IntRange(1, 500), default=4, show_default=True)
+@click.option("--if-empty", is_flag=True, help="Do nothing (and show the saved accounts) when a district is loaded.")
+@with_appcontext
+def demo(password, seed, residents_per_grid, if_empty):
+    """Load the demo district: 45 communities, 232 grids, 280 completed projects, votes open now."""
+    from .demo import DemoError, accounts_file, load_demo
+
+    try:
+        table = load_demo(db.session, seed=seed, password=password, residents_per_grid=residents_per_grid)
+    except DemoError as error:
+        saved = accounts_file(current_app)
+        if if_empty and saved.exists():
+            click.echo(saved.read_text())
+            return
+        raise click.ClickException(str(error)) from None
+    db.session.commit()
+    accounts_file(current_app).write_text(table)
+    os.chmod(accounts_file(current_app), 0o600)
+    click.echo(table)
+
+
+@click.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=int, default=5000, show_default=True)
+@click.option("--workers", type=int, default=None, help="Worker processes (default: 2 × cores + 1, at most 9).")
+def serve(host, port, workers):
+    """Serve with gunicorn (the production server)."""
+    workers = workers or min(2 * (os.cpu_count() or 1) + 1, 9)
+    argv = [sys.executable, "-m", "gunicorn", "--workers", str(workers), "--bind", f"{host}:{port}",
+            "--access-logfile", "-", "--graceful-timeout", "10", "voting:create_app()"]
+    click.echo(f"serving on http://{host}:{port} with {workers} workers")
+    os.execvp(argv[0], argv)
+
+
+@click.group("users")
+def users():
+    """Manage accounts."""
+
+
+@users.command("add")
+@click.option("--role", required=True, type=click.Choice(["resident", "grid_worker", "staff", "admin", "auditor"]))
+@click.option("--username", required=True)
+@click.option("--password", required=True)
+@click.option("--community", "community_code")
+@click.option("--grid", "grid_code")
+@with_appcontext
+def users_add(role, username, password, community_code, grid_code):
+    """Add an account with its role and scope."""
+    from .accounts.services import create_user
+
+    try:
+        create_user(db.session, role=role, username=username, password=password,
+                    community_code=community_code, grid_code=grid_code)
+    except DomainError as error:
+        db.session.rollback()
+        raise click.ClickException(error.message) from None
+    db.session.commit()
+    click.echo(f"added {role} {username}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,64 @@
+"""Typed settings, read once from the environment and passed to the app factory."""
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+_TRUE = {"1", "true", "yes", "on"}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What the service needs to know about its surroundings (SPEC §5, Configuration)."""
+
+    database_url: str
+    secret_key: str
+    redis_url: str | None
+    ratelimit_enabled: bool
+    token_lifetime_hours: int = 12
+
+    @classmethod
+    def from_env(cls, instance_path: Path, environ=os.environ) -> "Settings":
+        """Read the settings; create the instance folder and its secret key on first run."""
+        instance_path.mkdir(parents=True, exist_ok=True)
+        default_db = f"sqlite:///{instance_path / 'voting.sqlite3'}"
+        return cls(
+            database_url=environ.get("VOTING_DATABASE_URL") or default_db,
+            secret_key=environ.get("VOTING_SECRET_KEY") or _stored_secret(instance_path / "secret_key"),
+            redis_url=environ.get("VOTING_REDIS_URL") or None,
+            ratelimit_enabled=environ.get("VOTING_RATELIMIT_ENABLED", "true").strip().lower() in _TRUE,
+        )
+
+    def flask_config(self) -> dict:
+        """The Flask and extension settings derived from these settings."""
+        engine_options = {"pool_pre_ping": True}
+        if self.database_url.startswith("postgresql"):
+            engine_options.update(pool_size=10, max_overflow=20, pool_recycle=1800)
+        return {
+            "SECRET_KEY": self.secret_key,
+            "SQLALCHEMY_DATABASE_URI": self.database_url,
+            "SQLALCHEMY_ENGINE_OPTIONS": engine_options,
+            "RATELIMIT_ENABLED": self.ratelimit_enabled,
+            "RATELIMIT_STORAGE_URI": self.redis_url or "memory://",
+            "RATELIMIT_HEADERS_ENABLED": True,
+            "TOKEN_LIFETIME_HOURS": self.token_lifetime_hours,
+            "SESSION_COOKIE_HTTPONLY": True,
+            "SESSION_COOKIE_SAMESITE": "Lax",
+            "REMEMBER_COOKIE_HTTPONLY": True,
+            "REMEMBER_COOKIE_SAMESITE": "Lax",
+            "WTF_CSRF_TIME_LIMIT": None,
+            "BABEL_DEFAULT_LOCALE": "zh_CN",
+            "BABEL_DEFAULT_TIMEZONE": "Asia/Shanghai",
+            "MAX_CONTENT_LENGTH": 16 * 1024 * 1024,
+        }
+
+
+def _stored_secret(path: Path) -> str:
+    """Return the secret kept in `path`, generating it the first time (never a fixed fallback)."""
+    if not path.exists():
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_hex(32))
+    return path.read_text().strip()

@@ -1,0 +1,1 @@
+"""The yearly cycle: phases, voting rules, the fund."""

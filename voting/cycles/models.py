@@ -1,0 +1,72 @@
+"""The yearly cycle of a community: fund, phases with their times, and the voting rules."""
+from datetime import datetime
+
+from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from ..database import utcnow
+from ..extensions import db
+from ..geography.models import Community
+
+PHASES = ("collection", "review", "voting", "results", "implementation", "closed")
+METHODS = ("approval", "knapsack", "cumulative", "choose_one")
+OUTCOME_RULES = ("greedy", "greedy-no-skip", "greedy-threshold", "mes", "mes+greedy")
+DEFAULT_FUND_FEN = 200_000 * 100
+
+
+def _in(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+class Cycle(db.Model):
+    __tablename__ = "cycle"
+    __table_args__ = (
+        UniqueConstraint("community_id", "year"),
+        CheckConstraint("fund_fen > 0", name="fund_positive"),
+        CheckConstraint(_in("phase", PHASES), name="phase"),
+        CheckConstraint(_in("method", METHODS), name="method"),
+        CheckConstraint(_in("outcome_rule", OUTCOME_RULES), name="outcome_rule"),
+        CheckConstraint("min_choices >= 0 AND (max_choices IS NULL OR max_choices >= min_choices)", name="choices"),
+        CheckConstraint("(method = 'cumulative') = (points IS NOT NULL)", name="points_for_cumulative"),
+        CheckConstraint("threshold IS NULL OR threshold >= 0", name="threshold"),
+        CheckConstraint(
+            "voting_opens_at IS NULL OR voting_closes_at IS NULL OR voting_opens_at < voting_closes_at",
+            name="voting_window",
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    community_id: Mapped[int] = mapped_column(ForeignKey("community.id"), index=True)
+    year: Mapped[int]
+    fund_fen: Mapped[int] = mapped_column(BigInteger, default=DEFAULT_FUND_FEN)
+    # The phase as last set by staff; `current_phase` adds what the clock says about voting.
+    phase: Mapped[str] = mapped_column(String(16), default="collection")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    review_started_at: Mapped[datetime | None]
+    voting_opens_at: Mapped[datetime | None]
+    voting_closes_at: Mapped[datetime | None]
+    closed_early_reason: Mapped[str | None] = mapped_column(String(500))
+    results_published_at: Mapped[datetime | None]
+    implementation_started_at: Mapped[datetime | None]
+    closed_at: Mapped[datetime | None]
+    # Voting rules: fixed before the first ballot, frozen from then on (rules_frozen_at).
+    method: Mapped[str] = mapped_column(String(16), default="approval")
+    min_choices: Mapped[int] = mapped_column(default=1)
+    max_choices: Mapped[int | None] = mapped_column(default=3)
+    points: Mapped[int | None]
+    threshold: Mapped[int | None]
+    outcome_rule: Mapped[str] = mapped_column(String(20), default="greedy")
+    rules_frozen_at: Mapped[datetime | None]
+
+    community: Mapped[Community] = relationship()
+
+    def current_phase(self, now: datetime) -> str:
+        """The phase at `now`: voting opens and closes by the clock, no scheduler needed."""
+        if self.phase == "review" and self.voting_opens_at and now >= self.voting_opens_at:
+            return "results" if self.voting_closes_at and now >= self.voting_closes_at else "voting"
+        if self.phase == "voting" and self.voting_closes_at and now >= self.voting_closes_at:
+            return "results"
+        return self.phase
+
+    def is_voting_open(self, now: datetime) -> bool:
+        return self.current_phase(now) == "voting"

@@ -1,0 +1,86 @@
+"""The transaction pattern shared by every feature, and the database's connection settings.
+
+One transaction per request: a view that changes state is wrapped in `@transactional`. It runs the
+view, commits once at the end, rolls back on any error, and re-runs the whole view when the
+database reports a transient conflict (PostgreSQL serialisation failure or deadlock, SQLite busy).
+Services never commit; they flush and raise named errors.
+
+SQLite runs in WAL mode with `synchronous=FULL`, foreign keys on and a busy timeout; the
+transaction of a request that may write (any method but GET, HEAD, OPTIONS) starts with
+`BEGIN IMMEDIATE`, so two writers queue instead of failing when a reader upgrades to a writer.
+"""
+from __future__ import annotations
+
+import functools
+import random
+import time
+from datetime import UTC, datetime
+
+from flask import has_request_context, request
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from .extensions import db
+
+RETRIES = 8
+_RETRYABLE_SQLSTATES = {"40001", "40P01"}  # serialization_failure, deadlock_detected
+
+
+def utcnow() -> datetime:
+    """The current time in UTC, without tzinfo (how every timestamp is stored)."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def configure_engine(engine: Engine) -> None:
+    """Apply the per-connection settings of the engine's dialect."""
+    if engine.dialect.name != "sqlite":
+        return
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection, _record):
+        dbapi_connection.isolation_level = None  # SQLAlchemy emits BEGIN itself (below)
+        cursor = dbapi_connection.cursor()
+        for pragma in ("journal_mode=WAL", "synchronous=FULL", "foreign_keys=ON", "busy_timeout=30000"):
+            cursor.execute(f"PRAGMA {pragma}")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection):
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if _request_may_write() else "BEGIN")
+
+
+def _request_may_write() -> bool:
+    """Whether this is a request that may change state (no GET changes state)."""
+    return has_request_context() and request.method not in ("GET", "HEAD", "OPTIONS")
+
+
+def is_retryable(error: DBAPIError) -> bool:
+    """Whether the error is a transient conflict that a fresh attempt may not meet."""
+    sqlstate = getattr(error.orig, "sqlstate", None)
+    if sqlstate in _RETRYABLE_SQLSTATES:
+        return True
+    return isinstance(error, OperationalError) and "database is locked" in str(error.orig)
+
+
+def transactional(view):
+    """Run a state-changing view in one transaction, committed once, retried on conflicts."""
+
+    @functools.wraps(view)
+    def wrapper(*args, **kwargs):
+        for attempt in range(RETRIES):
+            try:
+                response = view(*args, **kwargs)
+                db.session.commit()
+                return response
+            except DBAPIError as error:
+                db.session.rollback()
+                if not is_retryable(error) or attempt == RETRIES - 1:
+                    raise
+                time.sleep(random.uniform(0, 0.01 * 2**attempt))
+            except BaseException:
+                db.session.rollback()
+                raise
+        raise AssertionError("unreachable")
+
+    return wrapper

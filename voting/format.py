@@ -1,0 +1,72 @@
+"""How values read on pages: money in yuan, local times, and the labels of codes."""
+from __future__ import annotations
+
+from datetime import UTC
+
+from flask import Flask
+from flask_babel import format_datetime, get_locale, lazy_gettext as _l
+
+from .money import yuan_grouped
+
+CATEGORY_LABELS = {
+    "water": _l("Water supply"),
+    "power": _l("Electricity"),
+    "road": _l("Roads"),
+    "gas": _l("Gas"),
+    "network": _l("Network"),
+    "culture": _l("Culture"),
+    "sports": _l("Sports"),
+    "elderly": _l("Elderly care"),
+    "childcare": _l("Childcare"),
+    "shopping": _l("Shopping"),
+    "parking": _l("Parking"),
+    "greening": _l("Greening"),
+    "lighting": _l("Lighting"),
+    "drainage": _l("Drainage"),
+    "other": _l("Other"),
+}
+
+PHASE_LABELS = {
+    "collection": _l("Collecting proposals"),
+    "review": _l("Under review"),
+    "voting": _l("Voting open"),
+    "results": _l("Results published"),
+    "implementation": _l("Being built"),
+    "closed": _l("Closed"),
+}
+
+STATUS_LABELS = {
+    "submitted": _l("Submitted"),
+    "on_ballot": _l("On the ballot"),
+    "rejected": _l("Rejected"),
+    "merged": _l("Merged"),
+    "funded": _l("Funded"),
+    "not_funded": _l("Not funded"),
+    "in_progress": _l("In progress"),
+    "completed": _l("Completed"),
+    "accepted": _l("Accepted"),
+}
+
+METHOD_LABELS = {
+    "approval": _l("Approval: tick the projects you support"),
+    "knapsack": _l("Budget: choose projects within the fund"),
+    "cumulative": _l("Points: spread your points"),
+    "choose_one": _l("Choose one project"),
+}
+
+
+def local_time(value, fmt: str = "medium") -> str:
+    """A stored UTC time shown in the user's time zone (Asia/Shanghai by default)."""
+    if value is None:
+        return ""
+    return format_datetime(value.replace(tzinfo=UTC), fmt)
+
+
+def register_template_helpers(app: Flask) -> None:
+    app.jinja_env.filters["yuan"] = yuan_grouped
+    app.jinja_env.filters["local_time"] = local_time
+    app.jinja_env.globals.update(
+        current_locale=lambda: str(get_locale() or "zh_CN"),
+        CATEGORY_LABELS=CATEGORY_LABELS, PHASE_LABELS=PHASE_LABELS,
+        STATUS_LABELS=STATUS_LABELS, METHOD_LABELS=METHOD_LABELS,
+    )

@@ -1,0 +1,48 @@
+from flask import make_response, redirect, render_template, request, url_for
+from sqlalchemy import select
+
+from ..accounts.access import public
+from ..database import utcnow
+from ..extensions import db
+from ..cycles.services import ballot_projects
+from . import bp
+from .services import community_cycles, district_overview, get_community
+
+
+@bp.get("/")
+@public
+def home():
+    """The district: communities by sub-district, their funds, completed projects, open votes."""
+    overview = district_overview(db.session)
+    return render_template("geography/home.html", overview=overview, now=utcnow())
+
+
+@bp.get("/c/<code>")
+@public
+def community(code):
+    """A community: its fund, phase and the projects on this year's ballot."""
+    place = get_community(db.session, code)
+    cycles = community_cycles(db.session, place)
+    current = cycles[-1] if cycles else None
+    projects = ballot_projects(db.session, current) if current else []
+    return render_template("geography/community.html", community=place, cycle=current, cycles=cycles,
+                           projects=projects, now=utcnow())
+
+
+@bp.get("/lang/<locale>")
+@public
+def set_language(locale):
+    """Remember the chosen language in a cookie and go back."""
+    target = request.referrer if request.referrer and request.referrer.startswith(request.host_url) else None
+    response = make_response(redirect(target or url_for("geography.home")))
+    if locale in ("zh_CN", "en"):
+        response.set_cookie("lang", locale, max_age=365 * 24 * 3600, samesite="Lax", httponly=True)
+    return response
+
+
+@bp.get("/healthz")
+@public
+def healthz():
+    """200 when the app and its database answer."""
+    db.session.execute(select(1))
+    return {"status": "ok"}

@@ -1,0 +1,7 @@
+"""Import every feature's models so that Alembic and the app see the whole schema."""
+from .accounts.models import ApiToken, User  # noqa: F401
+from .ballots.models import Ballot, BallotChoice, RollEntry  # noqa: F401
+from .cycles.models import Cycle  # noqa: F401
+from .geography.models import Community, Grid, SubDistrict  # noqa: F401
+from .proposals.models import Project, ProjectPhoto  # noqa: F401
+from .residents.models import Resident  # noqa: F401
