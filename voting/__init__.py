@@ -1,6 +1,8 @@
 """voting: participatory budgeting for community livelihood funds (惠民实事票决制)."""
 from __future__ import annotations
 
+import importlib
+import importlib.util
 from pathlib import Path
 
 from flask import Flask, has_request_context, render_template, request
@@ -14,6 +16,7 @@ from .extensions import babel, csrf, db, limiter, login_manager, migrate
 
 ROOT = Path(__file__).resolve().parent.parent
 LOCALES = ("zh_CN", "en")
+FEATURES = ("accounts", "geography", "cycles", "proposals", "ballots")
 
 
 def create_app(test_config: dict | None = None) -> Flask:
@@ -59,14 +62,18 @@ def _init_extensions(app: Flask) -> None:
 
 
 def _register_blueprints(app: Flask) -> None:
-    from . import api, accounts, geography
-    from .accounts import api as _accounts_api  # noqa: F401
-    from .geography import api as _geography_api  # noqa: F401
-    from .cycles import api as _cycles_api  # noqa: F401
+    from . import api
 
+    # Each feature: a blueprint of pages in `<feature>/__init__.py` (if it has pages) and its JSON
+    # routes in `<feature>/api.py`, which add themselves to the one API blueprint.
+    for feature in FEATURES:
+        package = importlib.import_module(f"{__name__}.{feature}")
+        if hasattr(package, "bp"):
+            app.register_blueprint(package.bp)
+        if importlib.util.find_spec(f"{__name__}.{feature}.api"):
+            importlib.import_module(f"{__name__}.{feature}.api")
     csrf.exempt(api.bp)  # the API takes bearer tokens only, never cookies
-    for blueprint in (api.bp, accounts.bp, geography.bp):
-        app.register_blueprint(blueprint)
+    app.register_blueprint(api.bp)
 
 
 def _register_error_handlers(app: Flask) -> None:

@@ -37,7 +37,7 @@ def init_db():
     """Create or upgrade the schema to the newest migration."""
     from flask_migrate import upgrade
 
-    upgrade()
+    upgrade(revision="heads")
     click.echo("database schema is up to date")
 
 
