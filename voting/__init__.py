@@ -12,6 +12,7 @@ from werkzeug.exceptions import HTTPException
 from .cli import register_commands
 from .config import Settings
 from .errors import DomainError
+from .security import init_security
 from .extensions import babel, csrf, db, limiter, login_manager, migrate
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -32,6 +33,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     if test_config:
         app.config.update(test_config)
     _init_extensions(app)
+    init_security(app, settings.proxy_count)
     _register_blueprints(app)
     _register_error_handlers(app)
     register_commands(app)

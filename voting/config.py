@@ -17,6 +17,7 @@ class Settings:
     secret_key: str
     redis_url: str | None
     ratelimit_enabled: bool
+    proxy_count: int = 0
     token_lifetime_hours: int = 12
 
     @classmethod
@@ -29,6 +30,7 @@ class Settings:
             secret_key=environ.get("VOTING_SECRET_KEY") or _stored_secret(instance_path / "secret_key"),
             redis_url=environ.get("VOTING_REDIS_URL") or None,
             ratelimit_enabled=environ.get("VOTING_RATELIMIT_ENABLED", "true").strip().lower() in _TRUE,
+            proxy_count=int(environ.get("VOTING_PROXY_COUNT") or 0),
         )
 
     def flask_config(self) -> dict:
