@@ -108,7 +108,7 @@ def _register_error_handlers(app: Flask) -> None:
 
 def _select_locale() -> str | None:
     if not has_request_context():
-        return None  # the default locale (commands)
+        return "en"  # the command line speaks English, like its commands and options
     chosen = request.cookies.get("lang")
     if chosen in LOCALES:
         return chosen

@@ -27,7 +27,7 @@ def register_commands(app) -> None:
         from .tally.command import tally_command
     except ImportError:
         tally_command = None
-    for command in filter(None, (init_db, demo, serve, users, tally_command)):
+    for command in filter(None, (init_db, demo, serve, users, import_residents, tally_command)):
         app.cli.add_command(command)
 
 
@@ -102,6 +102,34 @@ def users_add(role, username, password, community_code, grid_code):
         raise click.ClickException(error.message) from None
     db.session.commit()
     click.echo(f"added {role} {username}")
+
+
+@click.command("import-residents")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+@click.option("--community", "community_code", required=True, help="The community whose registry this is.")
+@with_appcontext
+def import_residents(path, community_code):
+    """Import a resident registry (CSV or XLSX): all rows or none."""
+    from pathlib import Path
+
+    from .geography.services import get_community
+    from .residents.registry_file import RegistryFileError, read_registry
+    from .residents.services import RegistryRejected, import_residents as add_residents
+
+    try:
+        community = get_community(db.session, community_code)
+        rows = read_registry(Path(path).read_bytes(), path)
+        count = add_residents(db.session, community, rows, current_app.config["SECRET_KEY"])
+    except (DomainError, RegistryFileError) as error:
+        db.session.rollback()
+        raise click.ClickException(getattr(error, "message", str(error))) from None
+    except RegistryRejected as rejected:
+        db.session.rollback()
+        for row, problem in rejected.problems:
+            click.echo(f"row {row}: {problem}", err=True)
+        raise click.ClickException(f"nothing imported: {len(rejected.problems)} problem(s) in {path}") from None
+    db.session.commit()
+    click.echo(f"imported {count} residents into {community.code} {community.name}")
 
 
 if __name__ == "__main__":

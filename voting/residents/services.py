@@ -34,3 +34,62 @@ def hash_id_number(secret_key: str, number: str) -> str:
     """The keyed hash stored instead of the ID number (HMAC-SHA256 with the server's secret)."""
     key = hmac.new(secret_key.encode(), b"resident-id-number", hashlib.sha256).digest()
     return hmac.new(key, number.encode(), hashlib.sha256).hexdigest()
+
+
+class RegistryRejected(Exception):
+    """The registry file was refused as a whole; `problems` lists (row number, message)."""
+
+    def __init__(self, problems: list[tuple[int, str]]):
+        super().__init__(f"{len(problems)} problem(s)")
+        self.problems = problems
+
+
+def import_residents(session, community, rows, secret_key: str) -> int:
+    """Add every row to the community's registry, or none of them.
+
+    :raises RegistryRejected: naming each bad row: a bad ID number, an unknown grid, a resident
+        already registered or listed twice, a missing name or address, over-long text.
+    """
+    from sqlalchemy import select
+
+    from ..geography.models import Grid
+    from .models import Resident
+
+    grids = {g.code: g.id for g in session.scalars(select(Grid).where(Grid.community_id == community.id))}
+    known = set(session.scalars(select(Resident.id_hash)))
+    problems, residents, seen = [], [], {}
+    for row in rows:
+        values, row_problems = row.values, []
+        for column, limit in (("name", 64), ("address", 200), ("phone", 32)):
+            if len(values[column]) > limit:
+                row_problems.append(_("%(column)s is longer than %(n)d characters", column=column, n=limit))
+        if not values["name"]:
+            row_problems.append(_("name is empty"))
+        if not values["address"]:
+            row_problems.append(_("address is empty"))
+        if values["grid"] not in grids:
+            row_problems.append(_("grid '%(grid)s' is not a grid of %(community)s",
+                                  grid=values["grid"], community=community.code))
+        id_hash = None
+        try:
+            id_hash = hash_id_number(secret_key, validate_id_number(values["id_number"]))
+        except Invalid as error:
+            row_problems.append(error.message)
+        if id_hash and id_hash in known:
+            row_problems.append(_("this resident is already registered"))
+        elif id_hash in seen:
+            row_problems.append(_("the same ID number is on row %(row)d", row=seen[id_hash]))
+        if id_hash:
+            seen.setdefault(id_hash, row.number)
+        if row_problems:
+            problems.extend((row.number, problem) for problem in row_problems)
+            continue
+        residents.append(Resident(community_id=community.id, grid_id=grids[values["grid"]], name=values["name"],
+                                  id_hash=id_hash, phone=values["phone"] or None, address=values["address"]))
+    if not rows:
+        problems.append((1, _("the file has no residents")))
+    if problems:
+        raise RegistryRejected(problems)
+    session.add_all(residents)
+    session.flush()
+    return len(residents)
