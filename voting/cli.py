@@ -27,7 +27,7 @@ def register_commands(app) -> None:
         from .tally.command import tally_command
     except ImportError:
         tally_command = None
-    for command in filter(None, (init_db, demo, serve, users, import_residents, tally_command)):
+    for command in filter(None, (init_db, demo, serve, users, import_residents, backup, restore, tally_command)):
         app.cli.add_command(command)
 
 
@@ -130,6 +130,40 @@ def import_residents(path, community_code):
         raise click.ClickException(f"nothing imported: {len(rejected.problems)} problem(s) in {path}") from None
     db.session.commit()
     click.echo(f"imported {count} residents into {community.code} {community.name}")
+
+
+@click.command("backup")
+@click.argument("path", type=click.Path(dir_okay=False, writable=True))
+@with_appcontext
+def backup(path):
+    """Write a consistent backup of the database (safe while serving)."""
+    from pathlib import Path
+
+    from .backup import BackupError, backup as write_backup
+
+    try:
+        write_backup(current_app.config["SQLALCHEMY_DATABASE_URI"], Path(path))
+    except BackupError as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(f"backup written to {path}")
+
+
+@click.command("restore")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+@click.confirmation_option(prompt="This replaces everything in the database. Continue?")
+@with_appcontext
+def restore(path):
+    """Replace the database with a backup (stop the service first)."""
+    from pathlib import Path
+
+    from .backup import BackupError, restore as read_backup
+
+    db.engine.dispose()
+    try:
+        read_backup(current_app.config["SQLALCHEMY_DATABASE_URI"], Path(path))
+    except BackupError as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(f"restored from {path}")
 
 
 if __name__ == "__main__":
