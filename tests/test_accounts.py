@@ -2,6 +2,7 @@
 from datetime import timedelta
 
 import pytest
+from conftest import Auth
 from sqlalchemy import select
 
 from voting.accounts.models import ApiToken
@@ -120,3 +121,43 @@ def test_every_non_public_endpoint_needs_sign_in(app, client):
         method = sorted(rule.methods - {"HEAD", "OPTIONS"})[0]
         response = client.open(path, method=method)
         assert response.status_code in (302, 401), (rule.rule, response.status_code)
+
+
+def test_sign_out_ends_every_session_and_token(world, app, client, auth):
+    token = auth.token("resident-ca-1")
+    other_device = app.test_client()
+    Auth(other_device).login("resident-ca-1")
+    auth.login("resident-ca-1")
+    auth.logout()
+    assert "resident-ca-1" not in other_device.get("/").get_data(as_text=True)
+    assert client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"}).status_code == 401
+
+
+def test_change_password(world, app, client, auth):
+    token = auth.token("resident-ca-1")
+    other_device = app.test_client()
+    Auth(other_device).login("resident-ca-1")
+    auth.login("resident-ca-1")
+    response = client.post("/account/password", data={"current": "Test-Pass-1", "new": "New-Pass-22",
+                                                      "confirm": "New-Pass-22"})
+    assert response.status_code == 302
+    assert "resident-ca-1" in client.get("/").get_data(as_text=True)  # this session stays
+    assert "resident-ca-1" not in other_device.get("/").get_data(as_text=True)
+    assert client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"}).status_code == 401
+    assert auth.token("resident-ca-1", "New-Pass-22")
+
+
+@pytest.mark.parametrize("form", [
+    {"current": "Wrong-Pass-1", "new": "New-Pass-22", "confirm": "New-Pass-22"},
+    {"current": "Test-Pass-1", "new": "short1", "confirm": "short1"},
+    {"current": "Test-Pass-1", "new": "onlyletters", "confirm": "onlyletters"},
+    {"current": "Test-Pass-1", "new": "New-Pass-22", "confirm": "New-Pass-23"},
+    {"current": "Test-Pass-1", "new": "Test-Pass-1", "confirm": "Test-Pass-1"},
+])
+def test_change_password_refusals_change_nothing(world, client, auth, form):
+    auth.login("resident-ca-1")
+    before = world.a.residents[0].password_hash
+    assert client.post("/account/password", data=form).status_code == 400
+    db.session.refresh(world.a.residents[0])
+    assert world.a.residents[0].password_hash == before
+    assert "resident-ca-1" in client.get("/").get_data(as_text=True)

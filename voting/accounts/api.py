@@ -3,15 +3,16 @@ from flask_babel import gettext as _
 
 from ..api import bp, json_body
 from ..errors import Invalid
-from ..extensions import db, limiter
+from ..extensions import db
 from ..database import transactional
 from .access import acting_user, public
+from .limits import sign_in_limits
 from .services import authenticate, issue_token
 
 
 @bp.post("/auth/token")
 @public
-@limiter.limit("20 per minute")
+@sign_in_limits
 @transactional
 def create_token():
     """Exchange username and password for an expiring bearer token."""

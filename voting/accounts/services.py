@@ -130,3 +130,24 @@ def create_user(session, *, role: str, username: str, password: str, community_c
 
 def _token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+def end_sessions(user: User) -> None:
+    """End every session and token of the account, server-side."""
+    user.session_version += 1
+
+
+def change_password(session, user: User, current: str, new: str) -> None:
+    """Set a new password and end every other session and token of the account.
+
+    :raises Unauthorized: when the current password is wrong.
+    :raises Invalid: when the new password is weak or unchanged.
+    """
+    if not check_password_hash(user.password_hash, current):
+        raise Unauthorized(_("The current password is wrong."), "invalid_credentials")
+    if current == new:
+        raise Invalid(_("Choose a password different from the current one."), "weak_password")
+    check_password_policy(new)
+    user.password_hash = hash_password(new)
+    end_sessions(user)
+    session.flush()

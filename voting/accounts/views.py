@@ -2,17 +2,19 @@ from flask import flash, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_user, logout_user
 
-from ..errors import Unauthorized
-from ..extensions import db, limiter
+from ..database import transactional
+from ..errors import DomainError, Unauthorized
+from ..extensions import db
 from . import bp
 from .access import public
-from .forms import LoginForm, LogoutForm
-from .services import authenticate
+from .limits import sign_in_limits
+from .forms import LoginForm, LogoutForm, PasswordForm
+from .services import authenticate, change_password, end_sessions
 
 
 @bp.route("/login", methods=["GET", "POST"])
 @public
-@limiter.limit("20 per minute", methods=["POST"])
+@sign_in_limits
 def login():
     """Sign in with username and password; a fresh session every time."""
     form = LoginForm()
@@ -30,10 +32,13 @@ def login():
 
 @bp.route("/logout", methods=["GET", "POST"])
 @public
+@transactional
 def logout():
     """Sign out (POST); GET shows the button."""
     form = LogoutForm()
     if request.method == "POST" and form.validate_on_submit():
+        if current_user.is_authenticated:
+            end_sessions(current_user)
         logout_user()
         session.clear()
         flash(_("You have signed out."), "info")
@@ -41,6 +46,24 @@ def logout():
     if not current_user.is_authenticated:
         return redirect(url_for("geography.home"))
     return render_template("accounts/logout.html", form=form)
+
+
+@bp.route("/account/password", methods=["GET", "POST"])
+@transactional
+def change_password_page():
+    """Change the password; every other session and token of the account ends."""
+    form = PasswordForm()
+    if form.validate_on_submit():
+        try:
+            change_password(db.session, current_user, form.current.data, form.new.data)
+        except DomainError as error:
+            field = form.current if error.status == 401 else form.new
+            field.errors.append(error.message)
+        else:
+            login_user(current_user)  # this session carries the new session version
+            flash(_("Your password has been changed. Other devices have been signed out."), "info")
+            return redirect(url_for("geography.home"))
+    return render_template("accounts/password.html", form=form), 400 if form.errors else 200
 
 
 def _safe_next(target: str | None) -> str | None:
