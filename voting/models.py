@@ -1,6 +1,9 @@
 """Import every feature's models so that Alembic and the app see the whole schema."""
 from .accounts.models import ApiToken, User  # noqa: F401
-from .ballots.models import Ballot, BallotChoice, RollEntry  # noqa: F401
+from .audit.models import ActionLogEntry, ActionLogHead  # noqa: F401
+from .ballots.models import (  # noqa: F401
+    Ballot, BallotChain, BallotChoice, IdempotentAnswer, PaperBatch, PaperEntry, RollEntry,
+)
 from .cycles.models import Cycle  # noqa: F401
 from .geography.models import Community, Grid, SubDistrict  # noqa: F401
 from .proposals.models import Project, ProjectPhoto  # noqa: F401

@@ -1,0 +1,42 @@
+"""Writing and reading the action log."""
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from ..database import utcnow
+from .chainlog import GENESIS, detail_json, link
+from .models import ActionLogEntry, ActionLogHead
+
+
+def log_action(session, user, action: str, community=None, **detail) -> ActionLogEntry:
+    """Append an entry for `user` doing `action` (in `community`), chained to the last one."""
+    head = session.scalar(select(ActionLogHead).where(ActionLogHead.id == 1).with_for_update())
+    if head is None:
+        head = ActionLogHead(id=1, seq=0, chain_hash=GENESIS)
+        session.add(head)
+    entry = ActionLogEntry(
+        seq=head.seq + 1, at=utcnow(), actor_id=user.id, actor=user.username, role=user.role, action=action,
+        community_id=community.id if community else None, community=community.code if community else "",
+        detail=detail_json(detail),
+    )
+    entry.chain_hash = link(head.chain_hash, as_row(entry))
+    head.seq, head.chain_hash = entry.seq, entry.chain_hash
+    session.add(entry)
+    session.flush()
+    return entry
+
+
+def as_row(entry: ActionLogEntry) -> dict:
+    """The entry as the exported, verifiable row."""
+    return {"seq": entry.seq, "at": entry.at.isoformat(timespec="microseconds") + "Z", "actor": entry.actor,
+            "role": entry.role, "action": entry.action, "community": entry.community, "detail": entry.detail,
+            "chain_hash": entry.chain_hash}
+
+
+def entries(session, community=None, limit: int | None = None):
+    stmt = select(ActionLogEntry).order_by(ActionLogEntry.seq.desc() if limit else ActionLogEntry.seq)
+    if community is not None:
+        stmt = stmt.where(ActionLogEntry.community_id == community.id)
+    if limit:
+        stmt = stmt.limit(limit)
+    return session.scalars(stmt)
