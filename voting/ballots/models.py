@@ -4,15 +4,20 @@ The roll (`RollEntry`) says *that* a resident of the cycle voted and by which ch
 row locked while a ballot is cast, so it exists before the first vote. The ballots say *what* was
 chosen, under a pseudonymous voter code derived with a server-side key; every version is kept and
 exactly one is current (a partial unique index).
+
+Every recorded ballot version also extends its cycle's hash chain (`seq`, `chain_hash`; the head
+in `BallotChain`); see `chain.py` for the exact text that is hashed.
 """
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, String, UniqueConstraint, text
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from ..database import utcnow
 from ..extensions import db
 
 CHANNELS = ("online", "assisted", "paper")
+PAPER_ENTRY_STATUSES = ("pending", "disputed", "accepted")
 
 
 class RollEntry(db.Model):
@@ -34,7 +39,9 @@ class Ballot(db.Model):
     __tablename__ = "ballot"
     __table_args__ = (
         UniqueConstraint("cycle_id", "voter_code", "version"),
+        UniqueConstraint("cycle_id", "seq"),
         CheckConstraint("version >= 1", name="version"),
+        CheckConstraint("seq >= 1", name="seq"),
         CheckConstraint("channel IN ('online', 'assisted', 'paper')", name="channel"),
         CheckConstraint("(channel = 'online') = (worker_id IS NULL)", name="worker_for_offline"),
         Index(
@@ -56,6 +63,9 @@ class Ballot(db.Model):
     cast_at: Mapped[datetime]
     receipt: Mapped[str] = mapped_column(String(32), unique=True)
     is_current: Mapped[bool] = mapped_column(default=True)
+    # Position in the cycle's hash chain (1, 2, 3, …) and the chain's hash after this row.
+    seq: Mapped[int]
+    chain_hash: Mapped[str] = mapped_column(String(64))
 
     choices: Mapped[list["BallotChoice"]] = relationship(
         back_populates="ballot", order_by="BallotChoice.project_id", cascade="all, delete-orphan"
@@ -71,3 +81,89 @@ class BallotChoice(db.Model):
     points: Mapped[int] = mapped_column(default=1)
 
     ballot: Mapped[Ballot] = relationship(back_populates="choices")
+
+
+class BallotChain(db.Model):
+    """The head of a cycle's hash chain: locked (after the roll entry) while a ballot is recorded."""
+
+    __tablename__ = "ballot_chain"
+    __table_args__ = (CheckConstraint("last_seq >= 0", name="last_seq"),)
+
+    cycle_id: Mapped[int] = mapped_column(ForeignKey("cycle.id"), primary_key=True)
+    last_seq: Mapped[int] = mapped_column(default=0)
+    head_hash: Mapped[str] = mapped_column(String(64))
+
+
+class IdempotentAnswer(db.Model):
+    """The first answer to a cast sent with an `Idempotency-Key`, replayed for the same key."""
+
+    __tablename__ = "idempotent_answer"
+    __table_args__ = (UniqueConstraint("user_id", "key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id", ondelete="CASCADE"))
+    key: Mapped[str] = mapped_column(String(100))
+    # SHA-256 of the request (cycle and choices): the same key with another body is refused.
+    request_hash: Mapped[str] = mapped_column(String(64))
+    status: Mapped[int]
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class PaperBatch(db.Model):
+    """A grid's paper ballots, entered twice by two different people, then reconciled."""
+
+    __tablename__ = "paper_batch"
+    __table_args__ = (
+        CheckConstraint("round1_by_id <> round2_by_id", name="two_people"),
+        CheckConstraint("round1_done_at IS NULL OR round1_by_id IS NOT NULL", name="round1_done_by"),
+        CheckConstraint("round2_done_at IS NULL OR round2_by_id IS NOT NULL", name="round2_done_by"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    cycle_id: Mapped[int] = mapped_column(ForeignKey("cycle.id"), index=True)
+    grid_id: Mapped[int] = mapped_column(ForeignKey("grid.id"))
+    label: Mapped[str] = mapped_column(String(80))
+    created_by_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    round1_by_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"))
+    round2_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    round1_done_at: Mapped[datetime | None]
+    round2_done_at: Mapped[datetime | None]
+    reconciled_at: Mapped[datetime | None]
+    accepted_count: Mapped[int] = mapped_column(default=0)
+
+    cycle = relationship("Cycle")
+    grid = relationship("Grid")
+    round1_by = relationship("User", foreign_keys=[round1_by_id])
+    round2_by = relationship("User", foreign_keys=[round2_by_id])
+    entries: Mapped[list["PaperEntry"]] = relationship(
+        back_populates="batch", cascade="all, delete-orphan", order_by="PaperEntry.id"
+    )
+
+
+class PaperEntry(db.Model):
+    """One paper ballot as typed in one round. Its choices are erased once it became a ballot."""
+
+    __tablename__ = "paper_entry"
+    __table_args__ = (
+        UniqueConstraint("batch_id", "round", "resident_id"),
+        CheckConstraint("round IN (1, 2)", name="round"),
+        CheckConstraint("status IN ('pending', 'disputed', 'accepted')", name="status"),
+        CheckConstraint("(status = 'accepted') = (choices IS NULL)", name="choices_until_accepted"),
+        CheckConstraint("(status = 'disputed') = (problem IS NOT NULL)", name="problem_when_disputed"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    batch_id: Mapped[int] = mapped_column(ForeignKey("paper_batch.id", ondelete="CASCADE"), index=True)
+    round: Mapped[int]
+    resident_id: Mapped[int] = mapped_column(ForeignKey("resident.id"))
+    # "id:points,id:points" ascending by project id, as in the hash chain.
+    choices: Mapped[str | None] = mapped_column(String(2000))
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    problem: Mapped[str | None] = mapped_column(String(40))
+    entered_by_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"))
+    entered_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    batch: Mapped[PaperBatch] = relationship(back_populates="entries")
+    resident = relationship("Resident")

@@ -1,0 +1,50 @@
+"""The codes of voting: the pseudonymous voter code, receipts, and personal voting codes."""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+
+# Crockford's base32: no I, L, O or U, so a code read aloud or typed from paper is unambiguous.
+CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+_CROCKFORD_READ = str.maketrans({"O": "0", "I": "1", "L": "1"})
+RECEIPT_CHARS = 12
+VOTER_CODE_HEX = 24
+VOTING_CODE_DIGITS = 12
+_RECEIPT_PATTERN = re.compile(rf"^[{CROCKFORD}]{{{RECEIPT_CHARS}}}$")
+
+
+def voter_code(secret_key: str, cycle_id: int, resident_id: int) -> str:
+    """The voter's pseudonym in a cycle's ballot record: HMAC-SHA256 keyed by the server's secret,
+    truncated to 24 hex digits (96 bits). The roll never stores it; only the key links the two."""
+    digest = hmac.new(secret_key.encode(), f"voter:{cycle_id}:{resident_id}".encode(), hashlib.sha256)
+    return digest.hexdigest()[:VOTER_CODE_HEX]
+
+
+def new_receipt() -> str:
+    """A random receipt code, 12 Crockford base32 characters (60 bits) grouped XXXX-XXXX-XXXX."""
+    raw = "".join(secrets.choice(CROCKFORD) for _ in range(RECEIPT_CHARS))
+    return _group(raw)
+
+
+def normalise_receipt(text: str) -> str | None:
+    """A receipt as typed (any case, spaces or dashes, O for 0, I or L for 1) in its stored form,
+    or None when it cannot be a receipt."""
+    raw = re.sub(r"[\s\-]", "", (text or "").upper()).translate(_CROCKFORD_READ)
+    return _group(raw) if _RECEIPT_PATTERN.match(raw) else None
+
+
+def new_voting_code() -> str:
+    """A personal voting code: 12 random digits grouped in fours (40 bits), easy to read aloud."""
+    digits = "".join(secrets.choice("0123456789") for _ in range(VOTING_CODE_DIGITS))
+    return " ".join(digits[i:i + 4] for i in range(0, VOTING_CODE_DIGITS, 4))
+
+
+def normalise_voting_code(text: str) -> str:
+    """Only the digits of a voting code as typed."""
+    return re.sub(r"\D", "", text or "")
+
+
+def _group(raw: str) -> str:
+    return "-".join(raw[i:i + 4] for i in range(0, len(raw), 4))
