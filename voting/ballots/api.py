@@ -1,0 +1,101 @@
+"""The ballot API (SPEC §5): cast and read one's ballot, check a receipt, assisted counts.
+
+PUT /cycles/<id>/ballot takes `{"projects": [ids]}`, or `{"points": {"<id>": n}}` in cumulative
+voting (a `projects` list there gives each project 1 point). With an `Idempotency-Key` header
+(1–100 visible ASCII characters) the first successful answer is stored with the ballot and
+replayed for the same key; the same key with a different body is 422 `idempotency_key_reused`.
+Refusals are not stored: they change nothing, so sending again is safe.
+
+GET /receipts/<code> is public and answers 200 for every code: `{"found": false}` when the code is
+not in the record (a malformed code included), else `{"found": true, "cycle": <cycle id>,
+"recorded_at": "…Z", "superseded": bool}`. It never tells who voted or what was chosen.
+"""
+from __future__ import annotations
+
+import re
+
+from flask import jsonify, request
+from flask_babel import gettext as _
+
+from ..accounts.access import acting_user, public, require_roles
+from ..api import bp, json_body
+from ..cycles.api import iso
+from ..cycles.services import get_cycle
+from ..database import transactional, utcnow
+from ..errors import BadRequest, Forbidden, NotFound
+from ..extensions import db, limiter
+from .services import (Idempotency, assisted_counts, cast_ballot, current_ballot, find_receipt, receipt_answer,
+                       request_hash)
+
+_KEY = re.compile(r"^[\x21-\x7e]{1,100}$")
+
+
+def ballot_pairs(body: dict) -> list[tuple[object, object]]:
+    """(project, points) pairs from a PUT ballot body.
+
+    :raises BadRequest: malformed_ballot when neither a `projects` list nor a `points` object.
+    """
+    if "points" in body:
+        points = body["points"]
+        if not isinstance(points, dict):
+            raise BadRequest(_("`points` must be an object of project id to points."), "malformed_ballot")
+        return list(points.items())
+    projects = body.get("projects")
+    if not isinstance(projects, list):
+        raise BadRequest(_("Send {\"projects\": [project ids]} (or {\"points\": {id: n}} for points voting)."),
+                         "malformed_ballot")
+    return [(project, 1) for project in projects]
+
+
+@bp.put("/cycles/<int:cycle_id>/ballot")
+@transactional
+def put_ballot(cycle_id):
+    """Cast or revise the resident's ballot; 200 {receipt, cast_at, version}."""
+    user = acting_user()
+    cycle = get_cycle(db.session, cycle_id)
+    pairs = ballot_pairs(json_body())
+    key = request.headers.get("Idempotency-Key")
+    idempotency = None
+    if key is not None:
+        if not _KEY.match(key):
+            raise BadRequest(_("An Idempotency-Key has 1 to 100 visible ASCII characters."), "bad_idempotency_key")
+        idempotency = Idempotency(user.id, key, request_hash(cycle.id, pairs))
+    outcome = cast_ballot(db.session, cycle, user, pairs, "online", None, utcnow(), idempotency=idempotency)
+    response = jsonify(outcome.answer)
+    if outcome.replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    return response
+
+
+@bp.get("/cycles/<int:cycle_id>/ballot")
+def get_ballot(cycle_id):
+    """The resident's own current ballot, or 404 no_ballot."""
+    user = acting_user()
+    if user.role != "resident":
+        raise Forbidden(_("Only a resident in the register of this community can vote."), "not_eligible")
+    cycle = get_cycle(db.session, cycle_id)
+    ballot = current_ballot(db.session, cycle, user)
+    if ballot is None:
+        raise NotFound(_("You have no ballot in this vote yet."), "no_ballot")
+    return jsonify({
+        "receipt": ballot.receipt, "cast_at": iso(ballot.cast_at), "version": ballot.version,
+        "channel": ballot.channel, "projects": [c.project_id for c in ballot.choices],
+        "points": {str(c.project_id): c.points for c in ballot.choices},
+    })
+
+
+@bp.get("/receipts/<code>")
+@public
+@limiter.limit("60 per minute")
+def ballot_receipt(code):
+    """Check a receipt: {found, cycle, recorded_at, superseded}; 200 with found false when unknown."""
+    return jsonify(receipt_answer(find_receipt(db.session, code)))
+
+
+@bp.get("/cycles/<int:cycle_id>/assisted")
+@require_roles("staff", "admin", "auditor")
+def assisted_ballots(cycle_id):
+    """Assisted ballots per worker per hour (counts only): [{worker, hour, ballots}]."""
+    cycle = get_cycle(db.session, cycle_id)
+    rows = assisted_counts(db.session, acting_user(), cycle)
+    return jsonify([{"worker": r.worker, "hour": iso(r.hour), "ballots": r.ballots} for r in rows])
