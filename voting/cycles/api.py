@@ -1,12 +1,16 @@
-from flask import jsonify
+from flask import jsonify, url_for
 
-from ..accounts.access import public
-from ..api import bp
-from ..database import utcnow
+from ..accounts.access import acting_user, public, require_roles
+from ..api import bp, json_body
+from ..database import transactional, utcnow
 from ..extensions import db
+from ..geography.services import get_community
 from ..money import yuan
 from .models import Cycle
-from .services import ballot_projects, get_cycle
+from .services import (
+    ballot_projects, get_cycle, move_phase, open_cycle, require_staff_of, set_rules, set_window,
+)
+from .validation import utc_time_value
 
 
 def iso(value) -> str | None:
@@ -24,17 +28,67 @@ def cycle_rules(cycle: Cycle) -> dict:
     }
 
 
-@bp.get("/cycles/<int:cycle_id>")
-@public
-def cycle_detail(cycle_id):
-    """A cycle with its rules and the projects on its ballot."""
-    cycle = get_cycle(db.session, cycle_id)
+def cycle_json(cycle: Cycle) -> dict:
+    """A cycle with its window, rules and ballot (SPEC §5, GET /cycles/<id>)."""
     projects = [
         {"id": p.id, "title": p.title, "cost": yuan(p.ballot_cost_fen), "category": p.category, "status": p.status}
         for p in ballot_projects(db.session, cycle)
     ]
-    return jsonify(
-        cycle_summary(cycle)
-        | {"community": cycle.community.code, "voting_opens_at": iso(cycle.voting_opens_at),
-           "voting_closes_at": iso(cycle.voting_closes_at), "rules": cycle_rules(cycle), "projects": projects}
-    )
+    return cycle_summary(cycle) | {
+        "community": cycle.community.code, "voting_opens_at": iso(cycle.voting_opens_at),
+        "voting_closes_at": iso(cycle.voting_closes_at), "rules": cycle_rules(cycle), "projects": projects,
+    }
+
+
+@bp.get("/cycles/<int:cycle_id>")
+@public
+def cycle_detail(cycle_id):
+    """A cycle with its rules and the projects on its ballot."""
+    return jsonify(cycle_json(get_cycle(db.session, cycle_id)))
+
+
+@bp.post("/communities/<code>/cycles")
+@require_roles("staff", "admin")
+@transactional
+def open_next_cycle(code):
+    """Open a community's cycle for a year: {"year", "fund"? (admin only)}; it starts collecting."""
+    body = json_body()
+    cycle = open_cycle(db.session, acting_user(), get_community(db.session, code), body.get("year"), body.get("fund"))
+    response = jsonify(cycle_json(cycle))
+    response.status_code = 201
+    response.headers["Location"] = url_for("api.cycle_detail", cycle_id=cycle.id)
+    return response
+
+
+@bp.post("/cycles/<int:cycle_id>/phase")
+@require_roles("staff")
+@transactional
+def change_phase(cycle_id):
+    """Move the cycle on to the next phase: {"phase", "reason"?} (a reason to close voting early)."""
+    body = json_body()
+    cycle = move_phase(db.session, acting_user(), get_cycle(db.session, cycle_id), body.get("phase"),
+                       body.get("reason"))
+    return jsonify(cycle_json(cycle) | {"closed_early_reason": cycle.closed_early_reason})
+
+
+@bp.put("/cycles/<int:cycle_id>/window")
+@require_roles("staff")
+@transactional
+def change_window(cycle_id):
+    """Set the voting window: {"voting_opens_at", "voting_closes_at"} as ISO 8601 times with a zone."""
+    cycle = get_cycle(db.session, cycle_id)
+    require_staff_of(acting_user(), cycle.community_id)
+    body = json_body()
+    opens = utc_time_value(body.get("voting_opens_at"), "voting_opens_at", "voting_opens_at")
+    closes = utc_time_value(body.get("voting_closes_at"), "voting_closes_at", "voting_closes_at")
+    cycle = set_window(db.session, acting_user(), cycle, opens, closes)
+    return jsonify(cycle_json(cycle))
+
+
+@bp.put("/cycles/<int:cycle_id>/rules")
+@require_roles("staff")
+@transactional
+def change_rules(cycle_id):
+    """Set the voting rules before voting: {method, min_choices, max_choices, points, threshold, outcome_rule}."""
+    cycle = set_rules(db.session, acting_user(), get_cycle(db.session, cycle_id), json_body())
+    return jsonify(cycle_json(cycle))

@@ -61,12 +61,22 @@ class Cycle(db.Model):
     community: Mapped[Community] = relationship()
 
     def current_phase(self, now: datetime) -> str:
-        """The phase at `now`: voting opens and closes by the clock, no scheduler needed."""
-        if self.phase == "review" and self.voting_opens_at and now >= self.voting_opens_at:
-            return "results" if self.voting_closes_at and now >= self.voting_closes_at else "voting"
-        if self.phase == "voting" and self.voting_closes_at and now >= self.voting_closes_at:
-            return "results"
+        """The phase at `now`: voting opens and closes by the clock, no scheduler needed.
+
+        Staff open the vote by setting the stored phase to `voting` once the window and the ballot
+        are ready; until `voting_opens_at` the cycle is still in review (the vote is scheduled), and
+        from `voting_closes_at` on it is in results.
+        """
+        if self.phase == "voting":
+            if self.voting_opens_at and now < self.voting_opens_at:
+                return "review"
+            if self.voting_closes_at and now >= self.voting_closes_at:
+                return "results"
         return self.phase
+
+    def is_voting_scheduled(self, now: datetime) -> bool:
+        """Whether staff have opened the vote for a time still to come."""
+        return self.phase == "voting" and self.current_phase(now) == "review"
 
     def is_voting_open(self, now: datetime) -> bool:
         return self.current_phase(now) == "voting"

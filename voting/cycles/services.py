@@ -1,12 +1,31 @@
-"""Reading and running a community's yearly cycle."""
+"""Reading and running a community's yearly cycle: opening it, its voting window and rules, and
+moving it through its phases (only forward, one step at a time)."""
 from __future__ import annotations
 
-from flask_babel import gettext as _
-from sqlalchemy import select
+from dataclasses import dataclass
+from datetime import datetime
 
-from ..errors import NotFound
+from flask_babel import gettext as _, lazy_gettext as _l
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+
+from ..database import utcnow
+from ..errors import Conflict, Forbidden, NotFound
+from ..geography.models import Community
+from ..money import MoneyError, parse_yuan
 from ..proposals.models import BALLOT_STATUSES, Project
-from .models import Cycle
+from ..residents.models import Resident
+from .models import DEFAULT_FUND_FEN, METHODS, OUTCOME_RULES, PHASES, Cycle
+from .validation import InvalidField, int_value, text_value
+
+NEXT_PHASE = dict(zip(PHASES, PHASES[1:]))
+FIRST_YEAR = 2019  # the livelihood fund began in 2019
+MAX_FUND_FEN = 10_000_000 * 100
+MAX_CHOICES = 50
+MAX_POINTS = 1000
+MAX_THRESHOLD = 1_000_000
+REASON_LENGTH = 500
+RULE_FIELDS = ("method", "min_choices", "max_choices", "points", "threshold", "outcome_rule")
 
 
 def get_cycle(session, cycle_id: int) -> Cycle:
@@ -22,3 +41,285 @@ def ballot_projects(session, cycle: Cycle) -> list[Project]:
     return list(session.scalars(
         select(Project).where(Project.cycle_id == cycle.id, Project.status.in_(BALLOT_STATUSES)).order_by(Project.id)
     ))
+
+
+def is_staff_of(user, community_id: int) -> bool:
+    """Whether the user is staff of exactly this community."""
+    return bool(user.is_authenticated and user.role == "staff" and user.community_id == community_id)
+
+
+def can_oversee(user, community_id: int) -> bool:
+    """Whether the user may see everything of the community's cycles (its staff, the district admin)."""
+    return is_staff_of(user, community_id) or bool(user.is_authenticated and user.role == "admin")
+
+
+def require_staff_of(user, community_id: int) -> None:
+    """:raises Forbidden: unless the user is staff of this community."""
+    if not is_staff_of(user, community_id):
+        raise Forbidden(_("Only the staff of this community may do this."), "not_community_staff")
+
+
+def require_oversight(user, community_id: int) -> None:
+    """:raises Forbidden: unless the user is staff of this community or the district admin."""
+    if not can_oversee(user, community_id):
+        raise Forbidden(_("Only the staff of this community may see this."), "not_community_staff")
+
+
+def open_cycle(session, user, community: Community, year, fund=None, now: datetime | None = None) -> Cycle:
+    """Open the community's cycle for `year` in phase collection, with last year's rules.
+
+    :raises Forbidden: unless staff of the community or the district admin; a fund from staff.
+    :raises InvalidField: `out_of_range` for a year that makes no sense, or a bad fund.
+    :raises Conflict: `cycle_exists` for a year already opened, `cycle_in_progress` while another
+        cycle of the community has not reached its results.
+    """
+    now = now or utcnow()
+    if not (is_staff_of(user, community.id) or user.role == "admin"):
+        raise Forbidden(_("Only the staff of this community or the district admin may open a cycle."),
+                        "not_community_staff")
+    year = int_value(year, "year", _("The year"), minimum=FIRST_YEAR, maximum=now.year + 1)
+    if fund is not None and user.role != "admin":
+        raise Forbidden(_("Only the district admin sets a community's fund."), "fund_set_by_admin")
+    fund_fen = DEFAULT_FUND_FEN if fund is None else _fund_value(fund)
+    cycles = list(session.scalars(select(Cycle).where(Cycle.community_id == community.id).order_by(Cycle.year)))
+    if any(c.year == year for c in cycles):
+        raise Conflict(_("The %(year)d cycle of this community is already open.", year=year), "cycle_exists")
+    if cycles and year < cycles[-1].year:
+        raise InvalidField("year", _("Cycles are opened in order: the latest is %(year)d.", year=cycles[-1].year),
+                           "out_of_range")
+    running = [c for c in cycles if c.current_phase(now) in ("collection", "review", "voting")]
+    if running:
+        raise Conflict(
+            _("The %(year)d cycle is still running (%(phase)s); open the next one once its results are out.",
+              year=running[-1].year, phase=PHASE_NAMES[running[-1].current_phase(now)]), "cycle_in_progress",
+        )
+    rules = {field: getattr(cycles[-1], field) for field in RULE_FIELDS} if cycles else {}
+    cycle = Cycle(community_id=community.id, year=year, fund_fen=fund_fen, phase="collection", created_at=now)
+    try:
+        with session.begin_nested():
+            session.add(cycle)
+            session.flush()
+    except IntegrityError:
+        raise Conflict(_("The %(year)d cycle of this community is already open.", year=year), "cycle_exists") from None
+    for field, value in rules.items():  # set after the insert: a None would take the column's default
+        setattr(cycle, field, value)
+    session.flush()
+    return cycle
+
+
+def _fund_value(value) -> int:
+    """:raises InvalidField: unless an amount of yuan above zero and at most MAX_FUND_FEN."""
+    try:
+        fen = parse_yuan(value)
+    except MoneyError:
+        fen = None
+    if fen is None or not 0 < fen <= MAX_FUND_FEN:
+        raise InvalidField("fund", _("The fund must be an amount of yuan above zero and at most %(max)s.",
+                                     max=f"{MAX_FUND_FEN // 100:,}"), "bad_amount")
+    return fen
+
+
+PHASE_NAMES = {
+    "collection": _l("collecting proposals"),
+    "review": _l("under review"),
+    "voting": _l("voting"),
+    "results": _l("results"),
+    "implementation": _l("implementation"),
+    "closed": _l("closed"),
+}
+
+
+def _refuse_after_opening(cycle: Cycle, now: datetime, code: str, what: str) -> None:
+    if cycle.current_phase(now) not in ("collection", "review"):
+        raise Conflict(_("Voting has opened: %(what)s can no longer change.", what=what), code)
+
+
+def set_window(session, user, cycle: Cycle, opens_at: datetime, closes_at: datetime,
+               now: datetime | None = None) -> Cycle:
+    """Set when voting opens and closes (naive UTC).
+
+    :raises Forbidden: unless staff of the community.
+    :raises Conflict: `voting_started` once voting has opened.
+    :raises InvalidField: `bad_window` when it closes before it opens or in the past.
+    """
+    now = now or utcnow()
+    require_staff_of(user, cycle.community_id)
+    _refuse_after_opening(cycle, now, "voting_started", _("the voting window"))
+    if closes_at <= opens_at:
+        raise InvalidField("voting_closes_at", _("Voting must close after it opens."), "bad_window")
+    if closes_at <= now:
+        raise InvalidField("voting_closes_at", _("The closing time has already passed."), "bad_window")
+    cycle.voting_opens_at, cycle.voting_closes_at = opens_at, closes_at
+    if cycle.phase == "voting":  # scheduled: the vote opens at the new time
+        _start_no_earlier_than_now(cycle, now)
+    session.flush()
+    return cycle
+
+
+def set_rules(session, user, cycle: Cycle, values: dict, now: datetime | None = None) -> Cycle:
+    """Set the voting rules from raw values (a form or a JSON body).
+
+    :raises Forbidden: unless staff of the community.
+    :raises Conflict: `rules_frozen` once voting has opened or a ballot has been cast.
+    :raises InvalidField: `bad_rules` (and the codes of `int_value`) for inconsistent rules.
+    """
+    now = now or utcnow()
+    require_staff_of(user, cycle.community_id)
+    if cycle.rules_frozen_at is not None:
+        raise Conflict(_("The rules are frozen: a ballot has been cast."), "rules_frozen")
+    _refuse_after_opening(cycle, now, "rules_frozen", _("the voting rules"))
+    rules = clean_rules(values)
+    for field, value in rules.items():
+        setattr(cycle, field, value)
+    if cycle.phase == "voting":
+        require_ready_to_vote(session, cycle, now)
+    session.flush()
+    return cycle
+
+
+def clean_rules(values: dict) -> dict:
+    """Consistent rules from raw values.
+
+    :raises InvalidField: for an unknown method or rule, limits out of order, points other than
+        for cumulative voting, or a threshold other than for greedy-threshold.
+    """
+    method, rule = values.get("method"), values.get("outcome_rule")
+    if method not in METHODS:
+        raise InvalidField("method", _("Choose a voting method: %(names)s.", names=", ".join(METHODS)),
+                           "unknown_method")
+    if rule not in OUTCOME_RULES:
+        raise InvalidField("outcome_rule", _("Choose an outcome rule: %(names)s.", names=", ".join(OUTCOME_RULES)),
+                           "unknown_outcome_rule")
+    min_choices = int_value(values.get("min_choices"), "min_choices", _("The minimum number of choices"),
+                            minimum=0, maximum=MAX_CHOICES, required=False)
+    max_choices = int_value(values.get("max_choices"), "max_choices", _("The maximum number of choices"),
+                            minimum=1, maximum=MAX_CHOICES, required=False)
+    points = int_value(values.get("points"), "points", _("The points"), minimum=1, maximum=MAX_POINTS,
+                       required=False)
+    threshold = int_value(values.get("threshold"), "threshold", _("The threshold"), minimum=1,
+                          maximum=MAX_THRESHOLD, required=False)
+    min_choices = 1 if min_choices is None else min_choices
+    if method == "choose_one":
+        if max_choices not in (None, 1) or min_choices > 1:
+            raise InvalidField("max_choices", _("With “choose one”, a voter chooses exactly one project."),
+                               "bad_rules")
+        max_choices = 1
+    if max_choices is not None and max_choices < min_choices:
+        raise InvalidField("max_choices", _("The maximum number of choices is below the minimum."), "bad_rules")
+    if (method == "cumulative") != (points is not None):
+        message = (_("Cumulative voting needs the number of points each voter spreads.") if method == "cumulative"
+                   else _("Points are only for cumulative voting; leave them empty."))
+        raise InvalidField("points", message, "bad_rules")
+    if (rule == "greedy-threshold") != (threshold is not None):
+        message = (_("The greedy-threshold rule needs the minimum number of votes.") if rule == "greedy-threshold"
+                   else _("A threshold is only for the greedy-threshold rule; leave it empty."))
+        raise InvalidField("threshold", message, "bad_rules")
+    return {"method": method, "min_choices": min_choices, "max_choices": max_choices, "points": points,
+            "threshold": threshold, "outcome_rule": rule}
+
+
+def voting_problems(session, cycle: Cycle, now: datetime) -> list[str]:
+    """What still stops the vote from opening (empty when it may open)."""
+    problems = []
+    if cycle.voting_opens_at is None or cycle.voting_closes_at is None:
+        problems.append(_("Set the voting window first."))
+    elif cycle.voting_closes_at <= now:
+        problems.append(_("The voting window has already closed; set a new one."))
+    counts = dict(session.execute(
+        select(Project.status, func.count()).where(Project.cycle_id == cycle.id).group_by(Project.status)
+    ).all())
+    on_ballot = counts.get("on_ballot", 0)
+    if not on_ballot:
+        problems.append(_("Put at least one proposal on the ballot."))
+    if counts.get("submitted"):
+        problems.append(_("%(n)d proposals still await review.", n=counts["submitted"]))
+    if on_ballot and cycle.min_choices > on_ballot:
+        problems.append(_("The rules ask for at least %(min)d choices, but the ballot has %(n)d projects.",
+                          min=cycle.min_choices, n=on_ballot))
+    return problems
+
+
+def require_ready_to_vote(session, cycle: Cycle, now: datetime) -> None:
+    """:raises Conflict: `not_ready` naming everything that stops the vote from opening."""
+    problems = voting_problems(session, cycle, now)
+    if problems:
+        raise Conflict(" ".join(problems), "not_ready")
+
+
+def _start_no_earlier_than_now(cycle: Cycle, now: datetime) -> None:
+    if cycle.voting_opens_at < now:
+        cycle.voting_opens_at = now  # the record says when voting really opened
+
+
+def move_phase(session, user, cycle: Cycle, phase, reason=None, now: datetime | None = None) -> Cycle:
+    """Move the cycle to the next phase (SPEC order, one step forward).
+
+    Opening the vote needs the window and a reviewed ballot; voting then starts at its set time.
+    Closing the vote before its set time needs a reason, which is kept and shown publicly.
+
+    :raises Forbidden: unless staff of the community.
+    :raises InvalidField: `unknown_phase`; `reason_required` to close voting early.
+    :raises Conflict: `phase_out_of_order` for anything but the next phase; `voting_scheduled` when
+        the vote is already set to open; `not_ready` when the vote cannot open yet.
+    """
+    now = now or utcnow()
+    require_staff_of(user, cycle.community_id)
+    if phase not in PHASES:
+        raise InvalidField("phase", _("Unknown phase; the phases are %(names)s.", names=", ".join(PHASES)),
+                           "unknown_phase")
+    current = cycle.current_phase(now)
+    if phase == "voting" and cycle.is_voting_scheduled(now):
+        raise Conflict(_("Voting is already set to open at the start of its window."), "voting_scheduled")
+    if NEXT_PHASE.get(current) != phase:
+        following = NEXT_PHASE.get(current)
+        message = (_("The cycle is %(current)s; it can only move on to %(next)s.",
+                     current=PHASE_NAMES[current], next=PHASE_NAMES[following]) if following
+                   else _("The cycle is closed; it cannot move on."))
+        raise Conflict(message, "phase_out_of_order")
+    reason = text_value(reason, "reason", _("The reason"), max_length=REASON_LENGTH, required=False)
+    if phase == "review":
+        cycle.review_started_at = now
+    elif phase == "voting":
+        require_ready_to_vote(session, cycle, now)
+        _start_no_earlier_than_now(cycle, now)
+    elif phase == "results":  # from open voting, which by the clock is still before its close
+        if reason is None:
+            raise InvalidField("reason", _("Say why voting closes before its set time; the reason is published."),
+                               "reason_required")
+        cycle.closed_early_reason = reason
+        cycle.voting_closes_at = now
+    elif phase == "implementation":
+        cycle.implementation_started_at = now
+    elif phase == "closed":
+        cycle.closed_at = now
+    cycle.phase = phase
+    session.flush()
+    return cycle
+
+
+@dataclass(frozen=True)
+class Turnout:
+    """How many have voted, never what they chose."""
+
+    voted: int
+    eligible: int
+    by_channel: dict
+
+    @property
+    def percent(self) -> float | None:
+        return round(100 * self.voted / self.eligible, 1) if self.eligible else None
+
+
+def turnout(session, cycle: Cycle) -> Turnout:
+    """Residents of the roll who have voted, out of the community's active residents."""
+    from ..ballots.models import RollEntry  # here, so that importing cycles never imports ballots
+
+    by_channel = dict(session.execute(
+        select(RollEntry.channel, func.count()).where(RollEntry.cycle_id == cycle.id, RollEntry.has_voted)
+        .group_by(RollEntry.channel)
+    ).all())
+    eligible = session.scalar(
+        select(func.count()).select_from(Resident)
+        .where(Resident.community_id == cycle.community_id, Resident.status == "active")
+    )
+    return Turnout(voted=sum(by_channel.values()), eligible=eligible or 0, by_channel=by_channel)

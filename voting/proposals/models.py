@@ -19,6 +19,8 @@ STATUSES = (
     "funded", "not_funded", "in_progress", "completed", "accepted",
 )
 BALLOT_STATUSES = ("on_ballot", "funded", "not_funded", "in_progress", "completed", "accepted")
+# Decided proposals are public (title, decision, public reason); photos only once on the ballot.
+DECIDED_STATUSES = ("rejected", "merged", *BALLOT_STATUSES)
 
 
 class Project(db.Model):
@@ -59,6 +61,9 @@ class Project(db.Model):
 
     cycle: Mapped[Cycle] = relationship()
     submitted_by: Mapped[User | None] = relationship(foreign_keys=[submitted_by_id])
+    reviewed_by: Mapped[User | None] = relationship(foreign_keys=[reviewed_by_id])
+    merged_into: Mapped["Project | None"] = relationship(remote_side=[id])
+    photos: Mapped[list["ProjectPhoto"]] = relationship(order_by="ProjectPhoto.id", passive_deletes=True)
 
     @property
     def ballot_cost_fen(self) -> int:

@@ -1,0 +1,67 @@
+"""Page forms of the staff dashboard. They render the fields and carry the CSRF token; the rules
+live in the services, whose `InvalidField` errors are shown next to the field they name."""
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import HiddenField, SelectField, StringField, TextAreaField
+from wtforms.fields import SelectChoice
+
+from ..format import METHOD_LABELS
+from .models import OUTCOME_RULES
+from ..errors import DomainError
+
+OUTCOME_RULE_LABELS = {
+    "greedy": _l("Most votes first; skip what does not fit the fund"),
+    "greedy-no-skip": _l("Most votes first; stop at the first that does not fit"),
+    "greedy-threshold": _l("Most votes first, only projects with at least the threshold of votes"),
+    "mes": _l("Method of Equal Shares"),
+    "mes+greedy": _l("Method of Equal Shares, then fill the rest by votes"),
+}
+NUMBER = {"inputmode": "numeric", "pattern": "[0-9]*"}
+
+
+def options(pairs) -> list[SelectChoice]:
+    """Select options from (value, label) pairs."""
+    return [SelectChoice(value, label) for value, label in pairs]
+
+
+def show_error(form: FlaskForm, error: DomainError) -> int:
+    """Put a service's refusal next to the field it names (or above the form); return its status."""
+    field = getattr(form, getattr(error, "field", ""), None)
+    if field is not None:
+        field.errors = [*field.errors, error.message]
+    else:
+        form.form_errors.append(error.message)
+    return error.status
+
+
+class ReviewForm(FlaskForm):
+    decision = SelectField(_l("Decision"), validate_choice=False, choices=options([
+        ("ballot", _l("Put on the ballot")), ("reject", _l("Reject")), ("merge", _l("Merge into another proposal")),
+    ]))
+    cost = StringField(_l("Reviewed cost (yuan)"), render_kw={"inputmode": "decimal"})
+    reason = TextAreaField(_l("Reason (shown publicly)"), render_kw={"maxlength": 500, "rows": 2})
+    into = SelectField(_l("Merge into"), choices=[], validate_choice=False)
+
+
+class PhaseForm(FlaskForm):
+    phase = HiddenField()
+    reason = TextAreaField(_l("Reason for closing early (shown publicly)"), render_kw={"maxlength": 500, "rows": 2})
+
+
+class WindowForm(FlaskForm):
+    voting_opens_at = StringField(_l("Voting opens (Beijing time)"), render_kw={"type": "datetime-local"})
+    voting_closes_at = StringField(_l("Voting closes (Beijing time)"), render_kw={"type": "datetime-local"})
+
+
+class RulesForm(FlaskForm):
+    method = SelectField(_l("Voting method"), choices=options(METHOD_LABELS.items()), validate_choice=False)
+    min_choices = StringField(_l("Fewest projects a voter must choose"), render_kw=NUMBER)
+    max_choices = StringField(_l("Most projects a voter may choose (empty: no limit)"), render_kw=NUMBER)
+    points = StringField(_l("Points each voter spreads (cumulative only)"), render_kw=NUMBER)
+    outcome_rule = SelectField(_l("Outcome rule"), validate_choice=False,
+                               choices=options((r, OUTCOME_RULE_LABELS[r]) for r in OUTCOME_RULES))
+    threshold = StringField(_l("Minimum votes for a project (greedy-threshold only)"), render_kw=NUMBER)
+
+
+class NewCycleForm(FlaskForm):
+    year = StringField(_l("Year"), render_kw=NUMBER)

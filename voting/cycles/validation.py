@@ -1,0 +1,136 @@
+"""Reading user input once, for pages and the API alike.
+
+Services call these on the raw values of a form or a JSON body; each refusal is an `InvalidField`
+that names the field to fix, so a page can show it next to the field and the API can answer it in
+the one error shape.
+"""
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+from flask_babel import gettext as _
+
+from ..errors import Invalid
+from ..money import MoneyError, parse_yuan
+
+LOCAL_ZONE = ZoneInfo("Asia/Shanghai")
+
+
+class InvalidField(Invalid):
+    """A refused input value, with the name of the field it came from."""
+
+    def __init__(self, field: str, message: str, code: str = "invalid"):
+        super().__init__(message, code)
+        self.field = field
+
+
+def text_value(value, field: str, label: str, *, max_length: int, required: bool = True) -> str | None:
+    """The trimmed text, or None when optional and empty.
+
+    :raises InvalidField: when missing, not text, or longer than `max_length` characters.
+    """
+    if value is None:
+        value = ""
+    if not isinstance(value, str):
+        raise InvalidField(field, _("%(field)s must be text.", field=label), "not_text")
+    value = value.strip()
+    if not value:
+        if required:
+            raise InvalidField(field, _("%(field)s is required.", field=label), "missing_" + field)
+        return None
+    if len(value) > max_length:
+        raise InvalidField(
+            field, _("%(field)s may be at most %(n)d characters (now %(length)d).",
+                     field=label, n=max_length, length=len(value)), "too_long",
+        )
+    return value
+
+
+def money_value(value, field: str, label: str, *, fund_fen: int) -> int:
+    """An amount of yuan as fen, more than zero and at most the fund.
+
+    :raises InvalidField: when it is not an amount, not positive, or above the fund.
+    """
+    if value is None or (isinstance(value, str) and not value.strip()):
+        raise InvalidField(field, _("%(field)s is required.", field=label), "missing_" + field)
+    try:
+        fen = parse_yuan(value)
+    except MoneyError:
+        raise InvalidField(
+            field, _("%(field)s must be an amount of yuan, such as 35000 or 35000.50.", field=label), "bad_amount"
+        ) from None
+    if fen <= 0:
+        raise InvalidField(field, _("%(field)s must be more than zero.", field=label), "cost_not_positive")
+    if fen > fund_fen:
+        raise InvalidField(
+            field, _("%(field)s may not be more than the fund of %(fund)s yuan.",
+                     field=label, fund=f"{fund_fen // 100:,}"), "cost_above_fund",
+        )
+    return fen
+
+
+def int_value(value, field: str, label: str, *, minimum: int, maximum: int, required: bool = True) -> int | None:
+    """A whole number within [minimum, maximum], or None when optional and empty.
+
+    :raises InvalidField: when missing, not a whole number, or out of range.
+    """
+    if value is None or (isinstance(value, str) and not value.strip()):
+        if required:
+            raise InvalidField(field, _("%(field)s is required.", field=label), "missing_" + field)
+        return None
+    if isinstance(value, bool) or isinstance(value, float):
+        raise InvalidField(field, _("%(field)s must be a whole number.", field=label), "not_a_number")
+    try:
+        number = int(value.strip() if isinstance(value, str) else value)
+    except (TypeError, ValueError):
+        raise InvalidField(field, _("%(field)s must be a whole number.", field=label), "not_a_number") from None
+    if not minimum <= number <= maximum:
+        raise InvalidField(
+            field, _("%(field)s must be between %(min)d and %(max)d.", field=label, min=minimum, max=maximum),
+            "out_of_range",
+        )
+    return number
+
+
+def utc_time_value(value, field: str, label: str) -> datetime:
+    """An ISO 8601 time with its zone (`2026-05-01T01:00:00Z`) as naive UTC.
+
+    :raises InvalidField: when missing, not ISO 8601, or without a time zone.
+    """
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidField(field, _("%(field)s is required.", field=label), "missing_" + field)
+    try:
+        moment = datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise InvalidField(
+            field, _("%(field)s must be an ISO 8601 time such as 2026-05-01T01:00:00Z.", field=label), "bad_time"
+        ) from None
+    if moment.tzinfo is None:
+        raise InvalidField(
+            field, _("%(field)s needs its time zone, such as 2026-05-01T01:00:00Z.", field=label), "bad_time"
+        )
+    return moment.astimezone(UTC).replace(tzinfo=None)
+
+
+def local_time_value(value, field: str, label: str) -> datetime:
+    """A time typed on a page (`2026-05-01T09:00`, Beijing time) as naive UTC.
+
+    :raises InvalidField: when missing or not a date and time.
+    """
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidField(field, _("%(field)s is required.", field=label), "missing_" + field)
+    try:
+        moment = datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise InvalidField(field, _("%(field)s must be a date and a time.", field=label), "bad_time") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=LOCAL_ZONE)
+    return moment.astimezone(UTC).replace(tzinfo=None)
+
+
+def to_local_input(value: datetime | None) -> str:
+    """A stored UTC time as the value of a `datetime-local` input (Beijing time)."""
+    if value is None:
+        return ""
+    return value.replace(tzinfo=UTC).astimezone(LOCAL_ZONE).strftime("%Y-%m-%dT%H:%M")

@@ -1,0 +1,204 @@
+from flask import flash, redirect, render_template, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+from sqlalchemy import select
+
+from ..accounts.access import public, require_roles
+from ..database import transactional, utcnow
+from ..errors import Conflict
+from ..extensions import db
+from ..geography.services import community_cycles, get_community
+from ..proposals.models import BALLOT_STATUSES, STATUSES
+from ..proposals.services import awaiting_review, cycle_proposals, get_project, review_proposal
+from . import bp
+from .forms import OUTCOME_RULE_LABELS, NewCycleForm, PhaseForm, ReviewForm, RulesForm, WindowForm, options, show_error
+from .models import Cycle
+from .services import (
+    NEXT_PHASE, ballot_projects, can_oversee, get_cycle, is_staff_of, move_phase, open_cycle, require_oversight,
+    require_staff_of, set_rules, set_window, turnout, voting_problems,
+)
+from .validation import InvalidField, local_time_value, to_local_input
+
+
+@bp.get("/cycles/<int:cycle_id>")
+@public
+def show(cycle_id):
+    """A cycle in public: its phase and window, the ballot, and every decision with its reason."""
+    cycle = get_cycle(db.session, cycle_id)
+    proposals = cycle_proposals(db.session, cycle, current_user)
+    return render_template("cycles/show.html", cycle=cycle, now=utcnow(), proposals=proposals,
+                           ballot=[p for p in proposals if p.status in BALLOT_STATUSES],
+                           awaiting=awaiting_review(db.session, cycle),
+                           may_manage=can_oversee(current_user, cycle.community_id))
+
+
+@bp.get("/c/<code>/manage")
+@require_roles("staff", "admin")
+def community(code):
+    """Staff: the community's cycles, and opening next year's."""
+    place = get_community(db.session, code)
+    require_oversight(current_user, place.id)
+    return _render_community(place, NewCycleForm(formdata=None, data={"year": _next_year(place)}))
+
+
+@bp.post("/c/<code>/cycles")
+@require_roles("staff", "admin")
+@transactional
+def open_next(code):
+    """Open the community's cycle for a year (it starts collecting proposals)."""
+    place = get_community(db.session, code)
+    require_oversight(current_user, place.id)
+    form, status = NewCycleForm(), 400
+    if form.validate_on_submit():
+        try:
+            cycle = open_cycle(db.session, current_user, place, form.year.data)
+        except (InvalidField, Conflict) as error:
+            db.session.rollback()
+            status = show_error(form, error)
+        else:
+            flash(_("The %(year)d cycle is open: residents can now propose projects.", year=cycle.year), "info")
+            return redirect(url_for("cycles.dashboard", cycle_id=cycle.id))
+    return _render_community(place, form, status)
+
+
+@bp.get("/cycles/<int:cycle_id>/manage")
+@require_roles("staff", "admin")
+def dashboard(cycle_id):
+    """Staff: run the cycle: proposals by status, the ballot, phase, window and rules; turnout only."""
+    cycle = get_cycle(db.session, cycle_id)
+    require_oversight(current_user, cycle.community_id)
+    return render_dashboard(cycle)
+
+
+@bp.post("/proposals/<int:project_id>/review")
+@require_roles("staff")
+@transactional
+def review(project_id):
+    """Staff: put a proposal on the ballot, reject it with a public reason, or merge it."""
+    project = get_project(db.session, project_id)
+    cycle = project.cycle
+    require_staff_of(current_user, cycle.community_id)
+    form, status = ReviewForm(prefix=f"p{project.id}"), 400
+    if form.validate_on_submit():
+        try:
+            review_proposal(db.session, current_user, project, form.decision.data, reason=form.reason.data,
+                            cost=form.cost.data, into=form.into.data)
+        except (InvalidField, Conflict) as error:
+            db.session.rollback()
+            status = show_error(form, error)
+        else:
+            flash(_("“%(title)s”: decision saved.", title=project.title), "info")
+            return redirect(url_for("cycles.dashboard", cycle_id=cycle.id, _anchor=f"p{project.id}"))
+    return render_dashboard(cycle, status, review_forms={project.id: form})
+
+
+@bp.post("/cycles/<int:cycle_id>/manage/phase")
+@require_roles("staff")
+@transactional
+def phase(cycle_id):
+    """Staff: move the cycle on to its next phase."""
+    cycle = get_cycle(db.session, cycle_id)
+    require_staff_of(current_user, cycle.community_id)
+    form, status = PhaseForm(), 400
+    if form.validate_on_submit():
+        try:
+            move_phase(db.session, current_user, cycle, form.phase.data, form.reason.data)
+        except (InvalidField, Conflict) as error:
+            db.session.rollback()
+            status = show_error(form, error)
+        else:
+            flash(_("The cycle has moved on."), "info")
+            return redirect(url_for("cycles.dashboard", cycle_id=cycle.id))
+    return render_dashboard(cycle, status, phase_form=form)
+
+
+@bp.post("/cycles/<int:cycle_id>/manage/window")
+@require_roles("staff")
+@transactional
+def window(cycle_id):
+    """Staff: set when voting opens and closes (Beijing time)."""
+    cycle = get_cycle(db.session, cycle_id)
+    require_staff_of(current_user, cycle.community_id)
+    form, status = WindowForm(), 400
+    if form.validate_on_submit():
+        try:
+            opens = local_time_value(form.voting_opens_at.data, "voting_opens_at", _("The opening time"))
+            closes = local_time_value(form.voting_closes_at.data, "voting_closes_at", _("The closing time"))
+            set_window(db.session, current_user, cycle, opens, closes)
+        except (InvalidField, Conflict) as error:
+            db.session.rollback()
+            status = show_error(form, error)
+        else:
+            flash(_("The voting window is saved."), "info")
+            return redirect(url_for("cycles.dashboard", cycle_id=cycle.id, _anchor="window"))
+    return render_dashboard(cycle, status, window_form=form)
+
+
+@bp.post("/cycles/<int:cycle_id>/manage/rules")
+@require_roles("staff")
+@transactional
+def rules(cycle_id):
+    """Staff: set the voting rules before voting opens."""
+    cycle = get_cycle(db.session, cycle_id)
+    require_staff_of(current_user, cycle.community_id)
+    form, status = RulesForm(), 400
+    if form.validate_on_submit():
+        try:
+            set_rules(db.session, current_user, cycle, form.data)
+        except (InvalidField, Conflict) as error:
+            db.session.rollback()
+            status = show_error(form, error)
+        else:
+            flash(_("The voting rules are saved."), "info")
+            return redirect(url_for("cycles.dashboard", cycle_id=cycle.id, _anchor="rules"))
+    return render_dashboard(cycle, status, rules_form=form)
+
+
+def render_dashboard(cycle: Cycle, status: int = 200, review_forms=None, phase_form=None, window_form=None,
+                     rules_form=None):
+    """The dashboard, with any refused form shown again with its errors."""
+    now = utcnow()
+    refused_forms = [*(review_forms or {}).values(), phase_form, window_form, rules_form]
+    refusals = [error for form in refused_forms if form is not None for error in form.form_errors]
+    current = cycle.current_phase(now)
+    scheduled = cycle.is_voting_scheduled(now)
+    proposals = cycle_proposals(db.session, cycle, current_user)
+    by_status = {s: [p for p in proposals if p.status == s] for s in STATUSES}
+    open_for_merge = [p for p in proposals if p.status in ("submitted", "on_ballot")]
+    review_forms = dict(review_forms or {})
+    for p in proposals:
+        if p.id not in review_forms:
+            review_forms[p.id] = ReviewForm(
+                formdata=None, prefix=f"p{p.id}",
+                data={"decision": {"rejected": "reject", "merged": "merge"}.get(p.status, "ballot"),
+                      "reason": p.review_reason or "", "into": str(p.merged_into_id or ""),
+                      "cost": f"{p.ballot_cost_fen / 100:.2f}".removesuffix(".00")},
+            )
+        review_forms[p.id].into.choices = options([("", "—"), *((str(o.id), f"#{o.id} {o.title}")
+                                                                for o in open_for_merge if o.id != p.id)])
+    next_phase = None if scheduled else NEXT_PHASE.get(current)
+    return render_template(
+        "cycles/dashboard.html", cycle=cycle, now=now, refusals=refusals, outcome_labels=OUTCOME_RULE_LABELS, current=current, scheduled=scheduled, next_phase=next_phase,
+        by_status=by_status, review_forms=review_forms, ballot=ballot_projects(db.session, cycle),
+        can_act=is_staff_of(current_user, cycle.community_id),
+        problems=voting_problems(db.session, cycle, now) if next_phase == "voting" or scheduled else [],
+        turnout=turnout(db.session, cycle) if current in ("voting", "results", "implementation", "closed") else None,
+        phase_form=phase_form or PhaseForm(formdata=None, data={"phase": next_phase}),
+        window_form=window_form or WindowForm(formdata=None, data={
+            "voting_opens_at": to_local_input(cycle.voting_opens_at),
+            "voting_closes_at": to_local_input(cycle.voting_closes_at)}),
+        rules_form=rules_form or RulesForm(formdata=None, data={
+            "method": cycle.method, "min_choices": cycle.min_choices, "max_choices": cycle.max_choices or "",
+            "points": cycle.points or "", "threshold": cycle.threshold or "", "outcome_rule": cycle.outcome_rule}),
+        new_cycle_form=NewCycleForm(formdata=None, data={"year": _next_year(cycle.community)}),
+    ), status
+
+
+def _render_community(place, form: NewCycleForm, status: int = 200):
+    return render_template("cycles/community.html", community=place, cycles=community_cycles(db.session, place),
+                           form=form, now=utcnow(), can_act=True), status
+
+
+def _next_year(place) -> int:
+    latest = db.session.scalar(select(Cycle.year).where(Cycle.community_id == place.id).order_by(Cycle.year.desc()))
+    return latest + 1 if latest else utcnow().year

@@ -1,0 +1,82 @@
+from flask import flash, redirect, render_template, send_file, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+
+from ..accounts.access import public, require_roles
+from ..cycles import services as cycle_service
+from ..cycles.forms import show_error
+from ..cycles.validation import InvalidField
+from ..database import transactional, utcnow
+from ..errors import Conflict, NotFound
+from ..extensions import db
+from . import bp
+from .forms import ProposalForm, read_uploads
+from .photos import MAX_BYTES, MAX_PHOTOS, photo_path
+from .services import (
+    can_see_photos, collecting_cycle, get_project, my_proposals, photo_for, require_proposer, require_visible, submit_proposal,
+)
+
+
+@bp.route("/cycles/<int:cycle_id>/propose", methods=["GET", "POST"])
+@require_roles("resident", "staff")
+@transactional
+def propose(cycle_id):
+    """Propose a project for the community's fund (a phone-sized form)."""
+    cycle = cycle_service.get_cycle(db.session, cycle_id)
+    require_proposer(current_user, cycle)
+    form, status = ProposalForm(), 400
+    if form.validate_on_submit():
+        try:
+            submit_proposal(db.session, current_user, cycle, form.data, read_uploads(form.photos.data))
+        except (InvalidField, Conflict) as error:
+            db.session.rollback()
+            status = show_error(form, error)
+        else:
+            flash(_("Thank you. Your proposal is in; staff will review it and you can follow it here."), "info")
+            return redirect(url_for("proposals.mine"))
+    return render_template("proposals/new.html", form=form, cycle=cycle, max_photos=MAX_PHOTOS,
+                           max_mb=MAX_BYTES // 2**20), status if form.errors else 200
+
+
+@bp.errorhandler(413)
+def too_large(_error):
+    """A form whose photos together pass the request limit: say what to do, nothing is saved."""
+    message = _("The photos are too large together. Choose fewer or smaller photos and send the form again.")
+    return render_template("errors.html", message=message, status=413), 413
+
+
+@bp.get("/my/proposals")
+@require_roles("resident", "staff")
+def mine():
+    """The signed-in user's proposals with what became of them."""
+    now = utcnow()
+    return render_template("proposals/mine.html", projects=my_proposals(db.session, current_user), now=now,
+                           collecting=collecting_cycle(db.session, current_user.community_id, now))
+
+
+@bp.get("/proposals/<int:project_id>")
+@public
+def show(project_id):
+    """A proposal: public once decided; before that only for its author and the community's staff."""
+    project = get_project(db.session, project_id)
+    require_visible(current_user, project)
+    return render_template("proposals/show.html", project=project, cycle=project.cycle,
+                           show_photos=can_see_photos(current_user, project), now=utcnow())
+
+
+@bp.get("/photos/<filename>")
+@public
+def photo(filename):
+    """A stored proposal photo, only ever as a JPEG, only to those who may see it."""
+    path = photo_path(filename)
+    if path is None:
+        raise NotFound(_("There is no such photo."), "unknown_photo")
+    photo_for(db.session, current_user, filename)
+    if not path.is_file():
+        raise NotFound(_("There is no such photo."), "unknown_photo")
+    response = send_file(path, mimetype="image/jpeg", max_age=300, conditional=True, etag=True)
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Content-Disposition"] = "inline"
+    response.cache_control.public = False
+    response.cache_control.private = True
+    return response
