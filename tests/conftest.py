@@ -170,3 +170,5 @@ def live_server(app, database_url):
             process.wait(timeout=15)
         except subprocess.TimeoutExpired:
             process.kill()
+            process.wait()
+        process.stderr.close()
