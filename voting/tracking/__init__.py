@@ -1,0 +1,4 @@
+"""Following the money: implementation tracking, the fund ledger, the completed-projects archive."""
+from flask import Blueprint
+
+bp = Blueprint("tracking", __name__)

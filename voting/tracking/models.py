@@ -1,0 +1,159 @@
+"""Following the money: what happened to a funded project, and what it cost.
+
+A funded project moves forward only: funded → in_progress → completed → accepted (验收), each step
+logged (`ProgressChange`). Staff of the community record milestones (with photos) and spending
+entries against the year's fund; spending beyond the fund needs the district admin's approval
+(`FundApproval`). On acceptance an `Acceptance` record says who accepted it, when, with what
+remarks. Residents of the community rate a completed project once (`ProjectRating`).
+"""
+from datetime import date, datetime
+
+from sqlalchemy import BigInteger, CheckConstraint, Date, ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from ..accounts.models import User
+from ..cycles.models import Cycle
+from ..database import utcnow
+from ..extensions import db
+from ..proposals.models import Project
+
+# The statuses a funded project passes through, in order; each step goes one forward.
+PROGRESS = ("funded", "in_progress", "completed", "accepted")
+DONE = ("completed", "accepted")
+
+
+class ProgressChange(db.Model):
+    """One forward step of a project's status: who moved it, when."""
+
+    __tablename__ = "progress_change"
+    __table_args__ = (
+        CheckConstraint(
+            "(from_status = 'funded' AND to_status = 'in_progress') OR "
+            "(from_status = 'in_progress' AND to_status = 'completed') OR "
+            "(from_status = 'completed' AND to_status = 'accepted')",
+            name="forward_one_step",
+        ),
+        UniqueConstraint("project_id", "to_status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("project.id", ondelete="CASCADE"), index=True)
+    from_status: Mapped[str] = mapped_column(String(16))
+    to_status: Mapped[str] = mapped_column(String(16))
+    changed_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    changed_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    changed_by: Mapped[User | None] = relationship()
+
+
+class Milestone(db.Model):
+    """A dated step of the work, told in a sentence or two, with photos."""
+
+    __tablename__ = "milestone"
+    __table_args__ = (CheckConstraint("length(text) > 0", name="text_present"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("project.id", ondelete="CASCADE"), index=True)
+    happened_on: Mapped[date] = mapped_column(Date)
+    text: Mapped[str] = mapped_column(String(1000))
+    recorded_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    photos: Mapped[list["MilestonePhoto"]] = relationship(
+        back_populates="milestone", order_by="MilestonePhoto.id", cascade="all, delete-orphan"
+    )
+
+
+class MilestonePhoto(db.Model):
+    """A photo of a milestone, re-encoded as JPEG and stored under the instance folder."""
+
+    __tablename__ = "milestone_photo"
+    __table_args__ = (CheckConstraint("width > 0 AND height > 0", name="size"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    milestone_id: Mapped[int] = mapped_column(ForeignKey("milestone.id", ondelete="CASCADE"), index=True)
+    filename: Mapped[str] = mapped_column(String(64), unique=True)
+    width: Mapped[int]
+    height: Mapped[int]
+    uploaded_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    milestone: Mapped[Milestone] = relationship(back_populates="photos")
+
+
+class FundApproval(db.Model):
+    """The district admin's explicit approval to spend beyond a community-year's fund."""
+
+    __tablename__ = "fund_approval"
+    __table_args__ = (
+        CheckConstraint("amount_fen > 0", name="amount_positive"),
+        CheckConstraint("length(reason) > 0", name="reason_present"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    cycle_id: Mapped[int] = mapped_column(ForeignKey("cycle.id"), index=True)
+    amount_fen: Mapped[int] = mapped_column(BigInteger)
+    reason: Mapped[str] = mapped_column(String(500))
+    approved_by_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"))
+    approved_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    cycle: Mapped[Cycle] = relationship()
+    approved_by: Mapped[User] = relationship()
+
+
+class SpendingEntry(db.Model):
+    """Money paid out of the fund for a project."""
+
+    __tablename__ = "spending_entry"
+    __table_args__ = (
+        CheckConstraint("amount_fen > 0", name="amount_positive"),
+        CheckConstraint("length(payee) > 0", name="payee_present"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("project.id"), index=True)
+    spent_on: Mapped[date] = mapped_column(Date)
+    amount_fen: Mapped[int] = mapped_column(BigInteger)
+    payee: Mapped[str] = mapped_column(String(120))
+    note: Mapped[str] = mapped_column(String(500), default="")
+    # Set when the entry took the year's spending beyond the fund: the approval that allowed it.
+    approval_id: Mapped[int | None] = mapped_column(ForeignKey("fund_approval.id"))
+    recorded_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    project: Mapped[Project] = relationship()
+    approval: Mapped[FundApproval | None] = relationship()
+
+
+class Acceptance(db.Model):
+    """The acceptance (验收) of a completed project: who accepted it, when, with what remarks."""
+
+    __tablename__ = "acceptance"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("project.id", ondelete="CASCADE"), unique=True)
+    accepted_on: Mapped[date] = mapped_column(Date)
+    # Who took part: e.g. the community committee, residents' representatives, the owners' committee.
+    panel: Mapped[str] = mapped_column(String(300))
+    remarks: Mapped[str] = mapped_column(Text, default="")
+    recorded_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    recorded_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    recorded_by: Mapped[User | None] = relationship()
+
+
+class ProjectRating(db.Model):
+    """A resident's rating of a completed project: once per resident and project."""
+
+    __tablename__ = "project_rating"
+    __table_args__ = (
+        UniqueConstraint("project_id", "resident_id"),
+        CheckConstraint("score BETWEEN 1 AND 5", name="score"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("project.id", ondelete="CASCADE"), index=True)
+    resident_id: Mapped[int] = mapped_column(ForeignKey("resident.id"), index=True)
+    score: Mapped[int]
+    comment: Mapped[str] = mapped_column(String(500), default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
