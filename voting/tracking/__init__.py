@@ -2,3 +2,5 @@
 from flask import Blueprint
 
 bp = Blueprint("tracking", __name__)
+
+from . import views  # noqa: E402,F401

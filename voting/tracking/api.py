@@ -1,0 +1,205 @@
+"""JSON routes: the list of funded and completed projects (SPEC §5), a project's story, recording
+progress, the fund ledger."""
+from __future__ import annotations
+
+from datetime import date
+
+from flask import jsonify, request, url_for
+from flask_babel import gettext as _
+
+from ..accounts.access import acting_user, public, require_roles
+from ..api import bp, json_body
+from ..database import transactional
+from ..errors import Invalid
+from ..extensions import db
+from ..geography.services import get_community
+from ..money import MoneyError, parse_yuan, yuan
+from . import photos as photo_files
+from .services import (
+    Ledger, add_milestone, advance_status, api_projects, approve_overrun, funded_on,
+    get_ledger_cycle, ledger as cycle_ledger, project_for_staff, project_story, rate_project, record_spending,
+    tracked_project,
+)
+from .views import upload_folder
+
+
+def iso(value) -> str | None:
+    return value.isoformat() + "Z" if value else None
+
+
+def _body() -> dict:
+    """The request's fields: a JSON object, or a multipart form (a milestone with photos)."""
+    if request.mimetype == "multipart/form-data":
+        return request.form.to_dict()
+    return json_body()
+
+
+def _date(body: dict, key: str) -> date | None:
+    value = body.get(key)
+    if value in (None, ""):
+        return None
+    try:
+        if not isinstance(value, str) or len(value) != 10:
+            raise ValueError
+        return date.fromisoformat(value)
+    except ValueError:
+        raise Invalid(_("%(key)s must be a date written YYYY-MM-DD.", key=key), "bad_date") from None
+
+
+def _amount(body: dict, key: str = "amount") -> int | None:
+    value = body.get(key)
+    if value in (None, ""):
+        raise Invalid(_("Send the amount in yuan, such as \"12000.50\"."), "missing_amount")
+    try:
+        return parse_yuan(value)
+    except MoneyError:
+        raise Invalid(_("%(key)s must be an amount of yuan such as \"12000.50\".", key=key), "bad_amount") from None
+
+
+def _text(body: dict, key: str):
+    value = body.get(key)
+    if value is not None and not isinstance(value, str):
+        raise Invalid(_("%(key)s must be text.", key=key), "bad_text")
+    return value
+
+
+def project_item(project, year: int, community_code: str) -> dict:
+    return {"id": project.id, "title": project.title, "community": community_code, "year": year,
+            "cost": yuan(project.cost_fen or 0), "status": project.status, "votes": project.votes}
+
+
+@bp.get("/projects")
+@public
+def projects():
+    """Funded and completed projects, 50 per page (page=1, 2, …), with the total; status=completed also matches accepted."""
+    args = request.args
+    total, rows = api_projects(db.session, args.get("status"), args.get("community"), args.get("year"),
+                              args.get("page"))
+    return jsonify(total=total, items=[project_item(project, year, code) for project, year, code in rows])
+
+
+@bp.get("/projects/<int:project_id>")
+@public
+def project_detail(project_id):
+    """A funded project: vote result, timeline, spending, acceptance and rating."""
+    project = tracked_project(db.session, project_id)
+    story = project_story(db.session, project)
+    acceptance = story.acceptance
+    return jsonify(
+        project_item(project, project.cycle.year, story.community.code)
+        | {
+            "category": project.category, "funded_on": funded_on(project).isoformat(),
+            "completed_at": iso(project.completed_at), "accepted_at": iso(project.accepted_at),
+            "spent": yuan(story.spent_fen),
+            "milestones": [_milestone(e) for e in story.events if e.kind == "milestone"],
+            "timeline": [{"date": e.day.isoformat(), "kind": e.kind, "text": e.text} for e in story.events],
+            "spending": [_entry(e) for e in story.spending],
+            "acceptance": {"accepted_on": acceptance.accepted_on.isoformat(), "panel": acceptance.panel,
+                           "remarks": acceptance.remarks} if acceptance else None,
+            "rating": {"count": story.rating.count, "average": story.rating.average},
+        }
+    )
+
+
+def _milestone(event) -> dict:
+    return {"date": event.day.isoformat(), "text": event.text,
+            "photos": [url_for("tracking.photo", name=p.filename) for p in event.photos]}
+
+
+def _entry(entry) -> dict:
+    return {"id": entry.id, "date": entry.spent_on.isoformat(), "amount": yuan(entry.amount_fen),
+            "payee": entry.payee, "note": entry.note, "approval": entry.approval_id}
+
+
+@bp.post("/projects/<int:project_id>/status")
+@require_roles("staff")
+@transactional
+def project_status(project_id):
+    """Move the project one step forward: {"status", and for "accepted": "accepted_on", "panel", "remarks"?}."""
+    user = acting_user()
+    project = project_for_staff(db.session, user, project_id, for_update=True)
+    body = json_body()
+    to_status = body.get("status")
+    if not isinstance(to_status, str):
+        raise Invalid(_("Send the next status, such as \"in_progress\"."), "bad_status_change")
+    advance_status(db.session, user, project, to_status, accepted_on=_date(body, "accepted_on"),
+                   panel=_text(body, "panel"), remarks=_text(body, "remarks"))
+    return jsonify(id=project.id, status=project.status)
+
+
+@bp.post("/projects/<int:project_id>/milestones")
+@require_roles("staff")
+@transactional
+def project_milestones(project_id):
+    """Record a milestone: JSON {"date", "text"}, or a multipart form with the same fields and "photos"."""
+    user = acting_user()
+    project = project_for_staff(db.session, user, project_id)
+    body = _body()
+    files = []
+    for storage in request.files.getlist("photos"):
+        if storage and storage.filename:
+            storage.stream.seek(0)
+            files.append((storage.filename, storage.stream.read(photo_files.MAX_BYTES + 1)))
+    milestone = add_milestone(db.session, user, project, _date(body, "date"), _text(body, "text"), files,
+                              upload_folder())
+    return jsonify(id=milestone.id, date=milestone.happened_on.isoformat(), text=milestone.text,
+                   photos=[url_for("tracking.photo", name=p.filename) for p in milestone.photos]), 201
+
+
+@bp.post("/projects/<int:project_id>/spending")
+@require_roles("staff")
+@transactional
+def project_spending(project_id):
+    """Record a payment out of the fund: {"date", "amount", "payee", "note"?}; beyond the fund needs approval."""
+    user = acting_user()
+    project = project_for_staff(db.session, user, project_id)
+    body = json_body()
+    entry = record_spending(db.session, user, project, _date(body, "date"), _amount(body), _text(body, "payee"),
+                            _text(body, "note"))
+    return jsonify(_entry(entry)), 201
+
+
+@bp.post("/projects/<int:project_id>/rating")
+@require_roles("resident")
+@transactional
+def project_rating(project_id):
+    """A resident of the community rates the completed project once: {"score": 1–5, "comment"?}."""
+    project = tracked_project(db.session, project_id)
+    body = json_body()
+    rating = rate_project(db.session, acting_user(), project, body.get("score"), _text(body, "comment"))
+    return jsonify(score=rating.score, comment=rating.comment), 201
+
+
+def ledger_body(led: Ledger) -> dict:
+    return {
+        "community": led.cycle.community.code, "year": led.cycle.year, "fund": yuan(led.fund_fen),
+        "approved_beyond_fund": yuan(led.approved_fen), "allocated": yuan(led.allocated_fen),
+        "committed": yuan(led.committed_fen), "spent": yuan(led.spent_fen), "remaining": yuan(led.remaining_fen),
+        "projects": [{"id": m.project.id, "title": m.project.title, "status": m.project.status,
+                      "cost": yuan(m.project.cost_fen or 0), "spent": yuan(m.spent_fen),
+                      "committed": yuan(m.committed_fen)} for m in led.projects],
+        "approvals": [{"id": a.id, "amount": yuan(a.amount_fen), "reason": a.reason,
+                       "approved_by": a.approved_by.username, "approved_at": iso(a.approved_at)}
+                      for a in led.approvals],
+    }
+
+
+@bp.get("/ledger/<code>/<int:year>")
+@public
+def ledger(code, year):
+    """A community-year's fund: allocated, committed, spent, remaining, per project, with approvals."""
+    cycle = get_ledger_cycle(db.session, get_community(db.session, code), year)
+    return jsonify(ledger_body(cycle_ledger(db.session, cycle)))
+
+
+@bp.post("/ledger/<code>/<int:year>/approvals")
+@require_roles("admin")
+@transactional
+def ledger_approval(code, year):
+    """The district admin allows spending beyond the fund: {"amount", "reason"} (logged)."""
+    user = acting_user()
+    cycle = get_ledger_cycle(db.session, get_community(db.session, code), year)
+    body = json_body()
+    approval = approve_overrun(db.session, user, cycle, _amount(body), _text(body, "reason"))
+    return jsonify(id=approval.id, amount=yuan(approval.amount_fen), reason=approval.reason,
+                   approved_by=user.username, approved_at=iso(approval.approved_at)), 201

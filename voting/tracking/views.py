@@ -1,0 +1,313 @@
+"""Pages: the archive of completed projects, a project's page, recording progress, the fund
+ledger, the district dashboard, and milestone photos."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from flask import (
+    Response, abort, current_app, flash, redirect, render_template, request, send_file, send_from_directory,
+    stream_with_context, url_for,
+)
+from flask_babel import gettext as _
+from flask_login import current_user
+from wtforms.fields.choices import SelectChoice
+
+from ..accounts.access import public, require_roles
+from ..database import transactional
+from ..errors import Conflict, Invalid
+from ..extensions import db
+from ..format import CATEGORY_LABELS
+from ..geography.services import get_community
+from . import bp, photos
+from .exports import csv_chunks, xlsx_file
+from .forms import ApprovalForm, ArchiveForm, MilestoneForm, RatingForm, SpendingForm, StatusForm
+from .services import (
+    ArchiveFilters, Page, add_milestone, advance_status, approve_overrun, archive_choices, archive_page,
+    archive_rows, can_manage, community_ledgers, dashboard as district_dashboard, get_ledger_cycle, ledger as
+    cycle_ledger, may_rate, my_rating, next_status, project_for_staff, project_story, rate_project,
+    record_spending, tracked_project,
+)
+
+
+def upload_folder() -> Path:
+    """Where milestone photos live: `UPLOAD_FOLDER` (default instance/uploads), sub-folder milestones."""
+    root = current_app.config.get("UPLOAD_FOLDER") or Path(current_app.instance_path) / "uploads"
+    return Path(root) / "milestones"
+
+
+def _attach(form, error) -> None:
+    """Show a service's refusal next to the field it names, or above the form."""
+    field = getattr(form, getattr(error, "field", None) or "", None)
+    if field is not None and hasattr(field, "errors"):
+        field.errors = list(field.errors) + [error.message]
+    else:
+        form.form_errors.append(error.message)
+
+
+# --- The archive -----------------------------------------------------------------------------------
+
+def _archive_form() -> tuple[ArchiveForm, dict]:
+    choices = archive_choices(db.session)
+    form = ArchiveForm(formdata=request.args)
+    def everything():
+        return [SelectChoice("", _("All"))]
+
+    subs = choices["sub_districts"]
+    form.sub_district.choices = everything() + [SelectChoice(s.code, s.name) for s in subs]
+    form.community.choices = everything() + [SelectChoice(c.code, c.name, optgroup=s.name)
+                                             for s in subs for c in s.communities]
+    form.community.groups = [(s.name, [(c.code, c.name) for c in s.communities]) for s in subs]
+    form.year.choices = everything() + [SelectChoice(str(y), str(y)) for y in choices["years"]]
+    form.category.choices = everything() + [SelectChoice(c, str(CATEGORY_LABELS[c])) for c in choices["categories"]]
+    return form, choices
+
+
+def _filters(form: ArchiveForm) -> ArchiveFilters:
+    return ArchiveFilters(
+        q=form.q.data or "", sub_district=form.sub_district.data or None, community=form.community.data or None,
+        year=int(form.year.data) if form.year.data else None, category=form.category.data or None,
+        state=form.state.data or "done",
+    )
+
+
+@bp.get("/archive")
+@public
+def archive():
+    """The completed projects of the district: search, filters, pages, downloads."""
+    form, _choices = _archive_form()
+    if not form.validate():
+        empty = Page(0, 1, 1)
+        return render_template("tracking/archive.html", form=form, page=empty, filters=ArchiveFilters()), 400
+    filters = _filters(form)
+    page = archive_page(db.session, filters, form.page.data or 1)
+    return render_template("tracking/archive.html", form=form, page=page, filters=filters)
+
+
+def _download_filters() -> ArchiveFilters:
+    form, _choices = _archive_form()
+    if not form.validate():
+        abort(400, _("The filters of this download are not valid; go back to the archive and choose again."))
+    return _filters(form)
+
+
+@bp.get("/archive.csv")
+@public
+def archive_csv():
+    """The filtered archive as CSV (UTF-8 with BOM)."""
+    rows = archive_rows(db.session, _download_filters())
+    response = Response(stream_with_context(csv_chunks(rows)), mimetype="text/csv")
+    response.headers["Content-Type"] = "text/csv; charset=utf-8"
+    response.headers["Content-Disposition"] = 'attachment; filename="completed-projects.csv"'
+    return response
+
+
+@bp.get("/archive.xlsx")
+@public
+def archive_xlsx():
+    """The filtered archive as an Excel workbook."""
+    out = xlsx_file(archive_rows(db.session, _download_filters()), _("Completed projects"))
+    return send_file(out, mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                     as_attachment=True, download_name="completed-projects.xlsx", max_age=0)
+
+
+# --- A project -------------------------------------------------------------------------------------
+
+def _render_project(project, rating_form=None, status=200):
+    story = project_story(db.session, project)
+    rated = my_rating(db.session, current_user, project)
+    if rating_form is None and may_rate(current_user, project) and rated is None:
+        rating_form = RatingForm()
+    return render_template("tracking/project.html", story=story, project=project, rated=rated,
+                           rating_form=rating_form,
+                           manage=can_manage(current_user, project)), status
+
+
+@bp.get("/tracking/projects/<int:project_id>")
+@public
+def project(project_id):
+    """A funded project: its vote, timeline, photos, spending and rating."""
+    return _render_project(tracked_project(db.session, project_id))
+
+
+@bp.post("/tracking/projects/<int:project_id>/rating")
+@require_roles("resident")
+@transactional
+def rate(project_id):
+    """A resident of the community rates the completed project once."""
+    project = tracked_project(db.session, project_id)
+    form = RatingForm()
+    if form.validate_on_submit():
+        try:
+            rate_project(db.session, current_user, project, form.score.data, form.comment.data)
+        except (Invalid, Conflict) as error:
+            db.session.rollback()
+            _attach(form, error)
+        else:
+            flash(_("Thank you: your rating is recorded."), "info")
+            return redirect(url_for("tracking.project", project_id=project.id) + "#rating")
+    return _render_project(project, rating_form=form, status=422)
+
+
+# --- Recording progress (staff of the community) ------------------------------------------------
+
+def _render_manage(project, status=200, **forms):
+    forms.setdefault("status_form", StatusForm(formdata=None, to_status=next_status(project)))
+    forms.setdefault("milestone_form", MilestoneForm(formdata=None))
+    forms.setdefault("spending_form", SpendingForm(formdata=None))
+    forms["status_form"].to_status.data = next_status(project)
+    return render_template("tracking/manage.html", project=project, story=project_story(db.session, project),
+                           ledger=cycle_ledger(db.session, project.cycle), next_status=next_status(project),
+                           **forms), status
+
+
+@bp.get("/tracking/projects/<int:project_id>/manage")
+@require_roles("staff")
+def manage(project_id):
+    """Staff record the project's progress: status, milestones, spending."""
+    return _render_manage(project_for_staff(db.session, current_user, project_id))
+
+
+@bp.post("/tracking/projects/<int:project_id>/status")
+@require_roles("staff")
+@transactional
+def change_status(project_id):
+    """Move the project one step forward (accepting it records the acceptance)."""
+    project = project_for_staff(db.session, current_user, project_id, for_update=True)
+    form = StatusForm()
+    if form.validate_on_submit():
+        try:
+            advance_status(db.session, current_user, project, form.to_status.data, accepted_on=form.accepted_on.data,
+                           panel=form.panel.data, remarks=form.remarks.data)
+        except (Invalid, Conflict) as error:
+            db.session.rollback()
+            _attach(form, error)
+        else:
+            flash(_("The project is now “%(status)s”.", status=_status(project.status)), "info")
+            return redirect(url_for("tracking.manage", project_id=project.id))
+    return _render_manage(project, 422, status_form=form)
+
+
+@bp.post("/tracking/projects/<int:project_id>/milestones")
+@require_roles("staff")
+@transactional
+def milestone(project_id):
+    """Record a milestone with photos."""
+    project = project_for_staff(db.session, current_user, project_id)
+    form = MilestoneForm()
+    if form.validate_on_submit():
+        try:
+            add_milestone(db.session, current_user, project, form.happened_on.data, form.text.data,
+                          _uploaded(form.photos.data), upload_folder())
+        except (Invalid, Conflict) as error:
+            db.session.rollback()
+            _attach(form, error)
+        else:
+            flash(_("The milestone is recorded."), "info")
+            return redirect(url_for("tracking.manage", project_id=project.id))
+    return _render_manage(project, 422, milestone_form=form)
+
+
+@bp.post("/tracking/projects/<int:project_id>/spending")
+@require_roles("staff")
+@transactional
+def spending(project_id):
+    """Record a payment out of the fund for the project."""
+    project = project_for_staff(db.session, current_user, project_id)
+    form = SpendingForm()
+    if form.validate_on_submit():
+        try:
+            record_spending(db.session, current_user, project, form.spent_on.data, form.amount.data,
+                            form.payee.data, form.note.data)
+        except (Invalid, Conflict) as error:
+            db.session.rollback()
+            _attach(form, error)
+        else:
+            flash(_("The payment is recorded."), "info")
+            return redirect(url_for("tracking.manage", project_id=project.id))
+    return _render_manage(project, 422, spending_form=form)
+
+
+def _uploaded(files) -> list[tuple[str, bytes]]:
+    """The chosen files as (name, bytes); read from the start, so a retried request reads them again."""
+    chosen = []
+    for storage in files or []:
+        if not storage or not storage.filename:
+            continue
+        storage.stream.seek(0)
+        chosen.append((storage.filename, storage.stream.read(photos.MAX_BYTES + 1)))
+    return chosen
+
+
+def _status(status: str) -> str:
+    from ..format import STATUS_LABELS
+
+    return str(STATUS_LABELS.get(status, status))
+
+
+# --- The ledger ------------------------------------------------------------------------------------
+
+@bp.get("/tracking/ledger/<code>")
+@public
+def community_ledger(code):
+    """A community's funds year by year: allocated, committed, spent, remaining."""
+    community = get_community(db.session, code)
+    return render_template("tracking/ledgers.html", community=community,
+                           ledgers=community_ledgers(db.session, community))
+
+
+def _render_ledger(community, year, approval_form=None, status=200):
+    cycle = get_ledger_cycle(db.session, community, year)
+    show_form = current_user.is_authenticated and current_user.role == "admin"
+    return render_template("tracking/ledger.html", community=community, ledger=cycle_ledger(db.session, cycle),
+                           approval_form=(approval_form or ApprovalForm()) if show_form else None,
+                           manage=current_user.is_authenticated and current_user.role == "staff"
+                           and current_user.community_id == community.id), status
+
+
+@bp.get("/tracking/ledger/<code>/<int:year>")
+@public
+def ledger(code, year):
+    """One community-year's fund: the projects, every payment, the admin's approvals."""
+    return _render_ledger(get_community(db.session, code), year)
+
+
+@bp.post("/tracking/ledger/<code>/<int:year>/approvals")
+@require_roles("admin")
+@transactional
+def approve(code, year):
+    """The district admin allows spending beyond the fund, with a reason (logged)."""
+    community = get_community(db.session, code)
+    cycle = get_ledger_cycle(db.session, community, year)
+    form = ApprovalForm()
+    if form.validate_on_submit():
+        try:
+            approve_overrun(db.session, current_user, cycle, form.amount.data, form.reason.data)
+        except Invalid as error:
+            db.session.rollback()
+            _attach(form, error)
+        else:
+            flash(_("The approval is recorded."), "info")
+            return redirect(url_for("tracking.ledger", code=code, year=year) + "#approvals")
+    return _render_ledger(community, year, approval_form=form, status=422)
+
+
+# --- The dashboard and photos ----------------------------------------------------------------------
+
+@bp.get("/dashboard")
+@public
+def dashboard():
+    """The district at a glance: completed projects, fund use, turnout."""
+    year = request.args.get("year", type=int)
+    board = district_dashboard(db.session, year)
+    if year is not None and year not in board.fund_years:
+        board = district_dashboard(db.session, None)
+    return render_template("tracking/dashboard.html", board=board)
+
+
+@bp.get("/tracking/photos/<name>")
+@public
+def photo(name):
+    """A stored milestone photo."""
+    if not photos.FILENAME.match(name):
+        abort(404)
+    return send_from_directory(upload_folder(), name, mimetype="image/jpeg", max_age=30 * 24 * 3600)
