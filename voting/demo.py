@@ -1,5 +1,6 @@
 """The demo district (SPEC §5 `voting demo`): Shifeng's 5 sub-districts, 45 communities, 232 grids,
-cycles 2019–2021 with 280 completed projects, and this year's vote open in every community.
+cycles 2019–2021 with 280 completed projects (with their milestones, payments, acceptance and
+ratings), last year's cycle being built, and this year's vote open in every community.
 
 Everything is drawn from one seeded random generator, so the same seed gives the same district.
 """
@@ -131,6 +132,7 @@ def load_demo(session, *, seed: int, password: str | None, residents_per_grid: i
     for username, role in (("admin", "admin"), ("auditor", "auditor")):
         session.add(User(username=username, password_hash=build.password_hash, role=role))
     session.flush()
+    _follow_the_money(session, build, communities, random.Random(f"tracking-{seed}"))
     return _accounts_table(communities, password, residents_per_grid, grid_counts)
 
 
@@ -250,6 +252,110 @@ def _current_cycle(session, build: _Build, community) -> None:
                          review_reason=rng.choice(REJECTION_REASONS), reviewed_at=cycle.review_started_at))
 
 
+CONTRACTORS = ["株洲市石峰区宏达建筑工程有限公司", "湖南湘天市政工程有限公司", "株洲铜塘建设有限公司",
+               "株洲市清水塘园林绿化有限公司", "湖南响石电力安装有限公司", "株洲九郎山装饰工程有限公司"]
+MILESTONE_TEXTS = [
+    ("施工单位进场，围挡到位，开始施工。", "材料进场，居民代表现场查看材料质量。"),
+    ("主体工程完成过半，每周在公示栏更新进度。", "主体施工完成，开始收尾和场地清理。"),
+    ("完工，施工单位提交竣工资料，请居民提意见。", "完工，场地恢复，设施投入使用。"),
+]
+ACCEPTANCE_PANELS = ["社区两委、居民代表、业委会、施工单位", "社区党组织、居民代表、物业公司、施工单位",
+                     "社区居委会、网格员、居民代表、监理单位"]
+ACCEPTANCE_REMARKS = ["质量合格，资料齐全，同意验收。", "整体合格；两处细节已现场整改完毕。", "居民代表现场查验，满意。"]
+RATING_COMMENTS = ["晚上出门亮堂多了，谢谢社区！", "老人用着方便，希望以后多维护。", "施工期间有点吵，但结果很好。",
+                   "做得不错，就是工期比说的长了一点。", "孩子们很喜欢。", "", "", ""]
+
+
+def _follow_the_money(session, build: _Build, communities, rng: random.Random) -> None:
+    """Implementation records for the completed projects (progress, milestones, payments, acceptance,
+    ratings), and last year's cycle in implementation with a funded and an in-progress project per
+    community. A generator of its own, so that the district above stays as it was for each seed."""
+    from .tracking.models import Acceptance, Milestone, ProgressChange, ProjectRating, SpendingEntry
+
+    staff = {u.community_id: u for u in session.scalars(select(User).where(User.role == "staff"))}
+    residents: dict[int, list[int]] = {}
+    for user in session.scalars(select(User).where(User.role == "resident").order_by(User.id)):
+        residents.setdefault(user.community_id, []).append(user.resident_id)
+    done = session.execute(
+        select(Project, Cycle).join(Cycle, Project.cycle_id == Cycle.id)
+        .where(Project.status.in_(("completed", "accepted"))).order_by(Project.id)
+    ).all()
+    for project, cycle in done:
+        worker = staff[cycle.community_id]
+        started = cycle.implementation_started_at + timedelta(days=rng.randrange(5, 30))
+        completed = project.completed_at
+        middle = started + (completed - started) / 2
+        contractor = rng.choice(CONTRACTORS)
+        changes = [("funded", "in_progress", started), ("in_progress", "completed", completed)]
+        if project.accepted_at:
+            changes.append(("completed", "accepted", project.accepted_at))
+        for before, after, at in changes:
+            session.add(ProgressChange(project_id=project.id, from_status=before, to_status=after,
+                                       changed_by_id=worker.id, changed_at=at))
+        for texts, at in zip(MILESTONE_TEXTS, (started, middle, completed)):
+            session.add(Milestone(project_id=project.id, happened_on=at.date(), text=rng.choice(texts),
+                                  recorded_by_id=worker.id, created_at=at))
+        # An advance, a progress payment, and the balance once accepted (paid in whole yuan).
+        advance = project.cost_fen * 3 // 10 // 100 * 100
+        progress = project.cost_fen * 4 // 10 // 100 * 100
+        payments = [(started, advance, "预付款"), (middle, progress, "进度款")]
+        if project.accepted_at:
+            payments.append((project.accepted_at, project.cost_fen - advance - progress, "验收后结算尾款"))
+        for at, amount, note in payments:
+            session.add(SpendingEntry(project_id=project.id, spent_on=at.date(), amount_fen=amount, payee=contractor,
+                                      note=note, recorded_by_id=worker.id, created_at=at))
+        if project.accepted_at:
+            session.add(Acceptance(project_id=project.id, accepted_on=project.accepted_at.date(),
+                                   panel=rng.choice(ACCEPTANCE_PANELS), remarks=rng.choice(ACCEPTANCE_REMARKS),
+                                   recorded_by_id=worker.id, recorded_at=project.accepted_at))
+        people = residents.get(cycle.community_id, [])
+        for resident_id in rng.sample(people, rng.randrange(0, min(4, len(people)) + 1)):
+            session.add(ProjectRating(project_id=project.id, resident_id=resident_id,
+                                      score=rng.choices((5, 4, 3, 2, 1), weights=(45, 35, 12, 5, 3))[0],
+                                      comment=rng.choice(RATING_COMMENTS), created_at=completed + timedelta(days=40)))
+    year = build.now.year - 1
+    if year > max(PAST_YEARS):
+        for community in communities:
+            _implementation_cycle(session, build, rng, community, year, staff[community.id])
+    session.flush()
+
+
+def _implementation_cycle(session, build: _Build, rng: random.Random, community, year: int, worker) -> None:
+    """Last year's cycle, being built: one project in progress (a milestone, an advance paid) and one
+    funded, not yet started; the vote counts agree with a greedy tally."""
+    from .tracking.models import Milestone, ProgressChange, SpendingEntry
+
+    opens = datetime(year, 4, 1, 1, 0)
+    published = opens + timedelta(days=15)
+    cycle = Cycle(community_id=community.id, year=year, phase="implementation", created_at=datetime(year, 2, 1),
+                  review_started_at=datetime(year, 3, 1), voting_opens_at=opens,
+                  voting_closes_at=opens + timedelta(days=14), results_published_at=published,
+                  implementation_started_at=opens + timedelta(days=30), rules_frozen_at=opens)
+    session.add(cycle)
+    session.flush()
+    costs = [_cost(rng, 55_000, 95_000), _cost(rng, 40_000, 80_000)]
+    remaining = DEFAULT_FUND_FEN - sum(costs)
+    voters = rng.randrange(300, 900)
+    votes = sorted(rng.sample(range(voters // 5, voters * 3 // 4), 4), reverse=True)
+    started = opens + timedelta(days=rng.randrange(45, 90))
+    built = _project(build, cycle, community, estimated_cost_fen=costs[0], cost_fen=costs[0], status="in_progress",
+                     votes=votes[0], reviewed_at=cycle.review_started_at)
+    waiting = _project(build, cycle, community, estimated_cost_fen=costs[1], cost_fen=costs[1], status="funded",
+                       votes=votes[1], reviewed_at=cycle.review_started_at)
+    session.add_all([built, waiting])
+    for rank in (2, 3):
+        cost = min(DEFAULT_FUND_FEN, remaining + _cost(rng, 5_000, 60_000))
+        session.add(_project(build, cycle, community, estimated_cost_fen=cost, cost_fen=cost, status="not_funded",
+                             votes=votes[rank], reviewed_at=cycle.review_started_at))
+    session.flush()
+    session.add(ProgressChange(project_id=built.id, from_status="funded", to_status="in_progress",
+                               changed_by_id=worker.id, changed_at=started))
+    session.add(Milestone(project_id=built.id, happened_on=started.date(), text=rng.choice(MILESTONE_TEXTS[0]),
+                          recorded_by_id=worker.id, created_at=started))
+    session.add(SpendingEntry(project_id=built.id, spent_on=started.date(), amount_fen=costs[0] * 3 // 10 // 100 * 100,
+                              payee=rng.choice(CONTRACTORS), note="预付款", recorded_by_id=worker.id, created_at=started))
+
+
 def _accounts_table(communities, password: str, per_grid: int, grid_counts: list[int]) -> str:
     first, last = communities[0], communities[-1]
     rows = [
@@ -263,5 +369,6 @@ def _accounts_table(communities, password: str, per_grid: int, grid_counts: list
     width = max(len(r[0]) for r in rows)
     lines = [f"Demo accounts (password for all: {password})", ""]
     lines += [f"  {name:<{width}}  {role:<16} {scope}" for name, role, scope in rows]
-    lines += ["", f"  e.g. resident-{first.code}-1 ({first.name}) can vote now."]
+    lines += ["", f"  e.g. resident-{first.code}-1 ({first.name}) can vote now;",
+              f"       staff-{first.code} records progress and payments on last year's projects."]
     return "\n".join(lines) + "\n"
