@@ -23,11 +23,9 @@ def _create_app():
 
 
 def register_commands(app) -> None:
-    try:  # TEMPORARY until the tally package lands
-        from .tally.command import tally_command
-    except ImportError:
-        tally_command = None
-    for command in filter(None, (init_db, demo, serve, users, import_residents, backup, restore, tally_command)):
+    from .tally.command import tally_command
+
+    for command in (init_db, demo, serve, users, import_residents, backup, restore, tally_command):
         app.cli.add_command(command)
 
 

@@ -1,0 +1,85 @@
+"""The ``tally`` command, run through click's test runner."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from voting.tally.command import tally_command
+
+DATA = Path(__file__).resolve().parent.parent / "data"
+SWIECIE = DATA / "Poland_Swiecie_2023.pb"
+
+
+def run(*args: str):
+    return CliRunner().invoke(tally_command, [str(arg) for arg in args])
+
+
+def test_json_output_has_the_documented_shape():
+    result = run(SWIECIE, "--format", "json")
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.output)
+    assert list(document) == ["rule", "selected", "cost", "budget", "projects"]
+    assert document["rule"] == "mes"
+    assert document["budget"] == "1070000"
+    assert document["selected"][:3] == ["c12", "c10", "c20"]
+    assert document["cost"] == "1040337"
+    first = document["projects"][0]
+    assert list(first) == ["id", "score", "cost", "selected", "reason"]
+    assert first == {
+        "id": "c12",
+        "score": 1030,
+        "cost": "150000",
+        "selected": True,
+        "reason": first["reason"],
+    }
+    assert first["reason"].startswith("funded by equal shares: its 1,030 supporters paid at most ")
+    assert len(document["projects"]) == 22
+
+
+def test_decimal_money_is_written_exactly():
+    document = json.loads(run(DATA / "Poland_Krakow_2024_Stare_Miasto.pb", "--format", "json").output)
+    assert document["budget"] == "1546168.66"
+
+
+def test_rule_option_overrides_the_file():
+    document = json.loads(run(SWIECIE, "--rule", "greedy", "--format", "json").output)
+    assert document["rule"] == "greedy"
+    second = document["projects"][1]
+    assert second["reason"] == "funded: cost 413,000 fits in the remaining 920,000 (score 623)"
+
+
+def test_text_output_is_a_table_with_reasons():
+    result = run(DATA / "Poland_Lodz_2020_Nr_33.pb")
+    assert result.exit_code == 0
+    lines = result.output.splitlines()
+    assert lines[0] == "rule greedy-threshold: 3 projects funded, cost 385,000 of budget 411,000"
+    assert lines[2].split() == ["#", "project", "score", "cost", "funded", "reason"]
+    assert "W008NR" in lines[3] and "yes" in lines[3]
+    assert "not funded: remaining 66,000 < cost 195,000" in result.output
+    assert result.output.rstrip().splitlines()[-1].startswith("tie-break: ")
+
+
+def test_a_malformed_file_exits_2_naming_the_line(tmp_path):
+    bad = tmp_path / "bad.pb"
+    lines = ["META", "key;value", "budget;100", "vote_type;approval", "PROJECTS", "project_id;cost", "1;ten"]
+    bad.write_text("\n".join(lines + ["VOTES", "vote", "1", ""]))
+    result = run(bad)
+    assert result.exit_code == 2
+    assert result.output.startswith(f"{bad}:7: bad cost of project '1': 'ten' is not a plain decimal number")
+    assert "Traceback" not in result.output and isinstance(result.exception, SystemExit)
+
+
+def test_a_rule_the_file_does_not_allow_exits_2():
+    path = DATA / "US_Stanford_Dataset_Merced_Peoples_Budget_Ballot_2019_vote_rankings.pb"
+    result = run(path)
+    assert result.exit_code == 2
+    assert result.output.startswith(f"{path}: META rule 'unknown' is not a rule")
+    assert run(path, "--rule", "greedy").exit_code == 0
+
+
+def test_a_missing_file_is_a_usage_error():
+    result = run(DATA / "missing.pb")
+    assert result.exit_code == 2
+    assert "does not exist" in result.output
