@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import timedelta
 
 import pytest
 from openpyxl import load_workbook
@@ -347,6 +348,38 @@ def test_spending_beyond_the_fund_needs_the_admins_approval(built, client, auth)
     assert "beyond the fund, approved" in page and "材料涨价，经区里审定" in page
 
 
+@pytest.mark.server
+def test_simultaneous_payments_cannot_overspend_the_fund(built, auth, live_server):
+    """Ten payments of 30,000 at once against 200,000: the cycle row is locked, so exactly six fit."""
+    import http.client
+    import json
+    import threading
+    from urllib.parse import urlsplit
+
+    token = auth.token("staff-ca")
+    base = urlsplit(live_server(workers=3))
+    body = json.dumps({"date": local_today().isoformat(), "amount": "30000", "payee": "某公司"})
+    barrier, statuses, path = threading.Barrier(10), [], f"/api/v1/projects/{built.started.id}/spending"
+
+    def send():
+        connection = http.client.HTTPConnection(base.hostname, base.port, timeout=60)
+        barrier.wait()
+        connection.request("POST", path, body=body,
+                           headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+        statuses.append(connection.getresponse().status)
+        connection.close()
+
+    threads = [threading.Thread(target=send) for _ in range(10)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(statuses) == [201] * 6 + [422] * 4
+    db.session.rollback()  # a fresh snapshot: the server wrote in other connections
+    total = db.session.scalar(select(func.sum(SpendingEntry.amount_fen)))
+    assert total == 180_000 * 100
+
+
 def test_the_fund_of_another_year_or_community_is_separate(built, client, auth):
     assert pay(client, auth.headers("staff-ca"), built.done, 200_000).status_code == 201
     assert client.get("/api/v1/ledger/cb/2025").get_json()["spent"] == "0.00"
@@ -358,6 +391,7 @@ def test_spending_page_form_errors_and_remaining(built, client, auth):
     bad = client.post(url, data={"spent_on": local_today().isoformat(), "amount": "一万", "payee": "某公司"},
                       headers={"Accept-Language": "en"})
     assert bad.status_code == 422 and "Write the amount in yuan" in bad.get_data(as_text=True)
+    assert "Nothing was saved" in bad.get_data(as_text=True) and 'href="#payment"' in bad.get_data(as_text=True)
     early = client.post(url, data={"spent_on": "2000-01-01", "amount": "100", "payee": "某公司"},
                         headers={"Accept-Language": "en"})
     assert early.status_code == 422 and "before the project was funded" in early.get_data(as_text=True)
@@ -628,9 +662,9 @@ def test_dashboard(archive, built, client, auth, world, factory):
     text = client.get("/dashboard", headers={"Accept-Language": "en"}).get_data(as_text=True)
     assert "Completed projects per year" in text and "<svg" in text and "<caption" in text
     # 2020: three completed; 2025: two. Turnout: 1 of ca's 3 active residents.
-    assert ">2020</a></th><td><span class=\"num\">3</span>" in text
-    assert ">2025</a></th><td><span class=\"num\">2</span>" in text
-    assert "33.3% · 1 / 3" in text
+    assert re.search(r'>2020</a></th><td><div class="barline"><svg[^>]*>.*?</svg><span class="num">3</span>', text)
+    assert re.search(r'>2025</a></th><td><div class="barline"><svg[^>]*>.*?</svg><span class="num">2</span>', text)
+    assert '1 / 3</span>' in text and '33.3%</span>' in text
     assert "¥40,000 / ¥400,000" in text        # ca: funds of 2020 and 2025, 40,000 spent
     by_year = client.get("/dashboard?year=2025", headers={"Accept-Language": "en"}).get_data(as_text=True)
     assert "¥40,000 / ¥200,000" in by_year

@@ -35,6 +35,15 @@ def upload_folder() -> Path:
     return Path(root) / "milestones"
 
 
+def problems(form, anchor: str) -> list[tuple[str, str]]:
+    """Every refusal shown on a form, as (anchor, message), for the summary at the top of the page."""
+    if form is None:
+        return []
+    messages = list(form.form_errors) + [m for name, errors in form.errors.items() if name is not None
+                                          for m in errors]
+    return [(anchor, str(m)) for m in dict.fromkeys(messages)]
+
+
 def _attach(form, error) -> None:
     """Show a service's refusal next to the field it names, or above the form."""
     field = getattr(form, getattr(error, "field", None) or "", None)
@@ -118,7 +127,7 @@ def _render_project(project, rating_form=None, status=200):
     if rating_form is None and may_rate(current_user, project) and rated is None:
         rating_form = RatingForm()
     return render_template("tracking/project.html", story=story, project=project, rated=rated,
-                           rating_form=rating_form,
+                           rating_form=rating_form, problems=problems(rating_form, "rating"),
                            manage=can_manage(current_user, project)), status
 
 
@@ -155,9 +164,11 @@ def _render_manage(project, status=200, **forms):
     forms.setdefault("milestone_form", MilestoneForm(formdata=None))
     forms.setdefault("spending_form", SpendingForm(formdata=None))
     forms["status_form"].to_status.data = next_status(project)
+    summary = (problems(forms["status_form"], "status") + problems(forms["milestone_form"], "milestone")
+               + problems(forms["spending_form"], "payment"))
     return render_template("tracking/manage.html", project=project, story=project_story(db.session, project),
                            ledger=cycle_ledger(db.session, project.cycle), next_status=next_status(project),
-                           **forms), status
+                           problems=summary, **forms), status
 
 
 @bp.get("/tracking/projects/<int:project_id>/manage")
@@ -260,6 +271,7 @@ def _render_ledger(community, year, approval_form=None, status=200):
     show_form = current_user.is_authenticated and current_user.role == "admin"
     return render_template("tracking/ledger.html", community=community, ledger=cycle_ledger(db.session, cycle),
                            approval_form=(approval_form or ApprovalForm()) if show_form else None,
+                           problems=problems(approval_form, "approvals"),
                            manage=current_user.is_authenticated and current_user.role == "staff"
                            and current_user.community_id == community.id), status
 
