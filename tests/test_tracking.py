@@ -66,7 +66,7 @@ def built(world, factory) -> Built:
 @pytest.fixture(autouse=True)
 def uploads(app, tmp_path):
     app.config["UPLOAD_FOLDER"] = str(tmp_path / "uploads")
-    return tmp_path / "uploads" / "milestones"
+    return tmp_path / "uploads"
 
 
 def rows(*models) -> dict:
@@ -182,7 +182,7 @@ def test_milestone_with_photos_is_reencoded_and_served(built, client, auth, uplo
     }, content_type="multipart/form-data")
     assert response.status_code == 302
     photos = db.session.scalars(select(MilestonePhoto).order_by(MilestonePhoto.id)).all()
-    assert [(p.width, p.height) for p in photos] == [(64, 48), (2000, 1000)]
+    assert [(p.width, p.height) for p in photos] == [(64, 48), (1600, 800)]
     for photo in photos:
         with Image.open(uploads / photo.filename) as stored:
             assert stored.format == "JPEG" and not stored.getexif()
@@ -192,6 +192,21 @@ def test_milestone_with_photos_is_reencoded_and_served(built, client, auth, uplo
     served.close()
     page = client.get(f"/tracking/projects/{built.started.id}").get_data(as_text=True)
     assert "主体完工" in page and photos[1].filename in page
+
+
+def test_only_milestone_photos_are_served_here(built, client, uploads, factory):
+    from voting.proposals.models import ProjectPhoto
+
+    uploads.mkdir(parents=True, exist_ok=True)
+    stray = "a" * 32 + ".jpg"
+    (uploads / stray).write_bytes(jpeg_bytes())
+    assert client.get(f"/tracking/photos/{stray}").status_code == 404          # a file, but no milestone's
+    assert client.get("/tracking/photos/..%2Fsecret_key").status_code == 404
+    assert client.get("/tracking/photos/" + "b" * 32 + ".jpg").status_code == 404
+    factory.add(ProjectPhoto(project_id=built.done.id, filename=stray, width=64, height=48))
+    db.session.commit()
+    page = client.get(f"/tracking/projects/{built.done.id}").get_data(as_text=True)
+    assert f"/photos/{stray}" in page                         # the proposal's photo, served by proposals
 
 
 @pytest.mark.parametrize("files, code", [
@@ -217,7 +232,7 @@ def test_a_file_that_is_not_an_image_saves_nothing(built, client, auth, uploads,
 
 
 def test_too_many_or_too_large_photos(built, client, auth, monkeypatch):
-    from voting.tracking import photos
+    from voting.proposals import photos
 
     headers = auth.headers("staff-ca")
     url = f"/api/v1/projects/{built.started.id}/milestones"

@@ -11,6 +11,7 @@ import pytest
 from PIL import Image
 
 from voting.extensions import db
+from voting.tracking.models import Milestone, MilestonePhoto
 from voting.tracking.services import local_today
 
 from test_tracking import build_implementation
@@ -85,9 +86,11 @@ def expected(allowed, success: int, role: str, api: bool) -> int:
 def setting(world, factory, app, tmp_path):
     app.config["UPLOAD_FOLDER"] = str(tmp_path)
     built = build_implementation(factory, world)
-    (tmp_path / "milestones").mkdir()
     name = "0" * 32 + ".jpg"
-    (tmp_path / "milestones" / name).write_bytes(jpeg())
+    (tmp_path / name).write_bytes(jpeg())
+    milestone = factory.add(Milestone(project_id=built.started.id, happened_on=local_today(), text="进场"))
+    factory.add(MilestonePhoto(milestone_id=milestone.id, filename=name, width=8, height=8))
+    db.session.commit()
     return {"funded": built.funded.id, "done": built.done.id, "photo": name}
 
 

@@ -20,7 +20,6 @@ from .services import (
     get_ledger_cycle, ledger as cycle_ledger, project_for_staff, project_story, rate_project, record_spending,
     tracked_project,
 )
-from .views import upload_folder
 
 
 def iso(value) -> str | None:
@@ -140,8 +139,7 @@ def project_milestones(project_id):
         if storage and storage.filename:
             storage.stream.seek(0)
             files.append((storage.filename, storage.stream.read(photo_files.MAX_BYTES + 1)))
-    milestone = add_milestone(db.session, user, project, _date(body, "date"), _text(body, "text"), files,
-                              upload_folder())
+    milestone = add_milestone(db.session, user, project, _date(body, "date"), _text(body, "text"), files)
     return jsonify(id=milestone.id, date=milestone.happened_on.isoformat(), text=milestone.text,
                    photos=[url_for("tracking.photo", name=p.filename) for p in milestone.photos]), 201
 

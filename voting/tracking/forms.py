@@ -61,7 +61,7 @@ class MilestoneForm(FlaskForm):
     happened_on = DateField(_l("Date"), validators=[Optional()], render_kw={"required": True})
     text = TextAreaField(_l("What happened"), render_kw={"required": True, "maxlength": 1000, "rows": 3})
     photos = MultipleFileField(_l("Photos (optional, up to 6)"),
-                               render_kw={"accept": "image/jpeg,image/png,image/webp,image/gif,image/bmp"})
+                               render_kw={"accept": "image/jpeg,image/png,image/webp"})
 
 
 class SpendingForm(FlaskForm):

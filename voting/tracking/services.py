@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from flask_babel import gettext as _
@@ -26,7 +25,7 @@ from ..errors import Conflict, Forbidden, Invalid, NotFound
 from ..geography.models import Community, SubDistrict
 from ..format import STATUS_LABELS
 from ..money import yuan_grouped
-from ..proposals.models import CATEGORIES, Project
+from ..proposals.models import CATEGORIES, Project, ProjectPhoto
 from ..residents.models import Resident
 from . import photos as photo_files
 from .models import (
@@ -185,7 +184,7 @@ def advance_status(session, user, project: Project, to_status: str, *, accepted_
 
 
 def add_milestone(session, user, project: Project, happened_on: date | None, text: str | None,
-                  photos: list[tuple[str, bytes]], upload_folder: Path) -> Milestone:
+                  photos: list[tuple[str, bytes]]) -> Milestone:
     """Record a milestone with its photos (each re-encoded and stored).
 
     :raises Invalid: a missing or wrong date, missing text, too many photos, a file that is not an
@@ -200,12 +199,12 @@ def add_milestone(session, user, project: Project, happened_on: date | None, tex
     if len(photos) > photo_files.MAX_PHOTOS:
         raise invalid(_("At most %(n)d photos per milestone.", n=photo_files.MAX_PHOTOS), "too_many_photos",
                       "photos")
-    encoded = [photo_files.reencode(raw, name) for name, raw in photos]  # every photo checked before any write
+    encoded = [photo_files.process_photo(raw, name) for name, raw in photos]  # all checked before any write
     milestone = Milestone(project_id=project.id, happened_on=happened_on, text=text, recorded_by_id=user.id)
     session.add(milestone)
     session.flush()
     for photo in encoded:
-        filename = photo_files.store(photo, upload_folder)
+        filename = photo_files.store_photo(session, photo)
         session.add(MilestonePhoto(milestone_id=milestone.id, filename=filename, width=photo.width,
                                    height=photo.height, uploaded_by_id=user.id))
     log_action(session, user, "tracking.milestone", project.cycle.community, project=project.id,
@@ -307,6 +306,11 @@ def rate_project(session, user, project: Project, score, comment: str | None) ->
     return rating
 
 
+def milestone_photo_exists(session, filename: str) -> bool:
+    """Whether `filename` is a milestone photo (milestones are public: their photos are too)."""
+    return session.scalar(select(MilestonePhoto.id).where(MilestonePhoto.filename == filename)) is not None
+
+
 def my_rating(session, user, project: Project) -> ProjectRating | None:
     if not user.is_authenticated or user.resident_id is None:
         return None
@@ -346,6 +350,7 @@ class ProjectStory:
     on_ballot: int
     events: list[Event]
     photos: list[MilestonePhoto]  # oldest first
+    proposal_photos: list         # the proposal's own photos (served by the proposals feature)
     spending: list[SpendingEntry]
     spent_fen: int
     acceptance: Acceptance | None
@@ -386,6 +391,8 @@ def project_story(session, project: Project) -> ProjectStory:
     return ProjectStory(
         project=project, community=cycle.community, rank=rank, on_ballot=len(ballot), events=events,
         photos=[p for m in milestones for p in m.photos], spending=spending,
+        proposal_photos=list(session.scalars(
+            select(ProjectPhoto).where(ProjectPhoto.project_id == project.id).order_by(ProjectPhoto.id))),
         spent_fen=sum(e.amount_fen for e in spending), acceptance=acceptance,
         rating=rating_summary(session, project),
     )

@@ -2,10 +2,8 @@
 ledger, the district dashboard, and milestone photos."""
 from __future__ import annotations
 
-from pathlib import Path
-
 from flask import (
-    Response, abort, current_app, flash, redirect, render_template, request, send_file, send_from_directory,
+    Response, abort, flash, redirect, render_template, request, send_file,
     stream_with_context, url_for,
 )
 from flask_babel import gettext as _
@@ -23,16 +21,10 @@ from .exports import csv_chunks, xlsx_file
 from .forms import ApprovalForm, ArchiveForm, MilestoneForm, RatingForm, SpendingForm, StatusForm
 from .services import (
     ArchiveFilters, Page, add_milestone, advance_status, approve_overrun, archive_choices, archive_page,
-    archive_rows, can_manage, community_ledgers, dashboard as district_dashboard, get_ledger_cycle, ledger as
+    archive_rows, can_manage, milestone_photo_exists, community_ledgers, dashboard as district_dashboard, get_ledger_cycle, ledger as
     cycle_ledger, may_rate, my_rating, next_status, project_for_staff, project_story, rate_project,
     record_spending, tracked_project,
 )
-
-
-def upload_folder() -> Path:
-    """Where milestone photos live: `UPLOAD_FOLDER` (default instance/uploads), sub-folder milestones."""
-    root = current_app.config.get("UPLOAD_FOLDER") or Path(current_app.instance_path) / "uploads"
-    return Path(root) / "milestones"
 
 
 def problems(form, anchor: str) -> list[tuple[str, str]]:
@@ -208,7 +200,7 @@ def milestone(project_id):
     if form.validate_on_submit():
         try:
             add_milestone(db.session, current_user, project, form.happened_on.data, form.text.data,
-                          _uploaded(form.photos.data), upload_folder())
+                          _uploaded(form.photos.data))
         except (Invalid, Conflict) as error:
             db.session.rollback()
             _attach(form, error)
@@ -320,6 +312,9 @@ def dashboard():
 @public
 def photo(name):
     """A stored milestone photo."""
-    if not photos.FILENAME.match(name):
+    path = photos.photo_path(name)
+    if path is None or not path.is_file() or not milestone_photo_exists(db.session, name):
         abort(404)
-    return send_from_directory(upload_folder(), name, mimetype="image/jpeg", max_age=30 * 24 * 3600)
+    response = send_file(path, mimetype="image/jpeg", max_age=30 * 24 * 3600, conditional=True, etag=True)
+    response.headers["Content-Disposition"] = "inline"
+    return response
