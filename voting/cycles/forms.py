@@ -2,7 +2,7 @@
 live in the services, whose `InvalidField` errors are shown next to the field they name."""
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import HiddenField, SelectField, StringField, TextAreaField
+from wtforms import HiddenField, RadioField, SelectField, StringField, TextAreaField
 from wtforms.fields import SelectChoice
 
 from ..format import METHOD_LABELS
@@ -54,11 +54,11 @@ class WindowForm(FlaskForm):
 
 
 class RulesForm(FlaskForm):
-    method = SelectField(_l("Voting method"), choices=options(METHOD_LABELS.items()), validate_choice=False)
+    method = RadioField(_l("Voting method"), choices=options(METHOD_LABELS.items()), validate_choice=False)
     min_choices = StringField(_l("Fewest projects a voter must choose"), render_kw=NUMBER)
     max_choices = StringField(_l("Most projects a voter may choose (empty: no limit)"), render_kw=NUMBER)
     points = StringField(_l("Points each voter spreads (cumulative only)"), render_kw=NUMBER)
-    outcome_rule = SelectField(_l("Outcome rule"), validate_choice=False,
+    outcome_rule = RadioField(_l("Outcome rule"), validate_choice=False,
                                choices=options((r, OUTCOME_RULE_LABELS[r]) for r in OUTCOME_RULES))
     threshold = StringField(_l("Minimum votes for a project (greedy-threshold only)"), render_kw=NUMBER)
 

@@ -20,7 +20,7 @@ class ProposalForm(FlaskForm):
     location = StringField(_l("Where? (building, street, courtyard)"), render_kw={"maxlength": LOCATION_LENGTH})
     estimated_cost = StringField(_l("Estimated cost in yuan"), render_kw={"inputmode": "decimal",
                                                                           "autocomplete": "off"})
-    photos = MultipleFileField(_l("Photos (up to 4, optional)"),
+    photos = MultipleFileField(_l("Photos (optional)"),
                                render_kw={"accept": "image/jpeg,image/png,image/webp", "multiple": True,
                                           "data-max-bytes": MAX_BYTES})
 

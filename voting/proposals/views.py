@@ -34,8 +34,9 @@ def propose(cycle_id):
         else:
             flash(_("Thank you. Your proposal is in; staff will review it and you can follow it here."), "info")
             return redirect(url_for("proposals.mine"))
+    photos_dropped = bool(form.errors) and any(f and f.filename for f in form.photos.data or [])
     return render_template("proposals/new.html", form=form, cycle=cycle, max_photos=MAX_PHOTOS,
-                           max_mb=MAX_BYTES // 2**20), status if form.errors else 200
+                           max_mb=MAX_BYTES // 2**20, photos_dropped=photos_dropped), status if form.errors else 200
 
 
 @bp.errorhandler(413)
