@@ -182,3 +182,33 @@ def test_assisted_counts_are_not_for_others(world, client, auth, username):
     assert client.get(f"/cycles/{world.a.cycle.id}/assisted").status_code == 403
     assert client.get(f"/api/v1/cycles/{world.a.cycle.id}/assisted",
                       headers=auth.headers(username)).status_code == 403
+
+
+@pytest.fixture()
+def limited_client(database_url, world):
+    """A client of an app with rate limits on (memory storage)."""
+    from voting import create_app
+
+    limited = create_app({"SQLALCHEMY_DATABASE_URI": database_url, "TESTING": True, "WTF_CSRF_ENABLED": False,
+                          "RATELIMIT_ENABLED": True, "RATELIMIT_STORAGE_URI": "memory://"})
+    db.session.commit()
+    client = limited.test_client()
+    client.set_cookie("lang", "en")
+    yield client
+    with limited.app_context():
+        db.engine.dispose()
+
+
+def test_wrong_credentials_are_rate_limited_per_worker(world, limited_client):
+    limited_client.post("/login", data={"username": "grid-ca-1", "password": PASSWORD})
+    statuses = [record(limited_client, world.a, world.a.residents[0], [world.a.projects[0].id],
+                       credential=f"guess-{n}").status_code for n in range(7)]
+    assert statuses == [403] * 5 + [429] * 2
+    assert ballots(world.a) == []
+
+
+def test_recorded_ballots_do_not_use_up_the_limit(world, limited_client):
+    limited_client.post("/login", data={"username": "grid-ca-1", "password": PASSWORD})
+    statuses = {record(limited_client, world.a, world.a.residents[n % 3], [world.a.projects[0].id],
+                       request_id=f"{n:020d}").status_code for n in range(8)}
+    assert statuses == {200} and len(ballots(world.a)) == 8

@@ -306,8 +306,8 @@ def _lock_roll_entry(session, cycle_id: int, resident_id: int) -> RollEntry:
 
 
 def _lock_chain(session, cycle_id: int) -> BallotChain:
-    _insert_if_missing(session, BallotChain, {"cycle_id": cycle_id, "last_seq": 0, "head_hash": genesis_hash(cycle_id)},
-                       ["cycle_id"])
+    genesis = {"cycle_id": cycle_id, "last_seq": 0, "head_hash": genesis_hash(cycle_id)}
+    _insert_if_missing(session, BallotChain, genesis, ["cycle_id"])
     return session.scalars(
         select(BallotChain).where(BallotChain.cycle_id == cycle_id)
         .with_for_update().execution_options(populate_existing=True)

@@ -140,8 +140,8 @@ def assist_list(cycle_id):
     """A grid worker's residents, to record an assisted ballot with one of them."""
     cycle = get_cycle(db.session, cycle_id)
     search = request.args.get("q", "")[:40]
-    residents = grid_residents(db.session, current_user, search) if current_user.community_id == cycle.community_id \
-        else []
+    own_community = current_user.community_id == cycle.community_id
+    residents = grid_residents(db.session, current_user, search) if own_community else []
     return render_template("ballots/assist_list.html", cycle=cycle, residents=residents, search=search,
                            now=utcnow())
 
