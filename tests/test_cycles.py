@@ -115,7 +115,8 @@ def test_no_new_cycle_while_this_years_is_still_running(world, client, auth):
 
 def test_staff_of_another_community_cannot_open_a_cycle(finished, client, auth):
     before = cycle_count()
-    assert call(client, auth, "POST", "/api/v1/communities/ca/cycles", {"year": 2027}, "staff-cb").status_code == 403
+    response = call(client, auth, "POST", "/api/v1/communities/ca/cycles", {"year": 2027}, "staff-cb")
+    assert response.status_code == 403
     assert call(client, auth, "POST", "/api/v1/communities/zz/cycles", {"year": 2027}).status_code == 404
     assert cycle_count() == before
 
@@ -158,7 +159,8 @@ def test_phases_move_one_step_forward_only(collecting, client, auth, target):
 
 def test_unknown_phases_and_bodies(collecting, client, auth):
     assert error_code(move(client, auth, collecting, "party")) == "unknown_phase"
-    response = client.post(f"/api/v1/cycles/{collecting.id}/phase", data="x", headers=auth.headers("staff-ca"))
+    response = client.post(f"/api/v1/cycles/{collecting.id}/phase", data="x",
+                           headers=auth.headers("staff-ca"))
     assert response.status_code == 400
 
 
@@ -176,7 +178,8 @@ def test_the_vote_needs_a_window_and_a_reviewed_ballot(collecting, factory, clie
     message = response.get_json()["error"]["message"]
     assert "window" in message and "ballot" in message
     waiting = factory.project(collecting, "待审", 1000, status="submitted")
-    collecting.voting_opens_at, collecting.voting_closes_at = utcnow() + timedelta(hours=1), utcnow() + timedelta(days=7)
+    collecting.voting_opens_at = utcnow() + timedelta(hours=1)
+    collecting.voting_closes_at = utcnow() + timedelta(days=7)
     factory.project(collecting, "已上票", 1000)
     db.session.commit()
     response = move(client, auth, collecting, "voting")
@@ -292,7 +295,8 @@ def test_the_window_cannot_change_once_voting_has_opened(world, client, auth):
 def test_the_window_form_reads_beijing_time(collecting, client, auth):
     auth.login("staff-ca")
     response = client.post(f"/cycles/{collecting.id}/manage/window",
-                           data={"voting_opens_at": "2027-05-01T09:00", "voting_closes_at": "2027-05-08T18:30"})
+                           data={"voting_opens_at": "2027-05-01T09:00",
+                                 "voting_closes_at": "2027-05-08T18:30"})
     assert response.status_code == 302
     db.session.expire_all()
     assert iso(collecting.voting_opens_at) == "2027-05-01T01:00:00Z"
@@ -300,7 +304,8 @@ def test_the_window_form_reads_beijing_time(collecting, client, auth):
     page = client.get(f"/cycles/{collecting.id}/manage").get_data(as_text=True)
     assert 'value="2027-05-01T09:00"' in page
     response = client.post(f"/cycles/{collecting.id}/manage/window", headers=EN,
-                           data={"voting_opens_at": "2027-05-08T09:00", "voting_closes_at": "2027-05-01T09:00"})
+                           data={"voting_opens_at": "2027-05-08T09:00",
+                                 "voting_closes_at": "2027-05-01T09:00"})
     assert response.status_code == 422 and "close after it opens" in response.get_data(as_text=True)
 
 
@@ -386,14 +391,16 @@ def test_the_rules_form(collecting, client, auth):
 # --- Dashboard --------------------------------------------------------------------------------
 
 def test_dashboard_shows_proposals_by_status_and_the_ballot(collecting, factory, world, client, auth):
-    factory.project(collecting, "等待审核的建议", 1000, status="submitted", submitted_by_id=world.a.residents[0].id)
+    factory.project(collecting, "等待审核的建议", 1000, status="submitted",
+                    submitted_by_id=world.a.residents[0].id)
     factory.project(collecting, "已上票的建议", 2000)
     factory.project(collecting, "被否决的建议", 3000, status="rejected", review_reason="不属于惠民资金范围")
     db.session.commit()
     auth.login("staff-ca")
     page = client.get(f"/cycles/{collecting.id}/manage", headers=EN).get_data(as_text=True)
-    for text in ("Awaiting review", "等待审核的建议", "On the ballot", "已上票的建议", "Rejected", "不属于惠民资金范围",
-                 "The ballot as residents will see it", "resident-ca-1", "Stop collecting and start the review"):
+    for text in ("Awaiting review", "等待审核的建议", "On the ballot", "已上票的建议", "Rejected",
+                 "不属于惠民资金范围", "The ballot as residents will see it", "resident-ca-1",
+                 "Stop collecting and start the review"):
         assert text in page, text
 
 
@@ -440,7 +447,8 @@ def test_a_year_from_opening_to_voting(finished, app, client, auth, tmp_path):
     app.config["UPLOAD_FOLDER"] = str(tmp_path)
     staff, first, second = app.test_client(), app.test_client(), app.test_client()
     for browser, username in ((staff, "staff-ca"), (first, "resident-ca-1"), (second, "resident-ca-2")):
-        assert browser.post("/login", data={"username": username, "password": "Test-Pass-1"}).status_code == 302
+        response = browser.post("/login", data={"username": username, "password": "Test-Pass-1"})
+        assert response.status_code == 302
 
     assert staff.post("/c/ca/cycles", data={"year": "2027"}).status_code == 302
     cycle = db.session.scalar(select(Cycle).where(Cycle.year == 2027))
@@ -455,12 +463,15 @@ def test_a_year_from_opening_to_voting(finished, app, client, auth, tmp_path):
     assert staff.post(f"/cycles/{cycle.id}/manage/phase", data={"phase": "review"}).status_code == 302
     dashboard = staff.get(f"/cycles/{cycle.id}/manage").get_data(as_text=True)
     assert "健身器材更新" in dashboard and "小区门口装监控" in dashboard
-    ids = dict(db.session.execute(select(Project.title, Project.id).where(Project.cycle_id == cycle.id)).all())
+    ids = dict(db.session.execute(
+        select(Project.title, Project.id).where(Project.cycle_id == cycle.id)
+    ).all())
     kept, refused = ids["健身器材更新"], ids["小区门口装监控"]
     assert staff.post(f"/proposals/{kept}/review", data={f"p{kept}-decision": "ballot",
                                                          f"p{kept}-cost": "28000"}).status_code == 302
-    assert staff.post(f"/proposals/{refused}/review", data={
-        f"p{refused}-decision": "reject", f"p{refused}-reason": "公共区域监控由派出所统一建设"}).status_code == 302
+    response = staff.post(f"/proposals/{refused}/review", data={
+        f"p{refused}-decision": "reject", f"p{refused}-reason": "公共区域监控由派出所统一建设"})
+    assert response.status_code == 302
 
     mine = second.get("/my/proposals").get_data(as_text=True)
     assert "小区门口装监控" in mine and "公共区域监控由派出所统一建设" in mine
@@ -480,3 +491,19 @@ def test_a_year_from_opening_to_voting(finished, app, client, auth, tmp_path):
     assert body["phase"] == "voting"
     assert [(p["title"], p["cost"]) for p in body["projects"]] == [("健身器材更新", "28000.00")]
     assert "健身器材更新" in first.get("/c/ca").get_data(as_text=True)
+
+
+def test_staff_actions_are_in_the_action_log(collecting, factory, world, client, auth):
+    from voting.audit.services import entries
+
+    project = factory.project(collecting, "待审", 1000, status="submitted")
+    db.session.commit()
+    move(client, auth, collecting, "review")
+    review_body = {"decision": "reject", "reason": "重复建议"}
+    call(client, auth, "POST", f"/api/v1/proposals/{project.id}/review", review_body)
+    put_rules(client, auth, collecting, RULES)
+    put_window(client, auth, collecting, "2027-05-01T01:00:00Z", "2027-05-08T01:00:00Z")
+    logged = [(e.action, e.actor, e.community) for e in entries(db.session)]
+    assert logged == [("cycle.phase", "staff-ca", "ca"), ("proposal.review", "staff-ca", "ca"),
+                      ("cycle.rules", "staff-ca", "ca"), ("cycle.window", "staff-ca", "ca")]
+    assert "重复建议" in list(entries(db.session))[1].detail

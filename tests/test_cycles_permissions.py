@@ -20,7 +20,8 @@ ACTORS = {
     "grid": "grid-ca-1", "grid_other": "grid-cb-1", "staff": "staff-ca", "staff_other": "staff-cb",
     "admin": "admin", "auditor": "auditor",
 }
-GOOD = {"title": "楼道照明改造", "description": "楼道灯坏了", "category": "lighting", "estimated_cost": "8000"}
+GOOD = {"title": "楼道照明改造", "description": "楼道灯坏了", "category": "lighting",
+        "estimated_cost": "8000"}
 WINDOW = {"voting_opens_at": "2027-05-01T01:00:00Z", "voting_closes_at": "2027-05-08T10:00:00Z"}
 RULES = {"method": "approval", "min_choices": 1, "max_choices": 2, "outcome_rule": "greedy"}
 
@@ -45,8 +46,9 @@ ROUTES = {
     "api cycle": Route("GET", "/api/v1/cycles/{voting}", PUBLIC),
     "api cycle proposals": Route("GET", "/api/v1/cycles/{voting}/proposals", PUBLIC),
     "api my proposals": Route("GET", "/api/v1/me/proposals", (401, 200, 200, 403, 403, 200, 200, 403, 403)),
-    "api open cycle": Route("POST", "/api/v1/communities/ca/cycles", (401, 403, 403, 403, 403, 201, 403, 201, 403),
-                            setup="finished", json={"year": 2027}),
+    "api open cycle": Route("POST", "/api/v1/communities/ca/cycles",
+                            (401, 403, 403, 403, 403, 201, 403, 201, 403), setup="finished",
+                            json={"year": 2027}),
     "api propose": Route("POST", "/api/v1/cycles/{collecting}/proposals",
                          (401, 201, 403, 403, 403, 201, 403, 403, 403), json=GOOD),
     "api add photos": Route("POST", "/api/v1/proposals/{submitted}/photos",
@@ -58,9 +60,10 @@ ROUTES = {
     "api rules": Route("PUT", "/api/v1/cycles/{collecting}/rules", ONLY_STAFF_API, json=RULES),
     # Pages
     "cycle page": Route("GET", "/cycles/{voting}", PUBLIC),
-    "proposal form": Route("GET", "/cycles/{collecting}/propose", (302, 200, 403, 403, 403, 200, 403, 403, 403)),
-    "send proposal": Route("POST", "/cycles/{collecting}/propose", (302, 302, 403, 403, 403, 302, 403, 403, 403),
-                           form=GOOD, photo=True),
+    "proposal form": Route("GET", "/cycles/{collecting}/propose",
+                           (302, 200, 403, 403, 403, 200, 403, 403, 403)),
+    "send proposal": Route("POST", "/cycles/{collecting}/propose",
+                           (302, 302, 403, 403, 403, 302, 403, 403, 403), form=GOOD, photo=True),
     "my proposals": Route("GET", "/my/proposals", (302, 200, 200, 403, 403, 200, 200, 403, 403)),
     "private proposal": Route("GET", "/proposals/{submitted}", (302, 200, 403, 403, 403, 200, 403, 200, 403)),
     "public proposal": Route("GET", "/proposals/{on_ballot}", PUBLIC),
@@ -72,9 +75,11 @@ ROUTES = {
     "dashboard": Route("GET", "/cycles/{voting}/manage", (302, 403, 403, 403, 403, 200, 403, 200, 403)),
     "review page": Route("POST", "/proposals/{to_review}/review", ONLY_STAFF_PAGE, setup="review",
                          form={"p{to_review}-decision": "reject", "p{to_review}-reason": "重复"}),
-    "phase page": Route("POST", "/cycles/{collecting}/manage/phase", ONLY_STAFF_PAGE, form={"phase": "review"}),
+    "phase page": Route("POST", "/cycles/{collecting}/manage/phase", ONLY_STAFF_PAGE,
+                        form={"phase": "review"}),
     "window page": Route("POST", "/cycles/{collecting}/manage/window", ONLY_STAFF_PAGE,
-                         form={"voting_opens_at": "2027-05-01T09:00", "voting_closes_at": "2027-05-08T18:00"}),
+                         form={"voting_opens_at": "2027-05-01T09:00",
+                               "voting_closes_at": "2027-05-08T18:00"}),
     "rules page": Route("POST", "/cycles/{collecting}/manage/rules", ONLY_STAFF_PAGE,
                         form=RULES | {"max_choices": "2", "min_choices": "1"}),
 }
@@ -155,7 +160,8 @@ def test_the_table_covers_every_route_of_proposals_and_cycles(app):
     adapter = app.url_map.bind("localhost")
     sample = {"voting": 1, "collecting": 1, "submitted": 1, "to_review": 1, "on_ballot": 1,
               "private_photo": "a" * 32 + ".jpg", "public_photo": "b" * 32 + ".jpg"}
-    covered = {(adapter.match(r.path.format(**sample), method=r.method)[0], r.method) for r in ROUTES.values()}
+    covered = {(adapter.match(r.path.format(**sample), method=r.method)[0], r.method)
+               for r in ROUTES.values()}
     ours = {
         (rule.endpoint, method)
         for rule in app.url_map.iter_rules()

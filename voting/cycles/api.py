@@ -53,7 +53,8 @@ def cycle_detail(cycle_id):
 def open_next_cycle(code):
     """Open a community's cycle for a year: {"year", "fund"? (admin only)}; it starts collecting."""
     body = json_body()
-    cycle = open_cycle(db.session, acting_user(), get_community(db.session, code), body.get("year"), body.get("fund"))
+    community = get_community(db.session, code)
+    cycle = open_cycle(db.session, acting_user(), community, body.get("year"), body.get("fund"))
     response = jsonify(cycle_json(cycle))
     response.status_code = 201
     response.headers["Location"] = url_for("api.cycle_detail", cycle_id=cycle.id)
@@ -89,6 +90,9 @@ def change_window(cycle_id):
 @require_roles("staff")
 @transactional
 def change_rules(cycle_id):
-    """Set the voting rules before voting: {method, min_choices, max_choices, points, threshold, outcome_rule}."""
+    """Set the voting rules before voting opens.
+
+    Body: {method, min_choices, max_choices, points, threshold, outcome_rule}.
+    """
     cycle = set_rules(db.session, acting_user(), get_cycle(db.session, cycle_id), json_body())
     return jsonify(cycle_json(cycle))

@@ -36,7 +36,8 @@ def show_error(form: FlaskForm, error: DomainError) -> int:
 
 class ReviewForm(FlaskForm):
     decision = SelectField(_l("Decision"), validate_choice=False, choices=options([
-        ("ballot", _l("Put on the ballot")), ("reject", _l("Reject")), ("merge", _l("Merge into another proposal")),
+        ("ballot", _l("Put on the ballot")), ("reject", _l("Reject")),
+        ("merge", _l("Merge into another proposal")),
     ]))
     cost = StringField(_l("Reviewed cost (yuan)"), render_kw={"inputmode": "decimal"})
     reason = TextAreaField(_l("Reason (shown publicly)"), render_kw={"maxlength": 500, "rows": 2})
@@ -45,7 +46,8 @@ class ReviewForm(FlaskForm):
 
 class PhaseForm(FlaskForm):
     phase = HiddenField()
-    reason = TextAreaField(_l("Reason for closing early (shown publicly)"), render_kw={"maxlength": 500, "rows": 2})
+    reason = TextAreaField(_l("Reason for closing early (shown publicly)"),
+                           render_kw={"maxlength": 500, "rows": 2})
 
 
 class WindowForm(FlaskForm):

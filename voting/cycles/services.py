@@ -65,6 +65,13 @@ def require_oversight(user, community_id: int) -> None:
         raise Forbidden(_("Only the staff of this community may see this."), "not_community_staff")
 
 
+def log_staff_action(session, user, action: str, community, **detail) -> None:
+    """Record a staff or admin action in the hash-chained action log auditors download."""
+    from ..audit.services import log_action  # here: the audit feature's pages import cycles
+
+    log_action(session, user, action, community, **detail)
+
+
 def open_cycle(session, user, community: Community, year, fund=None, now: datetime | None = None) -> Cycle:
     """Open the community's cycle for `year` in phase collection, with last year's rules.
 
@@ -81,12 +88,17 @@ def open_cycle(session, user, community: Community, year, fund=None, now: dateti
     if fund is not None and user.role != "admin":
         raise Forbidden(_("Only the district admin sets a community's fund."), "fund_set_by_admin")
     fund_fen = DEFAULT_FUND_FEN if fund is None else _fund_value(fund)
-    cycles = list(session.scalars(select(Cycle).where(Cycle.community_id == community.id).order_by(Cycle.year)))
+    cycles = list(session.scalars(
+        select(Cycle).where(Cycle.community_id == community.id).order_by(Cycle.year)
+    ))
     if any(c.year == year for c in cycles):
-        raise Conflict(_("The %(year)d cycle of this community is already open.", year=year), "cycle_exists")
+        raise Conflict(_("The %(year)d cycle of this community is already open.", year=year),
+                       "cycle_exists")
     if cycles and year < cycles[-1].year:
-        raise InvalidField("year", _("Cycles are opened in order: the latest is %(year)d.", year=cycles[-1].year),
-                           "out_of_range")
+        raise InvalidField(
+            "year", _("Cycles are opened in order: the latest is %(year)d.", year=cycles[-1].year),
+            "out_of_range",
+        )
     running = [c for c in cycles if c.current_phase(now) in ("collection", "review", "voting")]
     if running:
         raise Conflict(
@@ -95,15 +107,17 @@ def open_cycle(session, user, community: Community, year, fund=None, now: dateti
         )
     rules = {field: getattr(cycles[-1], field) for field in RULE_FIELDS} if cycles else {}
     cycle = Cycle(community_id=community.id, year=year, fund_fen=fund_fen, phase="collection", created_at=now)
+    exists = Conflict(_("The %(year)d cycle of this community is already open.", year=year), "cycle_exists")
     try:
         with session.begin_nested():
             session.add(cycle)
             session.flush()
     except IntegrityError:
-        raise Conflict(_("The %(year)d cycle of this community is already open.", year=year), "cycle_exists") from None
+        raise exists from None
     for field, value in rules.items():  # set after the insert: a None would take the column's default
         setattr(cycle, field, value)
     session.flush()
+    log_staff_action(session, user, "cycle.open", community, cycle=cycle.id, year=year, fund=fund_fen)
     return cycle
 
 
@@ -153,6 +167,9 @@ def set_window(session, user, cycle: Cycle, opens_at: datetime, closes_at: datet
     if cycle.phase == "voting":  # scheduled: the vote opens at the new time
         _start_no_earlier_than_now(cycle, now)
     session.flush()
+    log_staff_action(session, user, "cycle.window", cycle.community, cycle=cycle.id,
+                     opens_at=cycle.voting_opens_at.isoformat() + "Z",
+                     closes_at=cycle.voting_closes_at.isoformat() + "Z")
     return cycle
 
 
@@ -174,6 +191,7 @@ def set_rules(session, user, cycle: Cycle, values: dict, now: datetime | None = 
     if cycle.phase == "voting":
         require_ready_to_vote(session, cycle, now)
     session.flush()
+    log_staff_action(session, user, "cycle.rules", cycle.community, cycle=cycle.id, **rules)
     return cycle
 
 
@@ -188,8 +206,8 @@ def clean_rules(values: dict) -> dict:
         raise InvalidField("method", _("Choose a voting method: %(names)s.", names=", ".join(METHODS)),
                            "unknown_method")
     if rule not in OUTCOME_RULES:
-        raise InvalidField("outcome_rule", _("Choose an outcome rule: %(names)s.", names=", ".join(OUTCOME_RULES)),
-                           "unknown_outcome_rule")
+        raise InvalidField("outcome_rule", _("Choose an outcome rule: %(names)s.",
+                                             names=", ".join(OUTCOME_RULES)), "unknown_outcome_rule")
     min_choices = int_value(values.get("min_choices"), "min_choices", _("The minimum number of choices"),
                             minimum=0, maximum=MAX_CHOICES, required=False)
     max_choices = int_value(values.get("max_choices"), "max_choices", _("The maximum number of choices"),
@@ -205,13 +223,16 @@ def clean_rules(values: dict) -> dict:
                                "bad_rules")
         max_choices = 1
     if max_choices is not None and max_choices < min_choices:
-        raise InvalidField("max_choices", _("The maximum number of choices is below the minimum."), "bad_rules")
+        raise InvalidField("max_choices", _("The maximum number of choices is below the minimum."),
+                           "bad_rules")
     if (method == "cumulative") != (points is not None):
-        message = (_("Cumulative voting needs the number of points each voter spreads.") if method == "cumulative"
+        message = (_("Cumulative voting needs the number of points each voter spreads.")
+                   if method == "cumulative"
                    else _("Points are only for cumulative voting; leave them empty."))
         raise InvalidField("points", message, "bad_rules")
     if (rule == "greedy-threshold") != (threshold is not None):
-        message = (_("The greedy-threshold rule needs the minimum number of votes.") if rule == "greedy-threshold"
+        message = (_("The greedy-threshold rule needs the minimum number of votes.")
+                   if rule == "greedy-threshold"
                    else _("A threshold is only for the greedy-threshold rule; leave it empty."))
         raise InvalidField("threshold", message, "bad_rules")
     return {"method": method, "min_choices": min_choices, "max_choices": max_choices, "points": points,
@@ -284,8 +305,10 @@ def move_phase(session, user, cycle: Cycle, phase, reason=None, now: datetime | 
         _start_no_earlier_than_now(cycle, now)
     elif phase == "results":  # from open voting, which by the clock is still before its close
         if reason is None:
-            raise InvalidField("reason", _("Say why voting closes before its set time; the reason is published."),
-                               "reason_required")
+            raise InvalidField(
+                "reason", _("Say why voting closes before its set time; the reason is published."),
+                "reason_required",
+            )
         cycle.closed_early_reason = reason
         cycle.voting_closes_at = now
     elif phase == "implementation":
@@ -294,6 +317,8 @@ def move_phase(session, user, cycle: Cycle, phase, reason=None, now: datetime | 
         cycle.closed_at = now
     cycle.phase = phase
     session.flush()
+    log_staff_action(session, user, "cycle.phase", cycle.community, cycle=cycle.id, phase=phase,
+                     **({"reason": reason} if reason else {}))
     return cycle
 
 

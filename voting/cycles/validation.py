@@ -58,7 +58,8 @@ def money_value(value, field: str, label: str, *, fund_fen: int) -> int:
         fen = parse_yuan(value)
     except MoneyError:
         raise InvalidField(
-            field, _("%(field)s must be an amount of yuan, such as 35000 or 35000.50.", field=label), "bad_amount"
+            field, _("%(field)s must be an amount of yuan, such as 35000 or 35000.50.", field=label),
+            "bad_amount",
         ) from None
     if fen <= 0:
         raise InvalidField(field, _("%(field)s must be more than zero.", field=label), "cost_not_positive")
@@ -70,7 +71,8 @@ def money_value(value, field: str, label: str, *, fund_fen: int) -> int:
     return fen
 
 
-def int_value(value, field: str, label: str, *, minimum: int, maximum: int, required: bool = True) -> int | None:
+def int_value(value, field: str, label: str, *, minimum: int, maximum: int,
+              required: bool = True) -> int | None:
     """A whole number within [minimum, maximum], or None when optional and empty.
 
     :raises InvalidField: when missing, not a whole number, or out of range.
@@ -84,7 +86,8 @@ def int_value(value, field: str, label: str, *, minimum: int, maximum: int, requ
     try:
         number = int(value.strip() if isinstance(value, str) else value)
     except (TypeError, ValueError):
-        raise InvalidField(field, _("%(field)s must be a whole number.", field=label), "not_a_number") from None
+        raise InvalidField(field, _("%(field)s must be a whole number.", field=label),
+                           "not_a_number") from None
     if not minimum <= number <= maximum:
         raise InvalidField(
             field, _("%(field)s must be between %(min)d and %(max)d.", field=label, min=minimum, max=maximum),
@@ -104,7 +107,8 @@ def utc_time_value(value, field: str, label: str) -> datetime:
         moment = datetime.fromisoformat(value.strip())
     except ValueError:
         raise InvalidField(
-            field, _("%(field)s must be an ISO 8601 time such as 2026-05-01T01:00:00Z.", field=label), "bad_time"
+            field, _("%(field)s must be an ISO 8601 time such as 2026-05-01T01:00:00Z.", field=label),
+            "bad_time",
         ) from None
     if moment.tzinfo is None:
         raise InvalidField(
@@ -123,7 +127,8 @@ def local_time_value(value, field: str, label: str) -> datetime:
     try:
         moment = datetime.fromisoformat(value.strip())
     except ValueError:
-        raise InvalidField(field, _("%(field)s must be a date and a time.", field=label), "bad_time") from None
+        raise InvalidField(field, _("%(field)s must be a date and a time.", field=label),
+                           "bad_time") from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=LOCAL_ZONE)
     return moment.astimezone(UTC).replace(tzinfo=None)

@@ -1,7 +1,7 @@
 from flask import flash, redirect, render_template, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from ..accounts.access import public, require_roles
 from ..database import transactional, utcnow
@@ -11,11 +11,13 @@ from ..geography.services import community_cycles, get_community
 from ..proposals.models import BALLOT_STATUSES, STATUSES
 from ..proposals.services import awaiting_review, cycle_proposals, get_project, review_proposal
 from . import bp
-from .forms import OUTCOME_RULE_LABELS, NewCycleForm, PhaseForm, ReviewForm, RulesForm, WindowForm, options, show_error
+from .forms import (
+    OUTCOME_RULE_LABELS, NewCycleForm, PhaseForm, ReviewForm, RulesForm, WindowForm, options, show_error,
+)
 from .models import Cycle
 from .services import (
-    NEXT_PHASE, ballot_projects, can_oversee, get_cycle, is_staff_of, move_phase, open_cycle, require_oversight,
-    require_staff_of, set_rules, set_window, turnout, voting_problems,
+    NEXT_PHASE, ballot_projects, can_oversee, get_cycle, is_staff_of, move_phase, open_cycle,
+    require_oversight, require_staff_of, set_rules, set_window, turnout, voting_problems,
 )
 from .validation import InvalidField, local_time_value, to_local_input
 
@@ -56,7 +58,8 @@ def open_next(code):
             db.session.rollback()
             status = show_error(form, error)
         else:
-            flash(_("The %(year)d cycle is open: residents can now propose projects.", year=cycle.year), "info")
+            flash(_("The %(year)d cycle is open: residents can now propose projects.", year=cycle.year),
+                  "info")
             return redirect(url_for("cycles.dashboard", cycle_id=cycle.id))
     return _render_community(place, form, status)
 
@@ -178,27 +181,30 @@ def render_dashboard(cycle: Cycle, status: int = 200, review_forms=None, phase_f
                                                                 for o in open_for_merge if o.id != p.id)])
     next_phase = None if scheduled else NEXT_PHASE.get(current)
     return render_template(
-        "cycles/dashboard.html", cycle=cycle, now=now, refusals=refusals, outcome_labels=OUTCOME_RULE_LABELS, current=current, scheduled=scheduled, next_phase=next_phase,
+        "cycles/dashboard.html", cycle=cycle, now=now, refusals=refusals, outcome_labels=OUTCOME_RULE_LABELS,
+        current=current, scheduled=scheduled, next_phase=next_phase,
         by_status=by_status, review_forms=review_forms, ballot=ballot_projects(db.session, cycle),
         can_act=is_staff_of(current_user, cycle.community_id),
         problems=voting_problems(db.session, cycle, now) if next_phase == "voting" or scheduled else [],
-        turnout=turnout(db.session, cycle) if current in ("voting", "results", "implementation", "closed") else None,
+        turnout=(turnout(db.session, cycle) if current in ("voting", "results", "implementation", "closed")
+                 else None),
         phase_form=phase_form or PhaseForm(formdata=None, data={"phase": next_phase}),
         window_form=window_form or WindowForm(formdata=None, data={
             "voting_opens_at": to_local_input(cycle.voting_opens_at),
             "voting_closes_at": to_local_input(cycle.voting_closes_at)}),
         rules_form=rules_form or RulesForm(formdata=None, data={
             "method": cycle.method, "min_choices": cycle.min_choices, "max_choices": cycle.max_choices or "",
-            "points": cycle.points or "", "threshold": cycle.threshold or "", "outcome_rule": cycle.outcome_rule}),
+            "points": cycle.points or "", "threshold": cycle.threshold or "",
+            "outcome_rule": cycle.outcome_rule}),
         new_cycle_form=NewCycleForm(formdata=None, data={"year": _next_year(cycle.community)}),
     ), status
 
 
 def _render_community(place, form: NewCycleForm, status: int = 200):
-    return render_template("cycles/community.html", community=place, cycles=community_cycles(db.session, place),
-                           form=form, now=utcnow(), can_act=True), status
+    return render_template("cycles/community.html", community=place, form=form, now=utcnow(),
+                           cycles=community_cycles(db.session, place)), status
 
 
 def _next_year(place) -> int:
-    latest = db.session.scalar(select(Cycle.year).where(Cycle.community_id == place.id).order_by(Cycle.year.desc()))
+    latest = db.session.scalar(select(func.max(Cycle.year)).where(Cycle.community_id == place.id))
     return latest + 1 if latest else utcnow().year

@@ -18,7 +18,8 @@ from .services import (
 def proposal_json(project: Project, user) -> dict:
     """A proposal as the API shows it; photos only to those who may see them."""
     return {
-        "id": project.id, "cycle": project.cycle_id, "title": project.title, "description": project.description,
+        "id": project.id, "cycle": project.cycle_id, "title": project.title,
+        "description": project.description,
         "category": project.category, "location": project.location,
         "estimated_cost": yuan(project.estimated_cost_fen),
         "cost": yuan(project.cost_fen) if project.cost_fen is not None else None,

@@ -15,9 +15,10 @@ class ProposalForm(FlaskForm):
                                                                  "autocomplete": "off"})
     description = TextAreaField(_l("Why is it needed? Who will it help?"),
                                 render_kw={"maxlength": DESCRIPTION_LENGTH, "required": True, "rows": 5})
-    category = SelectField(_l("Kind of project"), choices=options([("", _l("Choose…")), *CATEGORY_LABELS.items()]),
-                           validate_choice=False)
-    location = StringField(_l("Where? (building, street, courtyard)"), render_kw={"maxlength": LOCATION_LENGTH})
+    category = SelectField(_l("Kind of project"), validate_choice=False,
+                           choices=options([("", _l("Choose…")), *CATEGORY_LABELS.items()]))
+    location = StringField(_l("Where? (building, street, courtyard)"),
+                           render_kw={"maxlength": LOCATION_LENGTH})
     estimated_cost = StringField(_l("Estimated cost in yuan"), render_kw={"inputmode": "decimal",
                                                                           "autocomplete": "off"})
     photos = MultipleFileField(_l("Photos (optional)"),

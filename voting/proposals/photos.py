@@ -51,7 +51,8 @@ def process_photo(raw: bytes, name: str, field: str = "photos") -> ProcessedPhot
         field, _("“%(name)s” is not a photo we can read (JPEG, PNG or WebP).", name=name), "not_an_image"
     )
     too_large = InvalidField(
-        field, _("“%(name)s” has more than %(mp)d megapixels.", name=name, mp=MAX_PIXELS // 10**6), "photo_too_large"
+        field, _("“%(name)s” has more than %(mp)d megapixels.", name=name, mp=MAX_PIXELS // 10**6),
+        "photo_too_large",
     )
     try:
         with warnings.catch_warnings():

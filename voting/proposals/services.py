@@ -63,8 +63,10 @@ def require_proposer(user, cycle: Cycle, now: datetime | None = None) -> None:
     :raises Forbidden: `not_eligible` unless a resident (still living there) or staff of the community.
     :raises Conflict: `not_collecting` outside the collection phase.
     """
-    if not (user.is_authenticated and user.role in ("resident", "staff") and user.community_id == cycle.community_id):
-        raise Forbidden(_("Only residents and staff of this community may propose projects here."), "not_eligible")
+    if not (user.is_authenticated and user.role in ("resident", "staff")
+            and user.community_id == cycle.community_id):
+        raise Forbidden(_("Only residents and staff of this community may propose projects here."),
+                        "not_eligible")
     if user.role == "resident" and user.resident is not None and not user.resident.is_active:
         raise Forbidden(_("Your registration shows you have moved away from this community."), "not_eligible")
     if cycle.current_phase(now or utcnow()) != "collection":
@@ -90,7 +92,8 @@ def submit_proposal(session, user, cycle: Cycle, values: dict, uploads: list[tup
         if count >= MAX_PROPOSALS_PER_RESIDENT:
             raise Conflict(_("You have made %(n)d proposals in this cycle, the most one resident may make.",
                              n=count), "too_many_proposals")
-    project = Project(cycle_id=cycle.id, status="submitted", submitted_by_id=user.id, submitted_at=now, **fields)
+    project = Project(cycle_id=cycle.id, status="submitted", submitted_by_id=user.id, submitted_at=now,
+                      **fields)
     session.add(project)
     session.flush()
     _attach(session, user, project, photos)
@@ -135,7 +138,8 @@ def add_photos(session, user, project: Project, uploads: list[tuple[str, bytes]]
 
 def _processed(uploads: list[tuple[str, bytes]], already: int):
     if already + len(uploads) > MAX_PHOTOS:
-        raise InvalidField("photos", _("A proposal may have at most %(n)d photos.", n=MAX_PHOTOS), "too_many_photos")
+        raise InvalidField("photos", _("A proposal may have at most %(n)d photos.", n=MAX_PHOTOS),
+                           "too_many_photos")
     return [process_photo(raw, name) for name, raw in uploads]
 
 
@@ -168,12 +172,14 @@ def review_proposal(session, user, project: Project, decision, reason=None, cost
     if project.status not in REVIEWABLE:
         raise Conflict(_("This project has been voted on; its review cannot change."), "not_reviewable")
     if decision not in DECISIONS:
-        raise InvalidField("decision", _("Choose a decision: put on the ballot, reject or merge."), "unknown_decision")
-    reason = text_value(reason, "reason", _("The reason"), max_length=REASON_LENGTH, required=decision == "reject")
+        raise InvalidField("decision", _("Choose a decision: put on the ballot, reject or merge."),
+                           "unknown_decision")
+    reason = text_value(reason, "reason", _("The reason"), max_length=REASON_LENGTH,
+                        required=decision == "reject")
     if decision == "ballot":
         has_cost = cost is not None and not (isinstance(cost, str) and not cost.strip())
-        project.cost_fen = (money_value(cost, "cost", _("The reviewed cost"), fund_fen=cycle.fund_fen) if has_cost
-                            else project.estimated_cost_fen)
+        project.cost_fen = (money_value(cost, "cost", _("The reviewed cost"), fund_fen=cycle.fund_fen)
+                            if has_cost else project.estimated_cost_fen)
         project.status, project.merged_into_id = "on_ballot", None
     elif decision == "reject":
         project.status, project.cost_fen, project.merged_into_id = "rejected", None, None
@@ -185,6 +191,10 @@ def review_proposal(session, user, project: Project, decision, reason=None, cost
     project.review_reason = reason
     project.reviewed_by_id, project.reviewed_at = user.id, now
     session.flush()
+    cycle_service.log_staff_action(
+        session, user, "proposal.review", cycle.community, proposal=project.id, decision=decision,
+        cost=project.cost_fen, merged_into=project.merged_into_id, **({"reason": reason} if reason else {}),
+    )
     if cycle.phase == "voting":  # the vote is scheduled: it must still have a ballot to open with
         cycle_service.require_ready_to_vote(session, cycle, now)
     return project
@@ -216,8 +226,8 @@ def collecting_cycle(session, community_id: int | None, now: datetime | None = N
     if community_id is None:
         return None
     now = now or utcnow()
-    cycles = session.scalars(select(Cycle).where(Cycle.community_id == community_id, Cycle.phase == "collection")
-                             .order_by(Cycle.year.desc()))
+    cycles = session.scalars(select(Cycle).order_by(Cycle.year.desc())
+                             .where(Cycle.community_id == community_id, Cycle.phase == "collection"))
     return next((c for c in cycles if c.current_phase(now) == "collection"), None)
 
 

@@ -13,7 +13,8 @@ from . import bp
 from .forms import ProposalForm, read_uploads
 from .photos import MAX_BYTES, MAX_PHOTOS, photo_path
 from .services import (
-    can_see_photos, collecting_cycle, get_project, my_proposals, photo_for, require_proposer, require_visible, submit_proposal,
+    can_see_photos, collecting_cycle, get_project, my_proposals, photo_for, require_proposer, require_visible,
+    submit_proposal,
 )
 
 
@@ -32,11 +33,13 @@ def propose(cycle_id):
             db.session.rollback()
             status = show_error(form, error)
         else:
-            flash(_("Thank you. Your proposal is in; staff will review it and you can follow it here."), "info")
+            flash(_("Thank you. Your proposal is in; staff will review it and you can follow it here."),
+                  "info")
             return redirect(url_for("proposals.mine"))
     photos_dropped = bool(form.errors) and any(f and f.filename for f in form.photos.data or [])
-    return render_template("proposals/new.html", form=form, cycle=cycle, max_photos=MAX_PHOTOS,
-                           max_mb=MAX_BYTES // 2**20, photos_dropped=photos_dropped), status if form.errors else 200
+    page = render_template("proposals/new.html", form=form, cycle=cycle, max_photos=MAX_PHOTOS,
+                           max_mb=MAX_BYTES // 2**20, photos_dropped=photos_dropped)
+    return page, status if form.errors else 200
 
 
 @bp.errorhandler(413)
