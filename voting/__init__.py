@@ -17,7 +17,7 @@ from .extensions import babel, csrf, db, limiter, login_manager, migrate
 
 ROOT = Path(__file__).resolve().parent.parent
 LOCALES = ("zh_CN", "en")
-FEATURES = ("accounts", "geography", "cycles", "proposals", "ballots", "audit", "tracking")
+FEATURES = ("accounts", "geography", "cycles", "proposals", "ballots", "audit", "results", "tracking")
 
 
 def create_app(test_config: dict | None = None) -> Flask:

@@ -47,6 +47,14 @@ STATUS_LABELS = {
     "accepted": _l("Accepted"),
 }
 
+RULE_LABELS = {
+    "greedy": _l("most votes first; a project that does not fit is skipped"),
+    "greedy-no-skip": _l("most votes first, stopping at the first that does not fit"),
+    "greedy-threshold": _l("most votes first, among projects above the threshold"),
+    "mes": _l("the Method of Equal Shares"),
+    "mes+greedy": _l("the Method of Equal Shares, then most votes first for what is left"),
+}
+
 METHOD_LABELS = {
     "approval": _l("Approval: tick the projects you support"),
     "knapsack": _l("Budget: choose projects within the fund"),
@@ -68,5 +76,5 @@ def register_template_helpers(app: Flask) -> None:
     app.jinja_env.globals.update(
         current_locale=lambda: str(get_locale() or "zh_CN"),
         CATEGORY_LABELS=CATEGORY_LABELS, PHASE_LABELS=PHASE_LABELS,
-        STATUS_LABELS=STATUS_LABELS, METHOD_LABELS=METHOD_LABELS,
+        STATUS_LABELS=STATUS_LABELS, METHOD_LABELS=METHOD_LABELS, RULE_LABELS=RULE_LABELS,
     )

@@ -1,0 +1,144 @@
+"""Counting a closed vote with the cycle's rule, storing the result, and explaining it.
+
+The result is computed once, the first time anyone needs it after voting closed (staff closing
+early, or the first visitor after the close time): no scheduler. It counts every resident's
+current ballot, whatever the channel.
+"""
+from __future__ import annotations
+
+import json
+from fractions import Fraction
+
+from flask_babel import gettext as _
+from sqlalchemy import func, select
+from sqlalchemy.orm import selectinload
+
+from ..ballots.chain import genesis_hash
+from ..ballots.models import Ballot, BallotChain
+from ..cycles.models import Cycle
+from ..cycles.services import ballot_projects
+from ..errors import Conflict
+from ..money import yuan_grouped
+from ..residents.models import Resident
+from ..tally import Election, Project as TallyProject, tally
+from .models import CycleResult
+
+AFTER_VOTING = ("results", "implementation", "closed")
+VOTE_TYPES = {"approval": "approval", "knapsack": "knapsack", "cumulative": "cumulative", "choose_one": "choose-1"}
+FEN_PER_YUAN = 100
+
+
+def cycle_election(session, cycle: Cycle) -> Election:
+    """The cycle's vote as a tally election: costs and fund in fen, every current ballot."""
+    projects = [TallyProject(p.id, p.ballot_cost_fen, name=p.title, category=p.category)
+                for p in ballot_projects(session, cycle)]
+    ballots = session.scalars(
+        select(Ballot).where(Ballot.cycle_id == cycle.id, Ballot.is_current)
+        .options(selectinload(Ballot.choices)).order_by(Ballot.seq)
+    )
+    if cycle.method == "cumulative":
+        votes = [{c.project_id: c.points for c in b.choices} for b in ballots]
+    else:
+        votes = [[c.project_id for c in b.choices] for b in ballots]
+    return Election.from_values(projects, cycle.fund_fen, votes, vote_type=VOTE_TYPES[cycle.method],
+                                threshold=cycle.threshold)
+
+
+def count_votes(election: Election, rule: str, threshold: int | None):
+    """Apply the rule; add-one raises go one yuan per voter (money is in fen)."""
+    return tally(election, rule, threshold=threshold, increment=FEN_PER_YUAN)
+
+
+def ensure_result(session, cycle: Cycle, now) -> CycleResult:
+    """The cycle's result, computed and stored the first time it is needed after the close.
+
+    :raises Conflict: results_not_ready while voting has not closed.
+    """
+    if cycle.current_phase(now) not in AFTER_VOTING:
+        raise Conflict(_("The results are published when voting closes."), "results_not_ready")
+    stored = session.get(CycleResult, cycle.id)
+    if stored is not None:
+        return stored
+    election = cycle_election(session, cycle)
+    outcome = count_votes(election, cycle.outcome_rule, cycle.threshold)
+    chain = session.get(BallotChain, cycle.id)
+    result = CycleResult(
+        cycle_id=cycle.id, rule=outcome.rule, ballots_counted=len(election.ballots),
+        eligible_voters=_eligible(session, cycle), computed_at=now, tie_break=outcome.tie_break,
+        chain_seq=chain.last_seq if chain else 0, chain_head=chain.head_hash if chain else genesis_hash(cycle.id),
+        outcomes=json.dumps([_outcome_json(p) for p in outcome.projects]),
+        selected=json.dumps(list(outcome.selected)),
+    )
+    session.add(result)
+    by_id = {p.id: p for p in ballot_projects(session, cycle)}
+    for project in outcome.projects:
+        row = by_id[project.id]
+        row.votes = project.votes
+        if row.status == "on_ballot":
+            row.status = "funded" if project.selected else "not_funded"
+    if cycle.phase == "voting":
+        cycle.phase = "results"
+    cycle.results_published_at = cycle.results_published_at or now
+    session.flush()
+    return result
+
+
+def _eligible(session, cycle: Cycle) -> int:
+    return session.scalar(select(func.count(Resident.id)).where(
+        Resident.community_id == cycle.community_id, Resident.status == "active")) or 0
+
+
+def _outcome_json(project) -> dict:
+    return {"id": project.id, "votes": project.votes, "score": _plain(project.score), "cost_fen": int(project.cost),
+            "selected": project.selected, "reason_code": project.reason_code,
+            "reason_args": {k: _plain(v) for k, v in project.reason_args.items()}}
+
+
+def _plain(value):
+    """Exact numbers as JSON: ints stay ints, fractions become [numerator, denominator]."""
+    if isinstance(value, Fraction):
+        return value.numerator if value.denominator == 1 else [value.numerator, value.denominator]
+    return value
+
+
+def outcomes(result: CycleResult) -> list[dict]:
+    return json.loads(result.outcomes)
+
+
+def selected_ids(result: CycleResult) -> list[int]:
+    return json.loads(result.selected)
+
+
+def _money(value) -> str:
+    """A fen amount from the stored arguments, in yuan for reading."""
+    if isinstance(value, list):
+        value = Fraction(*value)
+    return "¥" + yuan_grouped(round(value))
+
+
+def _count(value) -> str:
+    if isinstance(value, list):
+        value = Fraction(*value)
+    return f"{value:,}" if isinstance(value, int) else f"{float(value):,.2f}"
+
+
+def reason_message(code: str, args: dict, titles: dict) -> str:
+    """Why a project was or was not funded, in the reader's language, with the figures."""
+    money = {k: _money(args[k]) for k in ("cost", "remaining", "share", "supporters_money") if k in args}
+    counts = {k: _count(args[k]) for k in ("score", "threshold", "supporters") if k in args}
+    texts = {
+        "funded": lambda: _("Funded: its cost %(cost)s fitted in the %(remaining)s left.", **money),
+        "fill_funded": lambda: _("Funded when the rest was filled: its cost %(cost)s fitted in the %(remaining)s left.",
+                                 **money),
+        "mes_funded": lambda: _("Funded by equal shares: its %(supporters)s supporters paid at most %(share)s each.",
+                                **money, **counts),
+        "not_fit": lambda: _("Not funded: %(remaining)s left < cost %(cost)s.", **money),
+        "budget_stop": lambda: _("Not funded: %(remaining)s left < cost %(cost)s; the count stops here.", **money),
+        "after_budget_stop": lambda: _("Not funded: the count stopped at “%(title)s”, which did not fit.",
+                                       title=titles.get(args.get("stopped_at"), args.get("stopped_at"))),
+        "below_threshold": lambda: _("Not funded: %(score)s votes, below the threshold of %(threshold)s.", **counts),
+        "mes_not_affordable": lambda: _("Not funded: its %(supporters)s supporters had only %(supporters_money)s "
+                                        "left < cost %(cost)s.", **money, **counts),
+        "no_votes": lambda: _("Not funded: nobody voted for it."),
+    }
+    return texts[code]()
