@@ -507,3 +507,14 @@ def test_staff_actions_are_in_the_action_log(collecting, factory, world, client,
     assert logged == [("cycle.phase", "staff-ca", "ca"), ("proposal.review", "staff-ca", "ca"),
                       ("cycle.rules", "staff-ca", "ca"), ("cycle.window", "staff-ca", "ca")]
     assert "重复建议" in list(entries(db.session))[1].detail
+
+
+def test_implementation_starts_from_the_counted_result(world, client, auth):
+    cycle = world.a.cycle
+    cycle.voting_opens_at, cycle.voting_closes_at = utcnow() - timedelta(days=8), utcnow() - timedelta(days=1)
+    db.session.commit()
+    assert "/cycles/%d/results" % cycle.id in client.get(f"/cycles/{cycle.id}").get_data(as_text=True)
+    assert move(client, auth, cycle, "implementation").get_json()["phase"] == "implementation"
+    db.session.expire_all()
+    assert cycle.results_published_at is not None
+    assert {p.status for p in world.a.projects} <= {"funded", "not_funded"}

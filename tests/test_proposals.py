@@ -176,6 +176,15 @@ def test_bad_proposals_are_shown_on_the_form_and_nothing_is_saved(collecting, cl
     assert counts(uploads) == before
 
 
+def test_photos_too_large_together_get_a_clear_page_and_nothing_is_saved(collecting, client, auth, uploads):
+    auth.login("resident-ca-1")
+    before = counts(uploads)
+    noise = [(f"{n}.jpg", b"\xff\xd8" + bytes(6 * 2**20)) for n in range(3)]  # 18 MB: past the request limit
+    response = post_form(client, collecting["ca"], photos=noise)
+    assert response.status_code == 413 and "fewer or smaller photos" in response.get_data(as_text=True)
+    assert counts(uploads) == before
+
+
 def test_a_bomb_of_pixels_is_refused_before_decoding(collecting, client, auth, uploads):
     auth.login("resident-ca-1")
     raw = image_bytes("PNG", size=(12000, 12000), mode="1", color=1)  # 144 megapixels in a few kilobytes

@@ -312,6 +312,9 @@ def move_phase(session, user, cycle: Cycle, phase, reason=None, now: datetime | 
         cycle.closed_early_reason = reason
         cycle.voting_closes_at = now
     elif phase == "implementation":
+        from ..results.services import ensure_result  # here: results import cycles
+
+        ensure_result(session, cycle, now)  # the funded projects are known before building starts
         cycle.implementation_started_at = now
     elif phase == "closed":
         cycle.closed_at = now

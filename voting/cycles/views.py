@@ -7,6 +7,7 @@ from ..accounts.access import public, require_roles
 from ..database import transactional, utcnow
 from ..errors import Conflict
 from ..extensions import db
+from ..money import yuan
 from ..geography.services import community_cycles, get_community
 from ..proposals.models import BALLOT_STATUSES, STATUSES
 from ..proposals.services import awaiting_review, cycle_proposals, get_project, review_proposal
@@ -175,7 +176,7 @@ def render_dashboard(cycle: Cycle, status: int = 200, review_forms=None, phase_f
                 formdata=None, prefix=f"p{p.id}",
                 data={"decision": {"rejected": "reject", "merged": "merge"}.get(p.status, "ballot"),
                       "reason": p.review_reason or "", "into": str(p.merged_into_id or ""),
-                      "cost": f"{p.ballot_cost_fen / 100:.2f}".removesuffix(".00")},
+                      "cost": yuan(p.ballot_cost_fen).removesuffix(".00")},
             )
         review_forms[p.id].into.choices = options([("", "—"), *((str(o.id), f"#{o.id} {o.title}")
                                                                 for o in open_for_merge if o.id != p.id)])
