@@ -23,9 +23,11 @@ def _create_app():
 
 
 def register_commands(app) -> None:
+    from .audit.commands import export_command, verify_command
     from .tally.command import tally_command
 
-    for command in (init_db, demo, serve, users, import_residents, backup, restore, tally_command):
+    for command in (init_db, demo, serve, users, import_residents, backup, restore, tally_command, export_command,
+                    verify_command):
         app.cli.add_command(command)
 
 
@@ -63,15 +65,30 @@ def demo(password, seed, residents_per_grid, if_empty):
     click.echo(table)
 
 
+def default_workers() -> int:
+    """Gunicorn workers for this machine: 2 × cores + 1, at most 9."""
+    return min(2 * (os.cpu_count() or 1) + 1, 9)
+
+
+def gunicorn_argv(app_spec: str, host: str, port: int, workers: int, access_log: bool = True) -> list[str]:
+    """The gunicorn command line of `voting serve` (the benchmark's baselines are served the same way)."""
+    argv = [sys.executable, "-m", "gunicorn", "--workers", str(workers), "--bind", f"{host}:{port}",
+            "--graceful-timeout", "10"]
+    if access_log:
+        argv += ["--access-logfile", "-"]
+    return argv + [app_spec]
+
+
 @click.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=int, default=5000, show_default=True)
 @click.option("--workers", type=int, default=None, help="Worker processes (default: 2 × cores + 1, at most 9).")
-def serve(host, port, workers):
+@click.option("--access-log/--no-access-log", default=True, show_default=True,
+              help="One line per request on standard output (nginx keeps its own).")
+def serve(host, port, workers, access_log):
     """Serve with gunicorn (the production server)."""
-    workers = workers or min(2 * (os.cpu_count() or 1) + 1, 9)
-    argv = [sys.executable, "-m", "gunicorn", "--workers", str(workers), "--bind", f"{host}:{port}",
-            "--access-logfile", "-", "--graceful-timeout", "10", "voting:create_app()"]
+    workers = workers or default_workers()
+    argv = gunicorn_argv("voting:create_app()", host, port, workers, access_log)
     click.echo(f"serving on http://{host}:{port} with {workers} workers")
     os.execvp(argv[0], argv)
 

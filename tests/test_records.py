@@ -1,0 +1,457 @@
+"""The ballot record of a closed cycle, tried as an auditor would: download it in each format, check
+it with `voting verify` and with the standalone verifier (the system Python, no project imports),
+and see every tampering named at its row."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import zipfile
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from voting.audit.models import ActionLogEntry
+from voting.ballots.services import cast_ballot
+from voting.database import utcnow
+from voting.extensions import db
+from voting.results.models import CycleResult
+
+VERIFIER = Path(__file__).resolve().parent.parent / "voting" / "audit" / "verify_record.py"
+SYSTEM_PYTHON = "/usr/bin/python3"
+FORMULA_WORKER = "=HYPERLINK(\"http://x\",\"y\")"
+FORMULA_TITLE = "@SUM(1+1)"
+
+
+def standalone(path: Path, *args: str) -> subprocess.CompletedProcess:
+    """Run verify_record.py as a user would: a copy alone in a folder, the system Python, no project."""
+    folder = path.parent / "alone"
+    folder.mkdir(exist_ok=True)
+    script = shutil.copy(VERIFIER, folder / "verify_record.py")
+    python = [SYSTEM_PYTHON] if os.path.exists(SYSTEM_PYTHON) else [sys.executable, "-I", "-S"]
+    env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}
+    return subprocess.run([*python, script, str(path), *args], capture_output=True, text=True, cwd=folder,
+                          env=env, timeout=120)
+
+
+def project_verify(runner, path: Path, *args: str):
+    return runner.invoke(args=["verify", str(path), *args])
+
+
+@pytest.fixture()
+def closed(world, factory):
+    """ca: six residents (one more grid worker, named like a formula); eight ballot versions, two
+    of them revisions; one project titled like a formula; then voting closes."""
+    place = world.a
+    residents = place.residents + [factory.resident(place.community, place.grid, f"resident-ca-{n}")
+                                   for n in range(4, 7)]
+    odd_worker = factory.user(FORMULA_WORKER, "grid_worker", place.community, place.grid)
+    place.projects[3].title = FORMULA_TITLE
+    p1, p2, p3, p4 = (p.id for p in place.projects)
+    start = utcnow() - timedelta(hours=3)
+    casts = [
+        (residents[0], [p1, p2], "online", None),
+        (residents[1].resident, [p1, p3], "assisted", place.worker),
+        (residents[2], [p3, p4], "online", None),
+        (residents[3].resident, [p2, p3], "assisted", odd_worker),
+        (residents[2], [p2, p3, p4], "online", None),  # a revision: only this one of hers counts
+        (residents[4], [p3], "online", None),
+        (residents[5], [p1], "online", None),
+        (residents[0], [p1, p3], "online", None),  # another revision
+    ]
+    for minute, (voter, projects, channel, worker) in enumerate(casts):
+        cast_ballot(db.session, place.cycle, voter, [(p, 1) for p in projects], channel, worker,
+                    start + timedelta(minutes=minute, microseconds=minute * 1234))
+    place.cycle.voting_closes_at = utcnow() - timedelta(seconds=1)
+    db.session.commit()
+    return world
+
+
+def download(client, auth, cycle_id: int, file_format: str, folder: Path) -> Path:
+    auth.login("auditor")
+    response = client.get(f"/audit/cycles/{cycle_id}/record.{file_format}")
+    assert response.status_code == 200, response.get_data(as_text=True)[:500]
+    path = folder / f"record.{file_format}"
+    path.write_bytes(response.data)
+    return path
+
+
+def stored_result(cycle_id: int) -> CycleResult:
+    db.session.expire_all()
+    return db.session.get(CycleResult, cycle_id)
+
+
+@pytest.mark.parametrize("file_format", ["csv", "json", "xlsx"])
+def test_an_auditor_downloads_and_both_verifiers_pass(closed, client, auth, runner, tmp_path, file_format):
+    path = download(client, auth, closed.a.cycle.id, file_format, tmp_path)
+    result = stored_result(closed.a.cycle.id)
+    published = ", ".join(map(str, json.loads(result.selected)))
+    assert result.ballots_counted == 6 and result.chain_seq == 8
+
+    ours = project_verify(runner, path)
+    assert ours.exit_code == 0, ours.output
+    assert "OK: the record is intact" in ours.output and f"funded {published} " in ours.output
+    assert result.chain_head in ours.output and "8 ballots recorded" in ours.output
+
+    alone = standalone(path, "--head", result.chain_head)
+    assert alone.returncode == 0, alone.stderr
+    assert "OK: the record is intact" in alone.stdout and f"funded {published} " in alone.stdout
+    assert "6 current, 2 superseded" in alone.stdout and "2 assisted, 6 online" in alone.stdout
+
+
+def test_a_wrong_published_head_is_refused(closed, client, auth, tmp_path):
+    path = download(client, auth, closed.a.cycle.id, "csv", tmp_path)
+    alone = standalone(path, "--head", "0" * 64)
+    assert alone.returncode == 1 and "row 8" in alone.stderr and "head you gave" in alone.stderr
+
+
+# --- tampering -------------------------------------------------------------------------------------
+
+
+def ballot_lines(lines: list[str], file_format: str) -> list[int]:
+    """Indexes of the lines holding ballot rows (one per line in both the CSV and the JSON)."""
+    if file_format == "csv":
+        start = next(i for i, line in enumerate(lines) if line.startswith("seq,")) + 1
+        end = next(i for i, line in enumerate(lines) if line.startswith("END,"))
+    else:
+        start = next(i for i, line in enumerate(lines) if line.startswith('"ballots"')) + 1
+        end = next(i for i, line in enumerate(lines) if line.startswith("]"))
+    return list(range(start, end))
+
+
+def tamper(path: Path, file_format: str, how: str) -> None:
+    text = path.read_text(encoding="utf-8")
+    lines = text.split("\n")
+    rows = ballot_lines(lines, file_format)
+    second, third = rows[1], rows[2]
+    if how == "change":
+        # one character of the receipt (the 8th field in the CSV; "receipt": in the JSON)
+        line = lines[second]
+        at = line.index('"receipt": "') + 12 if file_format == "json" else line.rfind(",", 0, line.rfind(",")) - 3
+        lines[second] = line[:at] + ("X" if line[at] != "X" else "Y") + line[at + 1:]
+    elif how == "delete":
+        del lines[second]
+    elif how == "swap":
+        lines[second], lines[third] = lines[third], lines[second]
+    elif how == "duplicate":
+        lines.insert(third, lines[second])
+    path.write_text("\n".join(lines), encoding="utf-8")
+
+
+@pytest.mark.parametrize("file_format", ["csv", "json"])
+@pytest.mark.parametrize("how, bad_row", [("change", 2), ("delete", 2), ("swap", 2), ("duplicate", 3)])
+def test_each_tampering_is_named_at_its_row(closed, client, auth, runner, tmp_path, file_format, how, bad_row):
+    path = download(client, auth, closed.a.cycle.id, file_format, tmp_path)
+    tamper(path, file_format, how)
+    ours = project_verify(runner, path)
+    alone = standalone(path)
+    assert ours.exit_code == 1, ours.output
+    assert alone.returncode == 1, alone.stdout + alone.stderr
+    for output in (ours.output, alone.stderr):
+        assert re.search(rf"NOT VERIFIED: row {bad_row}[ :]", output), output
+        assert "Traceback" not in output
+    if file_format == "csv":
+        assert f"row {bad_row} (line " in alone.stderr
+
+
+def test_tampering_in_the_xlsx_is_named_at_its_row(closed, client, auth, tmp_path):
+    from openpyxl import load_workbook
+
+    path = download(client, auth, closed.a.cycle.id, "xlsx", tmp_path)
+    book = load_workbook(path)
+    sheet = book["ballots"]
+    sheet.cell(row=4, column=6).value = "1:1"  # the choices of ballot row 3 (sheet row 4)
+    book.save(path)
+    alone = standalone(path)
+    assert alone.returncode == 1 and "NOT VERIFIED: row 3 (sheet ballots, row 4)" in alone.stderr
+
+
+def test_a_changed_superseded_flag_is_found(closed, client, auth, runner, tmp_path):
+    path = download(client, auth, closed.a.cycle.id, "csv", tmp_path)
+    text = path.read_text(encoding="utf-8-sig")
+    lines = text.split("\n")  # read_text turned CRLF into LF
+    rows = ballot_lines(lines, "csv")
+    last = lines[rows[-1]]
+    assert ",false," in last
+    lines[rows[-1]] = last.replace(",false,", ",true,")
+    path.write_text("\r\n".join(lines), encoding="utf-8")
+    for output in (project_verify(runner, path).output, standalone(path).stderr):
+        assert "row 8 (line" in output and "marked as superseded" in output
+
+
+def test_a_changed_published_result_is_found(closed, client, auth, runner, tmp_path):
+    path = download(client, auth, closed.a.cycle.id, "json", tmp_path)
+    document = json.loads(path.read_text(encoding="utf-8"))
+    document["record"]["selected"] = list(reversed(document["record"]["selected"]))
+    path.write_text(json.dumps(document), encoding="utf-8")
+    ours, alone = project_verify(runner, path), standalone(path)
+    assert ours.exit_code == 1 and alone.returncode == 1
+    assert "the recount does not give the published result" in ours.output
+    assert "the recount does not give the published result" in alone.stderr
+
+
+@pytest.mark.parametrize("file_format", ["csv", "json", "xlsx"])
+def test_a_truncated_file_is_refused_clearly(closed, client, auth, runner, tmp_path, file_format):
+    path = download(client, auth, closed.a.cycle.id, file_format, tmp_path)
+    data = path.read_bytes()
+    if file_format == "csv":
+        cut = data.index(b"\r\n", data.index(b"seq,voter_code")) + 2
+        for _ in range(4):
+            cut = data.index(b"\r\n", cut) + 2
+        path.write_bytes(data[:cut])  # the header and three ballot rows: cut at a line end
+    else:
+        path.write_bytes(data[: len(data) * 2 // 3])
+    ours, alone = project_verify(runner, path), standalone(path)
+    assert ours.exit_code == 1 and alone.returncode == 1, (ours.output, alone.stderr)
+    for output in (ours.output, alone.stderr):
+        assert "truncated" in output and "Traceback" not in output, output
+
+
+def test_a_csv_cut_inside_a_row_is_refused(closed, client, auth, tmp_path):
+    path = download(client, auth, closed.a.cycle.id, "csv", tmp_path)
+    data = path.read_bytes()
+    path.write_bytes(data[: data.index(b"\r\n", data.index(b"seq,voter_code")) + 40])
+    alone = standalone(path)
+    assert alone.returncode == 1 and "row 1 (line" in alone.stderr and "Traceback" not in alone.stderr
+
+
+def test_unreadable_input_exits_2(closed, runner, tmp_path):
+    missing = tmp_path / "nothing.csv"
+    binary = tmp_path / "binary.csv"
+    binary.write_bytes(b"\xff\xfe\x00garbage")
+    other = tmp_path / "other.csv"
+    other.write_text("name,id_number\n张三,1\n", encoding="utf-8")
+    for path in (missing, binary, other, tmp_path / "record.txt"):
+        ours, alone = project_verify(runner, path), standalone(path)
+        assert ours.exit_code == 2 and alone.returncode == 2, (path, ours.output, alone.stderr)
+        assert "cannot verify" in alone.stderr and "Traceback" not in ours.output + alone.stderr
+
+
+def test_a_csv_resaved_the_way_excel_saves_it_still_verifies(closed, client, auth, runner, tmp_path):
+    path = download(client, auth, closed.a.cycle.id, "csv", tmp_path)
+    rows = list(csv.reader(io.StringIO(path.read_text(encoding="utf-8-sig"))))
+    width = max(len(row) for row in rows)
+    buffer = io.StringIO()
+    csv.writer(buffer, quoting=csv.QUOTE_ALL, lineterminator="\r\n").writerows(
+        row + [""] * (width - len(row)) for row in rows)  # every row as wide as the widest, all quoted
+    path.write_bytes(b"\xef\xbb\xbf" + buffer.getvalue().encode("utf-8"))
+    assert project_verify(runner, path).exit_code == 0
+    assert standalone(path).returncode == 0
+
+
+def test_cells_that_look_like_formulas_are_neutralised(closed, client, auth, runner, tmp_path):
+    path = download(client, auth, closed.a.cycle.id, "csv", tmp_path)
+    cells = [cell for row in csv.reader(io.StringIO(path.read_text(encoding="utf-8-sig"))) for cell in row]
+    assert "'" + FORMULA_WORKER in cells and "'" + FORMULA_TITLE in cells
+    assert not any(cell.startswith(("=", "+", "-", "@")) for cell in cells)
+    xlsx = download(client, auth, closed.a.cycle.id, "xlsx", tmp_path)
+    with zipfile.ZipFile(xlsx) as book:
+        sheets = [book.read(name).decode() for name in book.namelist() if name.startswith("xl/worksheets/")]
+    assert not any("<f>" in sheet for sheet in sheets)
+    assert standalone(path).returncode == 0 and standalone(xlsx).returncode == 0
+
+
+# --- the pabulib export ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("rule", ["greedy", "mes", "mes+greedy", "greedy-threshold"])
+def test_the_pb_export_counts_to_the_stored_result(closed, client, auth, runner, tmp_path, rule):
+    closed.a.cycle.outcome_rule = rule
+    closed.a.cycle.threshold = 2 if rule == "greedy-threshold" else None
+    db.session.commit()
+    path = download(client, auth, closed.a.cycle.id, "pb", tmp_path)
+    counted = runner.invoke(args=["tally", str(path), "--format", "json"])
+    assert counted.exit_code == 0, counted.output
+    result = stored_result(closed.a.cycle.id)
+    assert json.loads(counted.output)["selected"] == [str(p) for p in json.loads(result.selected)]
+    assert "rule;" + {"mes": "equalshares/add1", "mes+greedy": "equalshares/add1/greedy"}.get(rule, rule) \
+        in path.read_text(encoding="utf-8")
+    ours = project_verify(runner, path)
+    assert ours.exit_code == 0 and "the count is the published result" in ours.output
+    path.write_text(path.read_text(encoding="utf-8").replace("selected;", "selected;9"), encoding="utf-8")
+    assert project_verify(runner, path).exit_code == 1
+
+
+@pytest.mark.parametrize("rule", ["greedy-no-skip", "mes", "mes+greedy"])
+def test_both_verifiers_recount_each_rule(closed, client, auth, runner, tmp_path, rule):
+    closed.a.cycle.outcome_rule = rule
+    db.session.commit()
+    path = download(client, auth, closed.a.cycle.id, "json", tmp_path)
+    assert project_verify(runner, path).exit_code == 0
+    alone = standalone(path)
+    assert alone.returncode == 0 and f"recount ({rule})" in alone.stdout
+
+
+# --- secrecy -----------------------------------------------------------------------------------------
+
+
+def test_no_column_of_the_record_matches_anything_in_the_roll(closed, client, auth, tmp_path):
+    """The roll (name, grid, channel) and the record share only the channel, a category that the
+    spec asks both to carry; no record column's value appears anywhere in the roll."""
+    path = download(client, auth, closed.a.cycle.id, "json", tmp_path)
+    ballots = json.loads(path.read_text(encoding="utf-8"))["ballots"]
+    roll = client.get(f"/audit/cycles/{closed.a.cycle.id}/roll.csv")
+    assert roll.status_code == 200 and roll.data.startswith("\ufeff".encode())
+    table = list(csv.DictReader(io.StringIO(roll.get_data(as_text=True).lstrip("\ufeff"))))
+    assert list(table[0]) == ["grid", "grid_name", "name", "channel"] and len(table) == 6
+    roll_cells = {cell for row in table for cell in row.values()}
+    for column in ("seq", "voter_code", "version", "worker", "choices", "cast_at", "receipt", "superseded",
+                   "chain_hash"):
+        values = {json.dumps(b[column]) if isinstance(b[column], (list, bool)) else str(b[column]) for b in ballots}
+        assert not values & roll_cells, column
+    names = {row["name"] for row in table}
+    record_text = path.read_text(encoding="utf-8")
+    assert not any(name in record_text for name in names)
+    assert [r["name"] for r in table] == sorted(r["name"] for r in table)  # by name, not by time of voting
+
+
+# --- so far, unknown, none ----------------------------------------------------------------------
+
+
+def test_before_the_close_only_the_record_so_far(world, client, auth, runner, tmp_path):
+    place = world.a
+    cast_ballot(db.session, place.cycle, place.residents[0], [(place.projects[0].id, 1)], "online", None, utcnow())
+    db.session.commit()
+    auth.login("auditor")
+    page = client.get(f"/audit/cycles/{place.cycle.id}", headers={"Accept-Language": "en"})
+    assert page.status_code == 200 and "So far: voting is still open" in page.get_data(as_text=True)
+    response = client.get(f"/api/v1/cycles/{place.cycle.id}/record", headers=auth.headers("auditor"))
+    text = response.get_data(as_text=True)
+    assert response.status_code == 200 and "status,so far" in text and "SO FAR" in text
+    assert "selected" not in text and "ballots_counted" not in text
+    path = tmp_path / "so-far.csv"
+    path.write_bytes(response.data)
+    alone = standalone(path)
+    assert alone.returncode == 0 and "SO FAR" in alone.stdout and "not the result" in alone.stdout
+    out = tmp_path / "cli.json"
+    exported = runner.invoke(args=["export", "--cycle", str(place.cycle.id), "--format", "json", "--output", str(out)])
+    assert exported.exit_code == 0 and "SO FAR" in exported.output
+    assert json.loads(out.read_text(encoding="utf-8"))["record"]["status"] == "so far"
+    assert db.session.get(CycleResult, place.cycle.id) is None  # no result before the close
+
+
+@pytest.mark.parametrize("file_format", ["csv", "json", "xlsx", "pb"])
+def test_voting_export_writes_each_format(closed, runner, tmp_path, file_format):
+    out = tmp_path / f"r.{file_format}"
+    result = runner.invoke(args=["export", "--cycle", str(closed.a.cycle.id), "--format", file_format,
+                                 "--output", str(out)])
+    assert result.exit_code == 0, result.output
+    assert runner.invoke(args=["verify", str(out)]).exit_code == 0
+    assert not list(tmp_path.glob("*.part"))
+
+
+def test_voting_export_refusals(closed, runner, tmp_path):
+    unknown = runner.invoke(args=["export", "--cycle", "9999", "--format", "csv", "--output", str(tmp_path / "x")])
+    assert unknown.exit_code == 1 and "no cycle 9999" in unknown.output and "Traceback" not in unknown.output
+    nowhere = runner.invoke(args=["export", "--cycle", str(closed.a.cycle.id), "--format", "csv",
+                                  "--output", str(tmp_path / "missing" / "x.csv")])
+    assert nowhere.exit_code == 1 and "cannot write" in nowhere.output
+
+
+def test_a_cycle_counted_before_the_system_has_no_record(world, client, auth, runner, tmp_path):
+    world.b.cycle.voting_closes_at = utcnow() - timedelta(days=1)
+    world.b.cycle.voting_opens_at = utcnow() - timedelta(days=9)
+    db.session.commit()
+    result = runner.invoke(args=["export", "--cycle", str(world.b.cycle.id), "--format", "csv",
+                                 "--output", str(tmp_path / "x.csv")])
+    assert result.exit_code == 1 and "no ballot record" in result.output
+    auth.login("auditor")
+    page = client.get(f"/audit/cycles/{world.b.cycle.id}", headers={"Accept-Language": "en"})
+    assert page.status_code == 200 and "no ballot record" in page.get_data(as_text=True)
+    assert client.get(f"/audit/cycles/{world.b.cycle.id}/record.csv").status_code == 409
+    assert db.session.get(CycleResult, world.b.cycle.id) is None
+
+
+# --- access and the action log -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("username, status", [(None, 401), ("resident-ca-1", 403), ("staff-ca", 403),
+                                              ("grid-ca-1", 403), ("auditor", 200), ("admin", 200)])
+def test_record_api_permissions(closed, client, auth, username, status):
+    headers = auth.headers(username) if username else {}
+    response = client.get(f"/api/v1/cycles/{closed.a.cycle.id}/record", headers=headers)
+    assert response.status_code == status
+    if status == 200:
+        assert response.mimetype == "text/csv" and response.data.startswith("\ufeffRECORD".encode())
+    else:
+        assert response.get_json()["error"]["code"] in ("unauthorized", "forbidden")
+
+
+def test_record_api_unknown_cycle(closed, client, auth):
+    response = client.get("/api/v1/cycles/9999/record", headers=auth.headers("auditor"))
+    assert response.status_code == 404 and response.get_json()["error"]["code"] == "unknown_cycle"
+
+
+@pytest.mark.parametrize("username", ["resident-ca-1", "staff-ca", "grid-ca-1"])
+def test_others_may_not_download(closed, client, auth, username):
+    auth.login(username)
+    cycle = closed.a.cycle.id
+    for url in (f"/audit", f"/audit/cycles/{cycle}", f"/audit/cycles/{cycle}/record.csv",
+                f"/audit/cycles/{cycle}/roll.csv"):
+        assert client.get(url).status_code == 403, url
+
+
+def test_every_download_is_in_the_action_log(closed, client, auth, tmp_path):
+    cycle = closed.a.cycle.id
+    for file_format in ("csv", "json", "xlsx", "pb"):
+        download(client, auth, cycle, file_format, tmp_path)
+    assert client.get(f"/audit/cycles/{cycle}/roll.csv").status_code == 200
+    script = client.get("/audit/verify_record.py")
+    assert script.status_code == 200 and script.data == VERIFIER.read_bytes()
+    assert client.get(f"/api/v1/cycles/{cycle}/record", headers=auth.headers("admin")).status_code == 200
+    db.session.expire_all()
+    logged = db.session.scalars(select(ActionLogEntry).order_by(ActionLogEntry.seq)).all()
+    downloads = [(e.actor, e.action, json.loads(e.detail).get("format"), json.loads(e.detail).get("via"))
+                 for e in logged if e.action.startswith("audit.download")]
+    assert downloads == [
+        ("auditor", "audit.download_record", "csv", "page"), ("auditor", "audit.download_record", "json", "page"),
+        ("auditor", "audit.download_record", "xlsx", "page"), ("auditor", "audit.download_record", "pb", "page"),
+        ("auditor", "audit.download_roll", None, None), ("auditor", "audit.download_verifier", None, None),
+        ("admin", "audit.download_record", "csv", "api"),
+    ]
+    assert all(e.community == "ca" for e in logged if e.action in ("audit.download_record", "audit.download_roll"))
+
+
+def test_the_verifier_is_public(closed, client):
+    response = client.get("/audit/verify_record.py")
+    assert response.status_code == 200 and b"def main(" in response.data
+
+
+def test_the_downloads_page_and_the_auditor_home(closed, client, auth):
+    auth.login("auditor")
+    home = client.get("/audit", headers={"Accept-Language": "en"}).get_data(as_text=True)
+    assert f"/audit/cycles/{closed.a.cycle.id}" in home and "no ballot recorded in this system" in home
+    page = client.get(f"/audit/cycles/{closed.a.cycle.id}", headers={"Accept-Language": "en"})
+    text = page.get_data(as_text=True)
+    result = stored_result(closed.a.cycle.id)
+    assert page.status_code == 200 and result.chain_head in text
+    for link in ("record.csv", "record.json", "record.xlsx", "record.pb", "roll.csv", "/audit/log.csv",
+                 "/audit/verify_record.py"):
+        assert link in text, link
+    results = client.get(f"/cycles/{closed.a.cycle.id}/results", headers={"Accept-Language": "en"})
+    assert f"/audit/cycles/{closed.a.cycle.id}" in results.get_data(as_text=True)
+    assert f"/cycles/{closed.a.cycle.id}/receipts" in results.get_data(as_text=True)
+
+
+# --- the public bulletin board ------------------------------------------------------------------------
+
+
+def test_the_bulletin_board_lists_every_receipt_and_nothing_else(closed, client):
+    cycle = closed.a.cycle.id
+    body = client.get(f"/api/v1/cycles/{cycle}/receipts").get_json()
+    assert body["total"] == 8 and [r["seq"] for r in body["receipts"]] == list(range(1, 9))
+    assert [r["superseded"] for r in body["receipts"]] == [True, False, True, False, False, False, False, False]
+    assert all(set(r) == {"seq", "receipt", "recorded_at", "superseded"} for r in body["receipts"])
+    receipt = body["receipts"][0]["receipt"]
+    check = client.get(f"/api/v1/receipts/{receipt}").get_json()
+    assert check["found"] and check["superseded"] and check["recorded_at"] == body["receipts"][0]["recorded_at"]
+    page = client.get(f"/cycles/{cycle}/receipts", headers={"Accept-Language": "en"}).get_data(as_text=True)
+    assert receipt in page and "superseded by a later ballot" in page
+    assert client.get("/api/v1/cycles/9999/receipts").status_code == 404

@@ -1,0 +1,91 @@
+"""`voting export` and `voting verify` (SPEC §5)."""
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import click
+from flask.cli import with_appcontext
+
+from ..database import utcnow
+from ..errors import DomainError
+from ..extensions import db
+from .exports import FORMATS, csv_chunks, json_chunks, write_pabulib, write_xlsx
+
+
+@click.command("export")
+@click.option("--cycle", "cycle_id", type=int, required=True, help="The cycle's id.")
+@click.option("--format", "file_format", type=click.Choice(FORMATS), required=True, help="The file format.")
+@click.option("--output", required=True, type=click.Path(dir_okay=False, writable=True),
+              help="Where to write the record.")
+@with_appcontext
+def export_command(cycle_id: int, file_format: str, output: str) -> None:
+    """Export a cycle's ballot record (before the close: the record so far, marked as such)."""
+    from ..cycles.services import get_cycle
+    from .records import current_ballots, record_header, record_rows
+
+    try:
+        cycle = get_cycle(db.session, cycle_id)
+        header = record_header(db.session, cycle, utcnow())
+    except DomainError as error:
+        db.session.rollback()
+        raise click.ClickException(error.message) from None
+    db.session.commit()  # a result computed just now is stored, as when the results page first needs it
+    rows = _Counted(record_rows(db.session, header))
+    target = Path(output)
+    try:
+        handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=target.name + ".", suffix=".part")
+    except OSError as error:
+        raise click.ClickException(f"cannot write {output}: {error.strerror or error}") from None
+    try:
+        if file_format in ("csv", "json"):
+            chunks = csv_chunks if file_format == "csv" else json_chunks
+            with os.fdopen(handle, "w", encoding="utf-8", newline="") as stream:
+                stream.writelines(chunks(header, rows))
+        elif file_format == "xlsx":
+            os.close(handle)
+            write_xlsx(header, rows, temporary)
+        else:
+            with os.fdopen(handle, "w", encoding="utf-8", newline="") as stream:
+                write_pabulib(header, current_ballots(db.session, header), stream)
+        os.replace(temporary, target)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    what = f"{rows.count} ballot rows" if file_format != "pb" else "the current ballots"
+    click.echo(f"wrote {what} of cycle {header.cycle_id} ({header.community_name} {header.year}) to {output}")
+    if not header.is_final:
+        click.echo("SO FAR: voting is still open; this is the record so far, not the result.", err=True)
+
+
+class _Counted:
+    """An iterator that counts what passed through it."""
+
+    def __init__(self, rows):
+        self.rows, self.count = iter(rows), 0
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        row = next(self.rows)
+        self.count += 1
+        return row
+
+
+@click.command("verify")
+@click.argument("path", type=click.Path(dir_okay=True))
+@click.option("--head", help="The chain head published on the results page, to compare with.")
+@click.pass_context
+def verify_command(context: click.Context, path: str, head: str | None) -> None:
+    """Verify an exported record (.csv, .json, .xlsx: hash chain and recount; .pb: recount).
+
+    Exit 0 when intact; 1 naming the first bad row otherwise; 2 when the file cannot be read.
+    """
+    from .verify import verify_file
+
+    status, lines = verify_file(path, head)
+    for line in lines:
+        click.echo(line, err=status != 0)
+    context.exit(status)

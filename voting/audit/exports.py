@@ -1,0 +1,253 @@
+"""Writing a cycle's ballot record as CSV, JSON, XLSX or pabulib, and the voter roll as CSV.
+
+Every writer streams: it takes the header and an iterator of rows (`records.record_rows`, which
+reads the database in batches) and yields text in chunks, so a record of a million rows never sits
+in memory. The layouts are what `verify_record.py` (the standalone verifier) reads:
+
+CSV (UTF-8 with a byte-order mark, for Excel), four sections::
+
+    RECORD                       then key,value rows: format, status, cycle, community, …, chain_head
+    PROJECTS                     then project_id,cost,title,category
+    BALLOTS                      then seq,voter_code,version,channel,worker,choices,cast_at,receipt,
+                                      superseded,chain_hash (choices as "id:points,id:points")
+    END,<number of ballot rows>  (a file cut short has no END)
+
+A cell a spreadsheet would run as a formula (beginning with = + - @, tab or carriage return) gets a
+leading apostrophe, and so does a cell beginning with an apostrophe; the verifier removes it.
+
+JSON: ``{"format", "record": {…}, "projects": […], "ballots": [one object per line], "rows": n}``.
+XLSX: sheets "record", "projects" and "ballots" (the last row ``END, n``), written by openpyxl in
+write-only mode. pabulib ``.pb``: the current ballots only, costs and fund in yuan, META ``rule``
+naming the outcome rule, so that ``voting tally FILE.pb`` counts them to the published result.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterable, Iterator
+from fractions import Fraction
+from typing import BinaryIO, TextIO
+
+from ..ballots.chain import format_cast_at, format_choices
+from ..money import yuan
+from ..results.services import VOTE_TYPES
+from ..tally import Election, Project as TallyProject, pabulib_rule_name, write_pb
+from .records import RECORD_FORMAT, RecordHeader, RecordRow, RollRow
+
+BALLOT_COLUMNS = ("seq", "voter_code", "version", "channel", "worker", "choices", "cast_at", "receipt",
+                  "superseded", "chain_hash")
+PROJECT_COLUMNS = ("project_id", "cost", "title", "category")
+ROLL_COLUMNS = ("grid", "grid_name", "name", "channel")
+FORMATS = ("csv", "json", "xlsx", "pb")
+MIMETYPES = {
+    "csv": "text/csv; charset=utf-8",
+    "json": "application/json",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "pb": "text/plain; charset=utf-8",
+}
+CHUNK_ROWS = 2000
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "'")
+SO_FAR_NOTE = ("SO FAR: voting is still open. This is the record so far, not the result; "
+               "no result is published before the close.")
+
+
+def guard(text: str) -> str:
+    """Keep a spreadsheet from running a cell as a formula: prefix an apostrophe (undone by the verifier)."""
+    return "'" + text if text.startswith(_FORMULA_STARTS) else text
+
+
+def file_name(header: RecordHeader, extension: str) -> str:
+    status = "" if header.is_final else "-so-far"
+    return f"ballot-record-{header.community_code}-{header.year}-cycle{header.cycle_id}{status}.{extension}"
+
+
+def header_values(header: RecordHeader) -> list[tuple[str, str]]:
+    """The header as (key, value) text pairs, in the order the CSV and XLSX files list them."""
+    values = [
+        ("format", RECORD_FORMAT),
+        ("status", header.status),
+        ("cycle", str(header.cycle_id)),
+        ("community", header.community_code),
+        ("community_name", header.community_name),
+        ("year", str(header.year)),
+        ("fund", yuan(header.fund_fen)),
+        ("method", header.method),
+        ("min_choices", str(header.min_choices)),
+        ("max_choices", _optional(header.max_choices)),
+        ("points", _optional(header.points)),
+        ("threshold", _optional(header.threshold)),
+        ("outcome_rule", header.outcome_rule),
+        ("chain_seq", str(header.chain_seq)),
+        ("chain_head", header.chain_head),
+    ]
+    if header.is_final:
+        values += [("ballots_counted", str(header.ballots_counted)),
+                   ("selected", ",".join(map(str, header.selected)))]
+    else:
+        values.append(("note", SO_FAR_NOTE))
+    values.append(("exported_at", format_cast_at(header.exported_at)))
+    return values
+
+
+def _optional(value) -> str:
+    return "" if value is None else str(value)
+
+
+def _row_cells(row: RecordRow) -> list:
+    """The row's cells as text and numbers, unguarded (only the worker's name is free text)."""
+    return [row.seq, row.voter_code, row.version, row.channel, row.worker, format_choices(row.choices),
+            format_cast_at(row.cast_at), row.receipt, "true" if row.superseded else "false", row.chain_hash]
+
+
+# --- CSV ---------------------------------------------------------------------------------------------
+
+
+def csv_chunks(header: RecordHeader, rows: Iterable[RecordRow]) -> Iterator[str]:
+    """The record as CSV text, in chunks of a few thousand rows."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    buffer.write("\ufeff")
+    writer.writerow(["RECORD"])
+    writer.writerow(["key", "value"])
+    writer.writerows((key, guard(value)) for key, value in header_values(header))
+    writer.writerow(["PROJECTS"])
+    writer.writerow(PROJECT_COLUMNS)
+    writer.writerows((p.id, yuan(p.cost_fen), guard(p.title), guard(p.category)) for p in header.projects)
+    writer.writerow(["BALLOTS"])
+    writer.writerow(BALLOT_COLUMNS)
+    count = 0
+    for count, row in enumerate(rows, start=1):
+        cells = _row_cells(row)
+        cells[4] = guard(cells[4])
+        writer.writerow(cells)
+        if count % CHUNK_ROWS == 0:
+            yield buffer.getvalue()
+            buffer.seek(0)
+            buffer.truncate()
+    writer.writerow(["END", count])
+    yield buffer.getvalue()
+
+
+# --- JSON --------------------------------------------------------------------------------------------
+
+
+def header_json(header: RecordHeader) -> dict:
+    record = {
+        "status": header.status, "cycle": header.cycle_id, "community": header.community_code,
+        "community_name": header.community_name, "year": header.year, "fund": yuan(header.fund_fen),
+        "method": header.method, "min_choices": header.min_choices, "max_choices": header.max_choices,
+        "points": header.points, "threshold": header.threshold, "outcome_rule": header.outcome_rule,
+        "chain_seq": header.chain_seq, "chain_head": header.chain_head,
+    }
+    if header.is_final:
+        record.update(ballots_counted=header.ballots_counted, selected=list(header.selected))
+    else:
+        record["note"] = SO_FAR_NOTE
+    record["exported_at"] = format_cast_at(header.exported_at)
+    return record
+
+
+def _json(value) -> str:
+    return json.dumps(value, ensure_ascii=False)
+
+
+def json_chunks(header: RecordHeader, rows: Iterable[RecordRow]) -> Iterator[str]:
+    """The record as JSON text, one ballot per line, in chunks."""
+    projects = [{"id": p.id, "cost": yuan(p.cost_fen), "title": p.title, "category": p.category}
+                for p in header.projects]
+    parts = [f'{{"format": {_json(RECORD_FORMAT)},\n"record": {_json(header_json(header))},\n'
+             f'"projects": {_json(projects)},\n"ballots": [']
+    count = 0
+    for count, row in enumerate(rows, start=1):
+        # Every value but the worker is digits, hex, a fixed word or a receipt: no escaping needed.
+        worker = _json(row.worker) if row.worker else '""'
+        choices = ",".join(f"[{project},{points}]" for project, points in row.choices)
+        parts.append(
+            f'{"," if count > 1 else ""}\n{{"seq": {row.seq}, "voter_code": "{row.voter_code}", '
+            f'"version": {row.version}, "channel": "{row.channel}", "worker": {worker}, "choices": [{choices}], '
+            f'"cast_at": "{format_cast_at(row.cast_at)}", "receipt": "{row.receipt}", '
+            f'"superseded": {"true" if row.superseded else "false"}, "chain_hash": "{row.chain_hash}"}}'
+        )
+        if count % CHUNK_ROWS == 0:
+            yield "".join(parts)
+            parts = []
+    parts.append(f'\n],\n"rows": {count}}}\n')
+    yield "".join(parts)
+
+
+# --- XLSX --------------------------------------------------------------------------------------------
+
+
+def write_xlsx(header: RecordHeader, rows: Iterable[RecordRow], target: str | BinaryIO) -> None:
+    """The record as an XLSX workbook (openpyxl write-only: rows go straight to disk)."""
+    from openpyxl import Workbook
+    from openpyxl.cell import WriteOnlyCell
+
+    book = Workbook(write_only=True)
+    sheet = book.create_sheet("record")
+
+    def text(value) -> WriteOnlyCell:
+        cell = WriteOnlyCell(sheet, value=guard(str(value)))
+        cell.data_type = "s"  # never a formula, whatever it begins with
+        return cell
+
+    sheet.append([text("key"), text("value")])
+    for key, value in header_values(header):
+        sheet.append([text(key), text(value)])
+    sheet = book.create_sheet("projects")
+    sheet.append([text(name) for name in PROJECT_COLUMNS])
+    for p in header.projects:
+        sheet.append([p.id, text(yuan(p.cost_fen)), text(p.title), text(p.category)])
+    sheet = book.create_sheet("ballots")
+    sheet.append([text(name) for name in BALLOT_COLUMNS])
+    count = 0
+    for count, row in enumerate(rows, start=1):
+        cells = _row_cells(row)
+        sheet.append([cells[0], text(cells[1]), cells[2], *(text(value) for value in cells[3:])])
+    sheet.append([text("END"), count])
+    book.save(target)
+
+
+# --- pabulib -----------------------------------------------------------------------------------------
+
+
+def write_pabulib(header: RecordHeader, current: Iterable[tuple[tuple[int, int], ...]], stream: TextIO) -> None:
+    """The current ballots as a pabulib file (money in yuan), which `voting tally` counts with the
+    cycle's rule: the published result when the record is final."""
+    projects = [TallyProject(p.id, Fraction(p.cost_fen, 100), name=p.title, category=p.category)
+                for p in header.projects]
+    if header.method == "cumulative":
+        ballots = [dict(choices) for choices in current]
+    else:
+        ballots = [[project for project, _points in choices] for choices in current]
+    meta = {
+        "description": f"{header.community_name} {header.year}: ballot record of cycle {header.cycle_id}"
+                       + ("" if header.is_final else " (SO FAR: voting still open, not the result)"),
+        "country": "China", "unit": header.community_name, "instance": str(header.year),
+        "currency": "CNY", "rule": pabulib_rule_name(header.outcome_rule), "status": header.status,
+        "chain_seq": str(header.chain_seq), "chain_head": header.chain_head,
+    }
+    if header.is_final:
+        meta.update(ballots_counted=str(header.ballots_counted), selected=",".join(map(str, header.selected)))
+    election = Election.from_values(projects, Fraction(header.fund_fen, 100), ballots,
+                                    vote_type=VOTE_TYPES[header.method], threshold=header.threshold, meta=meta)
+    write_pb(election, stream)
+
+
+# --- the voter roll ----------------------------------------------------------------------------------
+
+
+def roll_csv_chunks(rows: Iterable[RollRow]) -> Iterator[str]:
+    """Who voted and by which channel, as CSV (UTF-8 with a byte-order mark)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    buffer.write("\ufeff")
+    writer.writerow(ROLL_COLUMNS)
+    for count, row in enumerate(rows, start=1):
+        writer.writerow([guard(row.grid), guard(row.grid_name), guard(row.name), row.channel])
+        if count % CHUNK_ROWS == 0:
+            yield buffer.getvalue()
+            buffer.seek(0)
+            buffer.truncate()
+    yield buffer.getvalue()

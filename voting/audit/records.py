@@ -1,0 +1,244 @@
+"""The ballot record of a cycle, read for export: its header, its rows streamed in `seq` order, the
+voter roll, and the public bulletin board of receipts.
+
+The record has one row per recorded ballot version (seq, pseudonymous voter code, version, channel,
+worker, choices with points, cast time, receipt, superseded, chain hash): what the hash chain of
+`voting/ballots/chain.py` covers, plus the superseded flag. Its header names the cycle, the rules,
+the projects and, once voting closed, the published result and chain head. Before the close a
+record is only ever the record *so far* (status "so far"), up to the chain head read when the
+export began; it carries no result.
+
+Secrecy: nothing in the record names a resident. The voter code is an HMAC under the server's
+key; the roll (name, grid, channel of who voted) carries no voter code, no time and no order of
+voting (it is sorted by grid and name), so the two cannot be joined.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+
+from flask_babel import gettext as _
+from sqlalchemy import exists, select
+from sqlalchemy.orm import aliased
+
+from ..accounts.models import User
+from ..ballots.chain import genesis_hash
+from ..ballots.models import Ballot, BallotChain, BallotChoice, RollEntry
+from ..cycles.models import Cycle
+from ..cycles.services import ballot_projects
+from ..errors import Conflict
+from ..geography.models import Grid
+from ..residents.models import Resident
+from ..results.models import CycleResult
+from ..results.services import AFTER_VOTING, ensure_result, selected_ids
+
+RECORD_FORMAT = "voting-record/1"
+FINAL, SO_FAR = "final", "so far"
+BATCH = 5000
+BULLETIN_PAGE = 500
+
+
+@dataclass(frozen=True)
+class RecordProject:
+    id: int
+    cost_fen: int
+    title: str
+    category: str
+
+
+@dataclass(frozen=True)
+class RecordHeader:
+    """What a record says about its cycle, and the result it must count to (when final)."""
+
+    cycle_id: int
+    community_code: str
+    community_name: str
+    year: int
+    fund_fen: int
+    method: str
+    min_choices: int
+    max_choices: int | None
+    points: int | None
+    threshold: int | None
+    outcome_rule: str
+    status: str  # FINAL or SO_FAR
+    chain_seq: int
+    chain_head: str
+    ballots_counted: int | None
+    selected: tuple[int, ...] | None
+    exported_at: datetime
+    projects: tuple[RecordProject, ...]
+
+    @property
+    def is_final(self) -> bool:
+        return self.status == FINAL
+
+
+@dataclass(frozen=True)
+class RecordRow:
+    seq: int
+    voter_code: str
+    version: int
+    channel: str
+    worker: str
+    choices: tuple[tuple[int, int], ...]  # (project id, points), ascending by project id
+    cast_at: datetime
+    receipt: str
+    superseded: bool
+    chain_hash: str
+
+
+def has_record(session, cycle: Cycle) -> bool:
+    """Whether the cycle has a ballot record: a ballot was recorded, or a result was published."""
+    return session.get(BallotChain, cycle.id) is not None or session.get(CycleResult, cycle.id) is not None
+
+
+def record_header(session, cycle: Cycle, now: datetime) -> RecordHeader:
+    """The header of the cycle's record: final (with the published result) once voting closed,
+    else the record so far, up to the chain head as it is now.
+
+    The result is computed and stored if nobody needed it yet since the close.
+
+    :raises Conflict: no_ballot_record after the close when no ballot was ever recorded here (a
+        cycle counted before this system).
+    """
+    chain = session.get(BallotChain, cycle.id)
+    if cycle.current_phase(now) in AFTER_VOTING:
+        if chain is None and session.get(CycleResult, cycle.id) is None:
+            raise Conflict(_("No ballot of this cycle was recorded in this system, so it has no ballot record."),
+                           "no_ballot_record")
+        result = ensure_result(session, cycle, now)
+        status, seq, head = FINAL, result.chain_seq, result.chain_head
+        counted, selected = result.ballots_counted, tuple(selected_ids(result))
+    else:
+        status, counted, selected = SO_FAR, None, None
+        seq, head = (chain.last_seq, chain.head_hash) if chain else (0, genesis_hash(cycle.id))
+    projects = tuple(RecordProject(p.id, p.ballot_cost_fen, p.title, p.category)
+                     for p in ballot_projects(session, cycle))
+    community = cycle.community
+    return RecordHeader(
+        cycle_id=cycle.id, community_code=community.code, community_name=community.name, year=cycle.year,
+        fund_fen=cycle.fund_fen, method=cycle.method, min_choices=cycle.min_choices, max_choices=cycle.max_choices,
+        points=cycle.points, threshold=cycle.threshold, outcome_rule=cycle.outcome_rule, status=status,
+        chain_seq=seq, chain_head=head, ballots_counted=counted, selected=selected, exported_at=now,
+        projects=projects,
+    )
+
+
+def record_rows(session, header: RecordHeader) -> Iterator[RecordRow]:
+    """Every recorded ballot version up to the header's chain head, in seq order, streamed.
+
+    A final record's superseded flags are the ballots' own; in a record so far, a row is superseded
+    when a later version of the voter is within the record (later ballots are not in it).
+    """
+    if header.is_final:
+        superseded = ~Ballot.is_current
+    else:
+        later = aliased(Ballot)
+        superseded = exists().where(later.cycle_id == Ballot.cycle_id, later.voter_code == Ballot.voter_code,
+                                    later.version > Ballot.version, later.seq <= header.chain_seq)
+    stmt = (
+        select(Ballot.seq, Ballot.voter_code, Ballot.version, Ballot.channel, User.username, Ballot.cast_at,
+               Ballot.receipt, superseded, Ballot.chain_hash, BallotChoice.project_id, BallotChoice.points)
+        .select_from(Ballot)
+        .outerjoin(User, User.id == Ballot.worker_id)
+        .outerjoin(BallotChoice, BallotChoice.ballot_id == Ballot.id)
+        .where(Ballot.cycle_id == header.cycle_id, Ballot.seq <= header.chain_seq)
+        .order_by(Ballot.seq, BallotChoice.project_id)
+    )
+    pending, choices = None, []
+    for rows in session.execute(stmt.execution_options(yield_per=BATCH)).partitions():
+        for seq, code, version, channel, worker, cast_at, receipt, gone, chain_hash, project, points in rows:
+            if pending is None or seq != pending[0]:
+                if pending is not None:
+                    yield _row(pending, choices)
+                pending = (seq, code, version, channel, worker or "", cast_at, receipt, bool(gone), chain_hash)
+                choices = []
+            if project is not None:
+                choices.append((project, points))
+    if pending is not None:
+        yield _row(pending, choices)
+
+
+def _row(values: tuple, choices: list) -> RecordRow:
+    seq, code, version, channel, worker, cast_at, receipt, superseded, chain_hash = values
+    return RecordRow(seq, code, version, channel, worker, tuple(choices), cast_at, receipt, superseded, chain_hash)
+
+
+def current_ballots(session, header: RecordHeader) -> Iterator[tuple[tuple[int, int], ...]]:
+    """The choices of every voter's current ballot within the record, in seq order (for .pb)."""
+    for row in record_rows(session, header):
+        if not row.superseded:
+            yield row.choices
+
+
+@dataclass(frozen=True)
+class RollRow:
+    grid: str
+    grid_name: str
+    name: str
+    channel: str
+
+
+def roll_rows(session, cycle: Cycle) -> Iterator[RollRow]:
+    """Who voted in the cycle and by which channel (of their latest ballot), by grid and name.
+
+    No voter code, no time and not the order of voting: nothing to join with the ballot record.
+    """
+    stmt = (
+        select(Grid.code, Grid.name, Resident.name, RollEntry.channel)
+        .join(Resident, Resident.id == RollEntry.resident_id)
+        .join(Grid, Grid.id == Resident.grid_id)
+        .where(RollEntry.cycle_id == cycle.id, RollEntry.has_voted)
+        .order_by(Grid.code, Resident.name, Resident.id)
+    )
+    for rows in session.execute(stmt.execution_options(yield_per=BATCH)).partitions():
+        for grid, grid_name, name, channel in rows:
+            yield RollRow(grid, grid_name, name, channel)
+
+
+@dataclass(frozen=True)
+class BulletinEntry:
+    seq: int
+    receipt: str
+    recorded_at: datetime
+    superseded: bool
+
+
+@dataclass(frozen=True)
+class BulletinPage:
+    total: int
+    page: int
+    pages: int
+    per_page: int
+    entries: list[BulletinEntry]
+
+
+def bulletin_page(session, cycle: Cycle, page: int, per_page: int = BULLETIN_PAGE) -> BulletinPage:
+    """One page of the cycle's public bulletin board: every receipt with the time it was recorded,
+    in seq order, superseded or not. No choices and no voter codes: nothing that leads to a person."""
+    chain = session.get(BallotChain, cycle.id)
+    total = chain.last_seq if chain else 0
+    pages = max(1, -(-total // per_page))
+    page = min(max(1, page), pages)
+    rows = session.execute(
+        select(Ballot.seq, Ballot.receipt, Ballot.cast_at, Ballot.is_current)
+        .where(Ballot.cycle_id == cycle.id, Ballot.seq > (page - 1) * per_page, Ballot.seq <= page * per_page)
+        .order_by(Ballot.seq)
+    )
+    entries = [BulletinEntry(seq, receipt, cast_at, not current) for seq, receipt, cast_at, current in rows]
+    return BulletinPage(total, page, pages, per_page, entries)
+
+
+def audit_cycles(session) -> list[tuple[Cycle, int | None]]:
+    """Every cycle of the district with the length of its ballot chain (None: no ballot recorded),
+    newest year first, by community code."""
+    from ..geography.models import Community
+
+    rows = session.execute(
+        select(Cycle, BallotChain.last_seq).join(Community, Community.id == Cycle.community_id)
+        .outerjoin(BallotChain, BallotChain.cycle_id == Cycle.id)
+        .order_by(Cycle.year.desc(), Community.code)
+    )
+    return [(cycle, seq) for cycle, seq in rows]

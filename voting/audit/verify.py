@@ -1,0 +1,63 @@
+"""`voting verify PATH`: check an exported record, as the standalone verifier does, but recount with
+the service's own tally (`voting.tally`), so the two counts check each other.
+
+A CSV, JSON or XLSX record is read and its chain checked by `verify_record.py` (the standalone
+verifier, whose chain functions are tested to equal `voting/ballots/chain.py`); its current ballots
+are then counted by `voting.tally` with the cycle's rule. A pabulib `.pb` export is counted by
+`voting.tally` with the rule its META names, and compared with the published result it carries.
+"""
+from __future__ import annotations
+
+from ..results.services import VOTE_TYPES, count_votes
+from ..tally import Election, PabulibError, Project as TallyProject, RuleError, read_pb, tally
+from . import verify_record
+from .verify_record import EXIT_BAD, EXIT_OK, EXIT_UNREADABLE, Checked, Count, Record
+
+
+def tally_counter(record: Record, checked: Checked) -> Count:
+    """Count a checked record's current ballots with `voting.tally` (money in fen, raises of a yuan)."""
+    header = record.header
+    projects = [TallyProject(p.id, p.cost, name=p.title) for p in record.projects]
+    if header.method == "cumulative":
+        ballots = [dict(choices) for choices in checked.current.values()]
+    else:
+        ballots = [[project for project, _points in choices] for choices in checked.current.values()]
+    election = Election.from_values(projects, header.fund, ballots, vote_type=VOTE_TYPES[header.method],
+                                    threshold=header.threshold)
+    try:
+        result = count_votes(election, header.outcome_rule, header.threshold)
+    except RuleError as error:
+        raise verify_record.Broken(str(error)) from None
+    return Count(result.rule, len(ballots), [int(p) for p in result.selected], int(result.cost))
+
+
+def verify_file(path: str, head: str | None = None) -> tuple[int, list[str]]:
+    """Verify the record or pabulib file at `path`: (exit status, lines to print)."""
+    if path.lower().endswith(".pb"):
+        return verify_pabulib(path)
+    return verify_record.verify(path, head, counter=tally_counter)
+
+
+def verify_pabulib(path: str) -> tuple[int, list[str]]:
+    """Count a .pb export with the rule its META names; compare with the published result in META."""
+    try:
+        election = read_pb(path)
+        result = tally(election, "auto")
+    except OSError as error:
+        return EXIT_UNREADABLE, [f"cannot verify: cannot read {path}: {error.strerror or error}"]
+    except PabulibError as error:
+        return EXIT_BAD, [f"NOT VERIFIED: {path}:{error.line}: {error.problem}"]
+    except RuleError as error:
+        return EXIT_BAD, [f"NOT VERIFIED: {path}: {error}"]
+    meta = election.meta
+    selected = [str(p) for p in result.selected]
+    lines = [f"{meta.get('description', path)}",
+             f"recount ({result.rule}): {len(election.ballots)} ballots; funded {', '.join(selected) or 'nothing'}"]
+    if meta.get("status") != "final":
+        return EXIT_OK, lines + ["SO FAR: no result was published when this file was exported; this is not the result."]
+    published = [item for item in meta.get("selected", "").split(",") if item]
+    if selected != published or str(len(election.ballots)) != meta.get("ballots_counted"):
+        return EXIT_BAD, lines + [f"NOT VERIFIED: the published result is {meta.get('ballots_counted')} ballots, "
+                                  f"funded {', '.join(published) or 'nothing'}"]
+    return EXIT_OK, lines + ["OK: the count is the published result. (A .pb file has no hash chain: verify the "
+                             "CSV, JSON or XLSX record for that.)"]

@@ -1,0 +1,940 @@
+#!/usr/bin/env python3
+"""Check a ballot record of the Shifeng livelihood-fund votes on your own machine.
+
+    python3 verify_record.py RECORD.csv            (or RECORD.json, RECORD.xlsx)
+    python3 verify_record.py RECORD.csv --head 3f5a…   (the chain head shown on the results page)
+
+This file is the whole verifier: one Python 3 file, standard library only, nothing to install.
+Download the record (CSV, JSON or XLSX) and this file from the cycle's downloads page.
+
+What it checks:
+
+1. Every row of the record, in order: its `seq` is 1, 2, 3, … with no gap, repeat or swap, and
+   its chain hash follows from the row and the hash before it (the hash chain below). A changed,
+   deleted, inserted, duplicated or reordered row breaks this at the first bad row, which is named
+   with its row number (and line number in a CSV file).
+2. Each voter's versions follow each other (1, 2, 3 …) and exactly the last one of each voter is
+   marked as not superseded.
+3. The last hash equals the chain head the record names (and the head you give with --head: the
+   one published on the results page), and the record has as many rows as that chain.
+4. The current ballots (each voter's last version) are counted again with the cycle's rule, and
+   the funded projects must be the published ones, in the same order.
+
+Exit status: 0 when everything holds; 1 when something does not (the message names the first bad
+row or what differs); 2 when the file cannot be read as a record at all.
+
+**The hash chain** (as the service builds it, voting/ballots/chain.py):
+
+    chain_hash[0]   = sha256_hex("voting:cycle:<cycle id>")
+    chain_hash[seq] = sha256_hex(chain_hash[seq - 1] + "\\n" + canonical_row(seq))
+
+    canonical_row = "v1|seq|voter_code|version|channel|worker|choices|cast_at|receipt"
+
+with the worker percent-encoded, choices as "project id:points" ascending by id and joined by ",",
+and cast_at in UTC as 2026-11-28T08:30:05.000123Z. Being superseded is not hashed: it follows from
+the rows (a voter's highest version is the current ballot).
+
+**The count** is exact (whole fen and fractions, never floating point). Scores: the number of
+ballots naming a project, or the points given to it in cumulative voting. Projects are ranked by
+higher score, then lower cost, then their order in the record's project list (ascending id).
+
+- greedy: fund projects in ranking order while they fit in what is left; skip those that do not.
+- greedy-no-skip: the same, but stop at the first project that does not fit.
+- greedy-threshold: greedy over the projects whose score reaches the threshold.
+- mes: the Method of Equal Shares with cost utilities and add-one completion. Each of the n voters
+  holds fund/n. Round after round, among the projects whose supporters still hold at least the
+  cost together, fund the one where the largest payment t asked of a supporter (each pays
+  min(own money, t), t chosen so that the payments add up to the cost) is the smallest relative
+  to the cost (ties: the better ranked project). Stop when no project is affordable. Add-one
+  completion: run this with each voter holding fund/n, then fund/n + 1 yuan, + 2 yuan, …; keep the
+  first run whose projects leave no room for any other project, or the run before the first that
+  overspends the fund.
+- mes+greedy: mes, then greedy with what is left over the projects mes did not fund.
+
+CSV cells that a spreadsheet would take for a formula (beginning with = + - @, a tab or a carriage
+return) are written with a leading apostrophe, and so is a cell that begins with an apostrophe;
+this verifier removes that one apostrophe before checking.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import hashlib
+import json
+import re
+import sys
+import zipfile
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from fractions import Fraction
+from typing import Optional
+from urllib.parse import quote
+from xml.etree import ElementTree
+
+RECORD_FORMAT = "voting-record/1"
+BALLOT_COLUMNS = ("seq", "voter_code", "version", "channel", "worker", "choices", "cast_at", "receipt",
+                  "superseded", "chain_hash")
+PROJECT_COLUMNS = ("project_id", "cost", "title", "category")
+CHANNELS = ("online", "assisted", "paper")
+RULES = ("greedy", "greedy-no-skip", "greedy-threshold", "mes", "mes+greedy")
+METHODS = ("approval", "knapsack", "cumulative", "choose_one")
+FINAL, SO_FAR = "final", "so far"
+FEN_PER_YUAN = 100
+MES_STEP_FEN = 100  # add-one completion raises each voter's money by one yuan a step
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "'")
+
+EXIT_OK, EXIT_BAD, EXIT_UNREADABLE = 0, 1, 2
+
+
+# --- the hash chain: copied unchanged from voting/ballots/chain.py (a test keeps them equal) -------
+
+FORMAT = "v1"
+
+
+def sha256_hex(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def genesis_hash(cycle_id: int) -> str:
+    """The hash the chain of a cycle starts from (before its first ballot)."""
+    return sha256_hex(f"voting:cycle:{cycle_id}")
+
+
+def format_cast_at(cast_at: datetime) -> str:
+    """A naive UTC time as ISO 8601 with microseconds and Z (always six digits)."""
+    if cast_at.tzinfo is not None:
+        raise ValueError("cast_at must be a naive UTC datetime")
+    return cast_at.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def format_choices(choices: Iterable[tuple[int, int]]) -> str:
+    """(project id, points) pairs as "id:points,…" ascending by project id."""
+    return ",".join(f"{int(project_id)}:{int(points)}" for project_id, points in sorted(choices))
+
+
+def canonical_row(*, seq: int, voter_code: str, version: int, channel: str, worker: str | None,
+                  choices: Iterable[tuple[int, int]], cast_at: datetime, receipt: str) -> str:
+    """The text of one recorded ballot that the chain hashes (see the module docstring)."""
+    fields = (
+        FORMAT, str(int(seq)), voter_code, str(int(version)), channel, quote(worker or "", safe=""),
+        format_choices(choices), format_cast_at(cast_at), receipt,
+    )
+    return "|".join(fields)
+
+
+def next_hash(previous_hash: str, row: str) -> str:
+    """The chain's hash after `row`, given the hash before it."""
+    return sha256_hex(previous_hash + "\n" + row)
+
+
+# --- what a record holds -----------------------------------------------------------------------
+
+
+class Unreadable(Exception):
+    """The file cannot be read as a record at all (exit 2)."""
+
+
+class Broken(Exception):
+    """The record does not verify (exit 1): the message names the first bad row or what differs."""
+
+
+@dataclass
+class Header:
+    cycle: int
+    community: str
+    community_name: str
+    year: int
+    fund: int  # fen
+    method: str
+    threshold: Optional[int]
+    outcome_rule: str
+    status: str  # "final" or "so far"
+    chain_seq: int
+    chain_head: str
+    ballots_counted: Optional[int] = None
+    selected: Optional[list] = None
+    exported_at: str = ""
+
+
+@dataclass
+class ProjectRow:
+    id: int
+    cost: int  # fen
+    title: str
+
+
+@dataclass
+class BallotRow:
+    where: str  # "row 12 (line 40)", for messages
+    seq: int
+    voter_code: str
+    version: int
+    channel: str
+    worker: str
+    choices: list  # [(project id, points)], as in the file
+    cast_at: datetime
+    receipt: str
+    superseded: bool
+    chain_hash: str
+
+
+@dataclass
+class Record:
+    kind: str  # csv, json or xlsx
+    header: Header
+    projects: list
+    rows: Iterator  # of BallotRow, read as they are checked
+    trailer: dict = field(default_factory=dict)  # filled once the rows are read: {"rows": n} when present
+    close: Callable = lambda: None  # releases the file
+
+
+# --- reading cells and values ------------------------------------------------------------------
+
+
+def plain_cell(text: str) -> str:
+    """Undo the spreadsheet-formula guard: a leading apostrophe the export added."""
+    return text[1:] if text.startswith("'") else text
+
+
+def _int(value, what: str, where: str) -> int:
+    if isinstance(value, bool):
+        raise Broken(f"{where}: {what} must be a whole number, not {value!r}")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():  # a spreadsheet that stored 12 as 12.0
+        return int(value)
+    text = str(value).strip()
+    if re.fullmatch(r"\d+(\.0+)?", text):
+        return int(text.split(".")[0])
+    raise Broken(f"{where}: {what} must be a whole number, not {_shown(value)}")
+
+
+def _optional_int(value, what: str, where: str) -> Optional[int]:
+    return None if value is None or str(value).strip() == "" else _int(value, what, where)
+
+
+def _fen(value, what: str, where: str) -> int:
+    try:
+        amount = Decimal(str(value).strip())
+    except InvalidOperation:
+        raise Broken(f"{where}: {what} must be an amount of yuan, not {_shown(value)}") from None
+    fen = amount * FEN_PER_YUAN
+    if not amount.is_finite() or fen != fen.to_integral_value() or fen < 0:
+        raise Broken(f"{where}: {what} must be an amount of yuan with at most two decimals, not {_shown(value)}")
+    return int(fen)
+
+
+def _bool(value, what: str, where: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("true", "1", "yes"):
+        return True
+    if text in ("false", "0", "no"):
+        return False
+    raise Broken(f"{where}: {what} must be true or false, not {_shown(value)}")
+
+
+def _choices(value, where: str) -> list:
+    """Choices as "id:points,id:points" (CSV, XLSX) or [[id, points], …] (JSON)."""
+    if isinstance(value, list):
+        pairs = value
+    else:
+        text = str(value).strip()
+        pairs = [item.split(":") for item in text.split(",")] if text else []
+    chosen = []
+    for pair in pairs:
+        if not isinstance(pair, (list, tuple)) or len(pair) != 2:
+            raise Broken(f"{where}: choices must be project:points pairs, not {_shown(value)}")
+        chosen.append((_int(pair[0], "a chosen project id", where), _int(pair[1], "points", where)))
+    if len({project for project, _ in chosen}) != len(chosen):
+        raise Broken(f"{where}: the choices name a project twice: {_shown(value)}")
+    return chosen
+
+
+def _time(value, where: str) -> datetime:
+    text = str(value).strip()
+    try:
+        return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ")
+    except ValueError:
+        raise Broken(f"{where}: cast_at must be a UTC time like 2026-11-28T08:30:05.000123Z, "
+                     f"not {_shown(value)}") from None
+
+
+def _text(value) -> str:
+    return "" if value is None else str(value)
+
+
+def _shown(value) -> str:
+    text = repr(value) if not isinstance(value, str) else "'" + value + "'"
+    return text if len(text) <= 60 else text[:57] + "…'"
+
+
+def ballot_row(where: str, cells: dict) -> BallotRow:
+    """One ballot row from its cells (strings, or JSON values).
+
+    :raises Broken: naming the row when a value cannot be what its column holds.
+    """
+    channel = _text(cells["channel"])
+    if channel not in CHANNELS:
+        raise Broken(f"{where}: channel must be online, assisted or paper, not {_shown(channel)}")
+    chain_hash = _text(cells["chain_hash"]).strip()
+    if not re.fullmatch(r"[0-9a-f]{64}", chain_hash):
+        raise Broken(f"{where}: chain_hash must be 64 lowercase hexadecimal digits, not {_shown(chain_hash)}")
+    return BallotRow(
+        where=where,
+        seq=_int(cells["seq"], "seq", where),
+        voter_code=_text(cells["voter_code"]),
+        version=_int(cells["version"], "version", where),
+        channel=channel,
+        worker=_text(cells["worker"]),
+        choices=_choices(cells["choices"], where),
+        cast_at=_time(cells["cast_at"], where),
+        receipt=_text(cells["receipt"]),
+        superseded=_bool(cells["superseded"], "superseded", where),
+        chain_hash=chain_hash,
+    )
+
+
+def record_header(values: dict, where: str) -> Header:
+    """The record's header from its key/value pairs.
+
+    :raises Broken: when a key is missing or a value is not what it should be.
+    """
+    missing = [key for key in ("format", "status", "cycle", "community", "year", "fund", "method",
+                               "outcome_rule", "chain_seq", "chain_head") if key not in values]
+    if missing:
+        raise Broken(f"{where}: the record's header has no {', '.join(missing)}")
+    if _text(values["format"]) != RECORD_FORMAT:
+        raise Broken(f"{where}: this verifier reads {RECORD_FORMAT} records, not {_shown(values['format'])}")
+    status = _text(values["status"])
+    if status not in (FINAL, SO_FAR):
+        raise Broken(f"{where}: status must be '{FINAL}' or '{SO_FAR}', not {_shown(status)}")
+    rule, method = _text(values["outcome_rule"]), _text(values["method"])
+    if rule not in RULES:
+        raise Broken(f"{where}: unknown outcome_rule {_shown(rule)}")
+    if method not in METHODS:
+        raise Broken(f"{where}: unknown method {_shown(method)}")
+    header = Header(
+        cycle=_int(values["cycle"], "cycle", where),
+        community=_text(values["community"]),
+        community_name=_text(values.get("community_name")),
+        year=_int(values["year"], "year", where),
+        fund=_fen(values["fund"], "fund", where),
+        method=method,
+        threshold=_optional_int(values.get("threshold"), "threshold", where),
+        outcome_rule=rule,
+        status=status,
+        chain_seq=_int(values["chain_seq"], "chain_seq", where),
+        chain_head=_text(values["chain_head"]).strip(),
+        exported_at=_text(values.get("exported_at")),
+    )
+    if status == FINAL:
+        if "ballots_counted" not in values or "selected" not in values:
+            raise Broken(f"{where}: a final record must give ballots_counted and selected (the published result)")
+        header.ballots_counted = _int(values["ballots_counted"], "ballots_counted", where)
+        selected = values["selected"]
+        if not isinstance(selected, list):
+            selected = [item for item in _text(selected).replace(" ", "").split(",") if item]
+        header.selected = [_int(item, "a selected project id", where) for item in selected]
+    return header
+
+
+def project_row(cells: dict, where: str) -> ProjectRow:
+    return ProjectRow(id=_int(cells["project_id"], "project_id", where), cost=_fen(cells["cost"], "cost", where),
+                      title=_text(cells.get("title")))
+
+
+# --- CSV -----------------------------------------------------------------------------------------
+
+
+def read_csv(path: str) -> Record:
+    """A CSV record: sections RECORD (key,value), PROJECTS, BALLOTS and END (the row count).
+
+    A UTF-8 byte-order mark, CRLF line ends, quotes around every cell and empty cells at the end
+    of a row (as spreadsheets write them) are all read as meant.
+    """
+    try:
+        stream = open(path, encoding="utf-8-sig", newline="")
+    except OSError as error:
+        raise Unreadable(f"cannot read {path}: {error.strerror or error}") from None
+    try:
+        lines = _csv_lines(csv.reader(stream), path)
+        first = next(lines, None)
+        if first is None or first[1][:1] != ["RECORD"]:
+            raise Unreadable(f"{path} is not a ballot record: it must begin with a RECORD line")
+        header, projects = _csv_header(lines, first[0])
+    except BaseException:
+        stream.close()
+        raise
+    record = Record("csv", header, projects, iter(()), close=stream.close)
+    record.rows = _csv_ballots(lines, record)
+    return record
+
+
+def _csv_header(lines, record_line: int) -> tuple:
+    values = {}
+    line, cells = next(lines, (record_line, []))
+    if cells[:2] != ["key", "value"]:
+        raise Broken(f"line {line}: the RECORD section must start with the row key,value")
+    section_line = line
+    for line, cells in lines:
+        if cells[0] == "PROJECTS":
+            break
+        if len(cells) > 2:
+            raise Broken(f"line {line}: a RECORD row has a key and a value, found {len(cells)} cells")
+        values[cells[0]] = cells[1] if len(cells) == 2 else ""
+    else:
+        raise Broken(f"line {section_line}: the file ends inside its RECORD section: it is truncated")
+    return record_header(values, f"line {section_line}"), _csv_projects(lines, line)
+
+
+def _csv_lines(reader, path: str) -> Iterator[tuple[int, list]]:
+    """(line number, cells) of every non-empty row, cells un-guarded, trailing empty cells dropped."""
+    while True:
+        try:
+            cells = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as error:
+            raise Broken(f"line {reader.line_num}: not a well-formed CSV row ({error})") from None
+        except UnicodeDecodeError:
+            raise Unreadable(f"{path} is not UTF-8 text after line {reader.line_num}") from None
+        cells = [plain_cell(cell) for cell in cells]
+        while cells and cells[-1] == "":
+            cells.pop()
+        if cells:
+            yield reader.line_num, cells
+
+
+def _csv_projects(lines, section_line: int) -> list:
+    line, cells = next(lines, (section_line, None))
+    if cells is None:
+        raise Broken(f"line {section_line}: the file ends after PROJECTS: it is truncated")
+    if tuple(cells) != PROJECT_COLUMNS:
+        raise Broken(f"line {line}: the PROJECTS columns must be {','.join(PROJECT_COLUMNS)}")
+    projects = []
+    for line, cells in lines:
+        if cells[0] == "BALLOTS":
+            return projects
+        cells += [""] * (len(PROJECT_COLUMNS) - len(cells))
+        projects.append(project_row(dict(zip(PROJECT_COLUMNS, cells)), f"line {line}"))
+    raise Broken(f"line {section_line}: the file ends inside its PROJECTS section: it is truncated")
+
+
+def _csv_ballots(lines, record: Record) -> Iterator[BallotRow]:
+    line, cells = next(lines, (0, None))
+    if cells is None:
+        raise Broken("the file ends after BALLOTS: it is truncated")
+    if tuple(cells) != BALLOT_COLUMNS:
+        raise Broken(f"line {line}: the BALLOTS columns must be {','.join(BALLOT_COLUMNS)}")
+    number = 0
+    for line, cells in lines:
+        if cells[0] == "END":
+            record.trailer = {"rows": _int(cells[1] if len(cells) > 1 else "", "the END row count",
+                                           f"line {line}"), "where": f"line {line}"}
+            return
+        number += 1
+        where = f"row {number} (line {line})"
+        if len(cells) > len(BALLOT_COLUMNS):
+            raise Broken(f"{where}: {len(cells)} cells, but a ballot row has {len(BALLOT_COLUMNS)}")
+        cells += [""] * (len(BALLOT_COLUMNS) - len(cells))
+        yield ballot_row(where, dict(zip(BALLOT_COLUMNS, cells)))
+
+
+# --- JSON ----------------------------------------------------------------------------------------
+
+
+def read_json(path: str) -> Record:
+    """A JSON record: {"format", "record": {…}, "projects": […], "ballots": […], "rows": n}."""
+    try:
+        with open(path, "rb") as stream:
+            data = stream.read()
+    except OSError as error:
+        raise Unreadable(f"cannot read {path}: {error.strerror or error}") from None
+    try:
+        document = json.loads(data.decode("utf-8-sig"))
+    except UnicodeDecodeError:
+        raise Unreadable(f"{path} is not UTF-8 text, so not a JSON record") from None
+    except json.JSONDecodeError as error:
+        raise Broken(f"line {error.lineno}, column {error.colno}: not complete JSON ({error.msg}); "
+                     "the file is damaged or truncated") from None
+    if not isinstance(document, dict) or "record" not in document or "ballots" not in document:
+        raise Unreadable(f"{path} is JSON but not a ballot record (no record and ballots)")
+    values = document["record"]
+    if not isinstance(values, dict) or not isinstance(document.get("projects"), list) \
+            or not isinstance(document["ballots"], list):
+        raise Broken("record must be an object, projects and ballots lists")
+    header = record_header({"format": document.get("format"), **values}, "the record")
+    projects = []
+    for number, item in enumerate(document["projects"], start=1):
+        if not isinstance(item, dict) or not {"id", "cost"} <= set(item):
+            raise Broken(f"project {number}: needs an id and a cost")
+        projects.append(project_row({"project_id": item["id"], "cost": item["cost"], "title": item.get("title")},
+                                    f"project {number}"))
+    record = Record("json", header, projects, iter(()))
+    if "rows" in document:
+        record.trailer = {"rows": _int(document["rows"], "rows", "the record"), "where": "the record's rows"}
+    record.rows = _json_ballots(document["ballots"])
+    return record
+
+
+def _json_ballots(ballots: list) -> Iterator[BallotRow]:
+    for number, item in enumerate(ballots, start=1):
+        where = f"row {number}"
+        if not isinstance(item, dict):
+            raise Broken(f"{where}: a ballot must be an object")
+        missing = [column for column in BALLOT_COLUMNS if column not in item]
+        if missing:
+            raise Broken(f"{where}: has no {', '.join(missing)}")
+        yield ballot_row(where, item)
+
+
+# --- XLSX (read with zipfile and ElementTree) ----------------------------------------------------
+
+_MAIN = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
+_REL = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}"
+
+
+def read_xlsx(path: str) -> Record:
+    """An XLSX record: sheets "record" (key, value), "projects" and "ballots" (ending in END, n)."""
+    try:
+        book = zipfile.ZipFile(path)
+        names = set(book.namelist())
+    except (zipfile.BadZipFile, EOFError):
+        raise Broken(f"{path} is not a complete XLSX file: it is damaged or truncated") from None
+    except OSError as error:
+        raise Unreadable(f"cannot read {path}: {error.strerror or error}") from None
+    try:
+        return _xlsx_record(path, book, names)
+    except BaseException:
+        book.close()
+        raise
+
+
+def _xlsx_record(path: str, book, names: set) -> Record:
+    try:
+        sheets = _xlsx_sheets(book, names)
+        strings = _xlsx_shared_strings(book, names)
+        for name in ("record", "projects", "ballots"):
+            if name not in sheets:
+                raise Unreadable(f"{path} is a workbook but not a ballot record (no sheet '{name}')")
+        values = {}
+        for number, cells in _xlsx_rows(book, sheets["record"], strings):
+            if number == 1:
+                continue
+            if len(cells) >= 2:
+                values[cells[0]] = cells[1]
+        header = record_header(values, "sheet record")
+        projects = []
+        for number, cells in _xlsx_rows(book, sheets["projects"], strings):
+            if number == 1:
+                if tuple(cells) != PROJECT_COLUMNS:
+                    raise Broken(f"sheet projects, row 1: the columns must be {','.join(PROJECT_COLUMNS)}")
+                continue
+            cells += [""] * (len(PROJECT_COLUMNS) - len(cells))
+            projects.append(project_row(dict(zip(PROJECT_COLUMNS, cells)), f"sheet projects, row {number}"))
+    except (zipfile.BadZipFile, EOFError, ElementTree.ParseError, KeyError, OSError) as error:
+        raise Broken(f"{path} is not a complete XLSX file ({error}): it is damaged or truncated") from None
+    record = Record("xlsx", header, projects, iter(()), close=book.close)
+    record.rows = _xlsx_ballots(book, sheets["ballots"], strings, record, path)
+    return record
+
+
+def _xlsx_ballots(book, sheet: str, strings: list, record: Record, path: str) -> Iterator[BallotRow]:
+    number = 0
+    try:
+        for sheet_row, cells in _xlsx_rows(book, sheet, strings):
+            if sheet_row == 1:
+                if tuple(cells) != BALLOT_COLUMNS:
+                    raise Broken(f"sheet ballots, row 1: the columns must be {','.join(BALLOT_COLUMNS)}")
+                continue
+            if cells and cells[0] == "END":
+                record.trailer = {"rows": _int(cells[1] if len(cells) > 1 else "", "the END row count",
+                                               f"sheet ballots, row {sheet_row}"),
+                                  "where": f"sheet ballots, row {sheet_row}"}
+                return
+            number += 1
+            where = f"row {number} (sheet ballots, row {sheet_row})"
+            cells += [""] * (len(BALLOT_COLUMNS) - len(cells))
+            yield ballot_row(where, dict(zip(BALLOT_COLUMNS, cells)))
+    except (zipfile.BadZipFile, EOFError, ElementTree.ParseError, OSError) as error:
+        raise Broken(f"after row {number}: {path} is not a complete XLSX file ({error}): "
+                     "it is damaged or truncated") from None
+
+
+def _xlsx_sheets(book, names: set) -> dict:
+    """Sheet name -> the path of its XML part."""
+    workbook = ElementTree.fromstring(book.read("xl/workbook.xml"))
+    rels = ElementTree.fromstring(book.read("xl/_rels/workbook.xml.rels"))
+    targets = {rel.get("Id"): rel.get("Target") for rel in rels}
+    sheets = {}
+    for sheet in workbook.iter(_MAIN + "sheet"):
+        target = targets.get(sheet.get(_REL + "id"), "")
+        target = target.lstrip("/") if target.startswith("/") else "xl/" + target
+        if target in names:
+            sheets[sheet.get("name")] = target
+    return sheets
+
+
+def _xlsx_shared_strings(book, names: set) -> list:
+    if "xl/sharedStrings.xml" not in names:
+        return []
+    strings = []
+    for item in ElementTree.fromstring(book.read("xl/sharedStrings.xml")).iter(_MAIN + "si"):
+        strings.append("".join(t.text or "" for t in item.iter(_MAIN + "t")))
+    return strings
+
+
+def _xlsx_rows(book, part: str, strings: list) -> Iterator[tuple[int, list]]:
+    """(row number, cells as text) of a sheet, read as a stream; trailing empty cells dropped."""
+    with book.open(part) as stream:
+        for _event, element in ElementTree.iterparse(stream):
+            if element.tag != _MAIN + "row":
+                continue
+            cells: dict = {}
+            for cell in element.iter(_MAIN + "c"):
+                cells[_column(cell.get("r"), len(cells))] = _cell_text(cell, strings)
+            row = [cells.get(i, "") for i in range(max(cells) + 1)] if cells else []
+            row = [plain_cell(cell) for cell in row]
+            while row and row[-1] == "":
+                row.pop()
+            yield int(element.get("r") or 0), row
+            element.clear()
+
+
+def _column(reference: Optional[str], default: int) -> int:
+    if not reference:
+        return default
+    index = 0
+    for char in reference:
+        if not char.isalpha():
+            break
+        index = index * 26 + ord(char.upper()) - 64
+    return index - 1
+
+
+def _cell_text(cell, strings: list) -> str:
+    kind = cell.get("t")
+    if kind == "inlineStr":
+        return "".join(t.text or "" for t in cell.iter(_MAIN + "t"))
+    value = cell.find(_MAIN + "v")
+    text = value.text if value is not None and value.text is not None else ""
+    if kind == "s":
+        return strings[int(text)]
+    if kind == "b":
+        return "true" if text == "1" else "false"
+    if kind in (None, "n") and re.fullmatch(r"-?\d+\.0+", text):
+        return text.split(".")[0]
+    return text
+
+
+def read_record(path: str) -> Record:
+    """Read a record by its file name's ending (.csv, .json, .xlsx).
+
+    :raises Unreadable: for a missing file or another kind of file.
+    :raises Broken: for a record whose header cannot be read.
+    """
+    lower = path.lower()
+    if lower.endswith(".csv"):
+        return read_csv(path)
+    if lower.endswith(".json"):
+        return read_json(path)
+    if lower.endswith(".xlsx"):
+        return read_xlsx(path)
+    if lower.endswith(".pb"):
+        raise Unreadable(f"{path} is a pabulib file, not a ballot record: count it with `voting tally {path}` "
+                         "or pabutools; verify the CSV, JSON or XLSX record with this script")
+    raise Unreadable(f"{path}: give a record ending in .csv, .json or .xlsx")
+
+
+# --- checking the rows ---------------------------------------------------------------------------
+
+
+@dataclass
+class Checked:
+    """What the rows say once every check held."""
+
+    rows: int = 0
+    current: dict = field(default_factory=dict)  # voter code -> choices of their latest version
+    superseded: int = 0
+    last_hash: str = ""
+    channels: Counter = field(default_factory=Counter)
+
+
+def check_rows(record: Record, expected_head: Optional[str] = None) -> Checked:
+    """Run checks 1–3 of the module docstring over the record's rows, in one pass.
+
+    :raises Broken: naming the first bad row.
+    """
+    header = record.header
+    known = {project.id for project in record.projects}
+    previous = genesis_hash(header.cycle)
+    checked = Checked(last_hash=previous)
+    latest: dict = {}  # voter code -> (version, where, superseded flag) of their latest row so far
+    number = 0
+    for number, row in enumerate(record.rows, start=1):
+        _check_seq(row, number)
+        if row.seq > header.chain_seq:
+            raise Broken(f"{row.where}: seq {row.seq} is beyond the chain the record names, which ends at "
+                         f"seq {header.chain_seq}: a row was added")
+        digest = next_hash(previous, canonical_row(
+            seq=row.seq, voter_code=row.voter_code, version=row.version, channel=row.channel, worker=row.worker,
+            choices=row.choices, cast_at=row.cast_at, receipt=row.receipt))
+        if digest != row.chain_hash:
+            raise Broken(f"{row.where}: the chain hash does not follow from this row and the one before it: "
+                         "this row was changed (or a row before it was replaced)")
+        unknown = [project for project, _points in row.choices if project not in known]
+        if unknown:
+            raise Broken(f"{row.where}: chooses project {unknown[0]}, which is not in the record's project list")
+        before = latest.get(row.voter_code)
+        if before is None and row.version != 1 or before is not None and row.version != before[0] + 1:
+            raise Broken(f"{row.where}: version {row.version} of this voter follows "
+                         f"{'no earlier version' if before is None else 'version %d' % before[0]}")
+        if before is not None and not before[2]:
+            raise Broken(f"{before[1]}: marked as the voter's current ballot, but {row.where} is a later version")
+        latest[row.voter_code] = (row.version, row.where, row.superseded)
+        checked.current[row.voter_code] = row.choices
+        checked.superseded += before is not None
+        checked.channels[row.channel] += 1
+        previous = digest
+    _check_end(record, number)
+    for _version, where, superseded in latest.values():
+        if superseded:
+            raise Broken(f"{where}: marked as superseded, but no later ballot of the same voter follows")
+    if number != header.chain_seq:
+        raise Broken(f"the record ends after row {number}, but the chain it names has {header.chain_seq} ballots: "
+                     f"row {number + 1} and later are missing (truncated or deleted)")
+    if previous != header.chain_head:
+        raise Broken(f"row {number}: the last chain hash {previous} is not the chain head the record names "
+                     f"({header.chain_head})")
+    if expected_head is not None and previous != expected_head.strip().lower():
+        raise Broken(f"row {number}: the last chain hash {previous} is not the head you gave ({expected_head})")
+    checked.rows, checked.last_hash = number, previous
+    return checked
+
+
+def _check_seq(row: BallotRow, number: int) -> None:
+    if row.seq == number:
+        return
+    if row.seq < number:
+        raise Broken(f"{row.where}: seq {row.seq} again, where {number} was expected: this row is a duplicate "
+                     "or out of order")
+    raise Broken(f"{row.where}: seq {row.seq} where {number} was expected: a row is missing before it, "
+                 "or rows were reordered")
+
+
+def _check_end(record: Record, rows: int) -> None:
+    if not record.trailer:
+        raise Broken(f"the file ends after row {rows} without its END row: it is truncated")
+    if record.trailer["rows"] != rows:
+        raise Broken(f"{record.trailer['where']}: the record says it has {record.trailer['rows']} rows, "
+                     f"but {rows} were read")
+
+
+# --- counting --------------------------------------------------------------------------------------
+
+
+@dataclass
+class Count:
+    rule: str
+    ballots: int
+    selected: list
+    cost: int  # fen
+
+
+def count(projects: list, fund: int, ballots: list, method: str, rule: str,
+          threshold: Optional[int] = None) -> Count:
+    """Count ballots with a rule. `projects`: [(id, cost in fen)] in the record's order; `ballots`:
+    one [(project id, points)] per voter (their current ballot).
+
+    :raises Broken: for greedy-threshold without a threshold.
+    """
+    order = [project_id for project_id, _cost in projects]
+    costs = dict(projects)
+    scores = dict.fromkeys(order, 0)
+    for ballot in ballots:
+        for project_id, points in ballot:
+            scores[project_id] += points if method == "cumulative" else 1
+    position = {project_id: index for index, project_id in enumerate(order)}
+    ranking = sorted(order, key=lambda p: (-scores[p], costs[p], position[p]))
+    if rule.startswith("mes"):
+        rank = {project_id: index for index, project_id in enumerate(ranking)}
+        approvals = [{project_id for project_id, _points in ballot} for ballot in ballots]
+        selected = equal_shares(order, costs, fund, approvals, rank, MES_STEP_FEN)
+        if rule == "mes+greedy":
+            spent = sum(costs[p] for p in selected)
+            selected += greedy([p for p in ranking if p not in selected], costs, scores, fund - spent)
+    else:
+        if rule == "greedy-threshold" and threshold is None:
+            raise Broken("the rule greedy-threshold needs a threshold, and the record gives none")
+        selected = greedy(ranking, costs, scores, fund, skip=rule != "greedy-no-skip",
+                          threshold=threshold if rule == "greedy-threshold" else None)
+    return Count(rule, len(ballots), selected, sum(costs[p] for p in selected))
+
+
+def greedy(ranking: list, costs: dict, scores: dict, budget: int, *, skip: bool = True,
+           threshold: Optional[int] = None) -> list:
+    """Fund projects in ranking order while they fit; skip (or stop at) one that does not."""
+    selected, remaining = [], budget
+    for project_id in ranking:
+        if threshold is not None and scores[project_id] < threshold:
+            continue
+        if costs[project_id] <= remaining:
+            selected.append(project_id)
+            remaining -= costs[project_id]
+        elif not skip:
+            break
+    return selected
+
+
+def equal_shares(order: list, costs: dict, budget: int, approvals: list, rank: dict, step: int) -> list:
+    """The Method of Equal Shares with add-one completion (see the module docstring), exactly."""
+    voters = len(approvals)
+    if voters == 0:
+        return []
+    previous: list = []
+    for raises in range(budget // step + 1):
+        selected = equal_shares_run(order, costs, approvals, Fraction(budget, voters) + raises * step, rank)
+        spent = sum(costs[p] for p in selected)
+        if spent > budget:
+            return previous
+        if all(p in selected or costs[p] > budget - spent for p in order):
+            return selected
+        previous = selected
+    return previous
+
+
+def equal_shares_run(order: list, costs: dict, approvals: list, money_each: Fraction, rank: dict) -> list:
+    """One run of MES with every voter starting with `money_each`: the funded projects, in order.
+
+    Voters with the same set of approved projects always hold the same money, so they are kept
+    together as one group with a head count.
+    """
+    groups = Counter(frozenset(approved) for approved in approvals if approved)
+    members = list(groups)
+    size = [groups[approved] for approved in members]
+    money = [money_each] * len(members)
+    supporters = {p: [g for g, approved in enumerate(members) if p in approved] for p in order}
+    selected = [p for p in order if supporters[p] and costs[p] == 0]  # free and wanted: funded first
+    candidates = [p for p in order if supporters[p] and costs[p] > 0]
+    while True:
+        best, best_share = None, None
+        for p in list(candidates):
+            if sum(money[g] * size[g] for g in supporters[p]) < costs[p]:
+                candidates.remove(p)  # money only shrinks within a run: it stays unaffordable
+                continue
+            share = _share(sorted((money[g], size[g]) for g in supporters[p]), costs[p])
+            if best is None or share / costs[p] < best_share / costs[best] or \
+                    (share / costs[p] == best_share / costs[best] and rank[p] < rank[best]):
+                best, best_share = p, share
+        if best is None:
+            return selected
+        for g in supporters[best]:
+            money[g] -= min(money[g], best_share)
+        selected.append(best)
+        candidates.remove(best)
+
+
+def _share(holdings: list, cost: int) -> Fraction:
+    """The payment t such that the supporters, each paying min(own money, t), pay the cost exactly.
+
+    `holdings` is [(money of one voter, voters holding it)] from the poorest up.
+    """
+    payers = sum(voters for _money, voters in holdings)
+    paid = Fraction(0)
+    for money, voters in holdings:
+        if money * payers >= cost - paid:
+            return (cost - paid) / payers
+        paid += money * voters
+        payers -= voters
+    raise ValueError("the supporters cannot pay the cost")
+
+
+def recount(record: Record, checked: Checked) -> Count:
+    """Count the record's current ballots with the cycle's rule."""
+    header = record.header
+    projects = [(project.id, project.cost) for project in record.projects]
+    return count(projects, header.fund, list(checked.current.values()), header.method, header.outcome_rule,
+                 header.threshold)
+
+
+# --- the report --------------------------------------------------------------------------------------
+
+
+def yuan(fen: int) -> str:
+    return f"{fen // FEN_PER_YUAN}.{fen % FEN_PER_YUAN:02d}"
+
+
+def verify(path: str, expected_head: Optional[str] = None, counter=None) -> tuple[int, list]:
+    """Verify the record at `path`: (exit status, lines to print).
+
+    `counter(record, checked) -> Count` recounts the current ballots (default: `recount` above).
+    """
+    try:
+        record = read_record(path)
+    except Unreadable as error:
+        return EXIT_UNREADABLE, [f"cannot verify: {error}"]
+    except Broken as error:
+        return EXIT_BAD, [f"NOT VERIFIED: {error}"]
+    try:
+        return _verify(record, expected_head, counter)
+    except Unreadable as error:
+        return EXIT_UNREADABLE, [f"cannot verify: {error}"]
+    except Broken as error:
+        return EXIT_BAD, [f"NOT VERIFIED: {error}"]
+    finally:
+        record.close()
+
+
+def _verify(record: Record, expected_head: Optional[str], counter) -> tuple[int, list]:
+    checked = check_rows(record, expected_head)
+    header = record.header
+    lines = [
+        f"record: cycle {header.cycle}, {header.community_name} ({header.community}), {header.year}; "
+        f"fund {yuan(header.fund)} yuan; {header.method} ballots; rule {header.outcome_rule}",
+        f"rows: {checked.rows} ballots recorded (seq 1–{checked.rows}): {len(checked.current)} current, "
+        f"{checked.superseded} superseded; " + ", ".join(f"{n} {c}" for c, n in sorted(checked.channels.items())),
+        f"chain: intact, head {checked.last_hash}",
+    ]
+    if header.status == SO_FAR:
+        lines += [
+            "SO FAR: this record was exported while voting was still open. It is not the result;",
+            "        the chain is intact up to its last row.",
+            "OK: the record so far is intact.",
+        ]
+        return EXIT_OK, lines
+    result = (counter or recount)(record, checked)
+    counted = f"{result.ballots} ballots; funded {', '.join(map(str, result.selected)) or 'nothing'} " \
+              f"(cost {yuan(result.cost)} of {yuan(header.fund)} yuan)"
+    if result.ballots != header.ballots_counted or list(map(int, result.selected)) != header.selected:
+        published = f"{header.ballots_counted} ballots; funded " \
+                    f"{', '.join(map(str, header.selected or [])) or 'nothing'}"
+        raise Broken(f"the recount does not give the published result: counted {counted}, "
+                     f"published {published}")
+    lines += [
+        f"recount ({result.rule}): {counted}: the published result",
+        "OK: the record is intact and the published result is its count.",
+    ]
+    if expected_head is None:
+        lines.append(f"Check that the results page shows the same chain head: {checked.last_hash}")
+    return EXIT_OK, lines
+
+
+def main(argv: Optional[list] = None) -> int:
+    parser = argparse.ArgumentParser(description="Verify a ballot record: hash chain and recount.")
+    parser.add_argument("record", help="the record: .csv, .json or .xlsx")
+    parser.add_argument("--head", help="the chain head published on the results page (64 hex digits)")
+    arguments = parser.parse_args(argv)
+    status, lines = verify(arguments.record, arguments.head)
+    stream = sys.stdout if status == EXIT_OK else sys.stderr
+    for line in lines:
+        print(line, file=stream)
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())
