@@ -133,6 +133,9 @@ def load_demo(session, *, seed: int, password: str | None, residents_per_grid: i
         session.add(User(username=username, password_hash=build.password_hash, role=role))
     session.flush()
     _follow_the_money(session, build, communities, random.Random(f"tracking-{seed}"))
+    from .audit.demo_ballots import vote_last_year
+
+    vote_last_year(session, seed, build.now)  # real ballots for last year's cycles, counted to what they fund
     return _accounts_table(communities, password, residents_per_grid, grid_counts)
 
 
@@ -370,5 +373,6 @@ def _accounts_table(communities, password: str, per_grid: int, grid_counts: list
     lines = [f"Demo accounts (password for all: {password})", ""]
     lines += [f"  {name:<{width}}  {role:<16} {scope}" for name, role, scope in rows]
     lines += ["", f"  e.g. resident-{first.code}-1 ({first.name}) can vote now;",
-              f"       staff-{first.code} records progress and payments on last year's projects."]
+              f"       staff-{first.code} records progress and payments on last year's projects;",
+              "       auditor downloads last year's ballot records and verifies them (/audit)."]
     return "\n".join(lines) + "\n"
