@@ -29,7 +29,7 @@ from collections.abc import Iterable, Iterator
 from fractions import Fraction
 from typing import BinaryIO, TextIO
 
-from ..ballots.chain import format_cast_at, format_choices
+from ..ballots.chain import format_cast_at
 from ..money import yuan
 from ..results.services import VOTE_TYPES
 from ..tally import Election, Project as TallyProject, pabulib_rule_name, write_pb
@@ -96,8 +96,8 @@ def _optional(value) -> str:
 
 def _row_cells(row: RecordRow) -> list:
     """The row's cells as text and numbers, unguarded (only the worker's name is free text)."""
-    return [row.seq, row.voter_code, row.version, row.channel, row.worker, format_choices(row.choices),
-            format_cast_at(row.cast_at), row.receipt, "true" if row.superseded else "false", row.chain_hash]
+    return [row.seq, row.voter_code, row.version, row.channel, row.worker, row.choices, row.cast_at, row.receipt,
+            "true" if row.superseded else "false", row.chain_hash]
 
 
 # --- CSV ---------------------------------------------------------------------------------------------
@@ -116,17 +116,27 @@ def csv_chunks(header: RecordHeader, rows: Iterable[RecordRow]) -> Iterator[str]
     writer.writerows((p.id, yuan(p.cost_fen), guard(p.title), guard(p.category)) for p in header.projects)
     writer.writerow(["BALLOTS"])
     writer.writerow(BALLOT_COLUMNS)
+    parts = [buffer.getvalue()]
     count = 0
     for count, row in enumerate(rows, start=1):
-        cells = _row_cells(row)
-        cells[4] = guard(cells[4])
-        writer.writerow(cells)
+        # Every cell but the worker's name is digits, hex, a fixed word, a receipt or a time: only
+        # the choices (commas) need quotes, and the worker is guarded and quoted as csv would.
+        parts.append(f'{row.seq},{row.voter_code},{row.version},{row.channel},{_csv_cell(row.worker) if row.worker else ""},'
+                     f'"{row.choices}",{row.cast_at},{row.receipt},{"true" if row.superseded else "false"},'
+                     f'{row.chain_hash}\r\n')
         if count % CHUNK_ROWS == 0:
-            yield buffer.getvalue()
-            buffer.seek(0)
-            buffer.truncate()
-    writer.writerow(["END", count])
-    yield buffer.getvalue()
+            yield "".join(parts)
+            parts = []
+    parts.append(f"END,{count}\r\n")
+    yield "".join(parts)
+
+
+def _csv_cell(text: str) -> str:
+    """A free-text cell, guarded against formulas and quoted when it holds , " or a line break."""
+    text = guard(text)
+    if any(char in text for char in ',"\r\n'):
+        return '"' + text.replace('"', '""') + '"'
+    return text
 
 
 # --- JSON --------------------------------------------------------------------------------------------
@@ -162,11 +172,11 @@ def json_chunks(header: RecordHeader, rows: Iterable[RecordRow]) -> Iterator[str
     for count, row in enumerate(rows, start=1):
         # Every value but the worker is digits, hex, a fixed word or a receipt: no escaping needed.
         worker = _json(row.worker) if row.worker else '""'
-        choices = ",".join(f"[{project},{points}]" for project, points in row.choices)
+        choices = "[" + row.choices.replace(",", "],[").replace(":", ",") + "]" if row.choices else ""
         parts.append(
             f'{"," if count > 1 else ""}\n{{"seq": {row.seq}, "voter_code": "{row.voter_code}", '
             f'"version": {row.version}, "channel": "{row.channel}", "worker": {worker}, "choices": [{choices}], '
-            f'"cast_at": "{format_cast_at(row.cast_at)}", "receipt": "{row.receipt}", '
+            f'"cast_at": "{row.cast_at}", "receipt": "{row.receipt}", '
             f'"superseded": {"true" if row.superseded else "false"}, "chain_hash": "{row.chain_hash}"}}'
         )
         if count % CHUNK_ROWS == 0:
