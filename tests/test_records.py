@@ -455,3 +455,44 @@ def test_the_bulletin_board_lists_every_receipt_and_nothing_else(closed, client)
     page = client.get(f"/cycles/{cycle}/receipts", headers={"Accept-Language": "en"}).get_data(as_text=True)
     assert receipt in page and "superseded by a later ballot" in page
     assert client.get("/api/v1/cycles/9999/receipts").status_code == 404
+
+
+# --- every audit route, for every role ---------------------------------------------------------------
+
+ROLES = (None, "resident-ca-1", "grid-ca-1", "staff-ca", "staff-cb", "admin", "auditor")
+AUDITORS = ("admin", "auditor")
+AUDIT_ROUTES = [  # (path with {cycle}, who may)
+    ("/audit/log", AUDITORS), ("/audit/log.csv", AUDITORS), ("/audit", AUDITORS),
+    ("/audit/cycles/{cycle}", AUDITORS), ("/audit/cycles/{cycle}/record.csv", AUDITORS),
+    ("/audit/cycles/{cycle}/roll.csv", AUDITORS), ("/audit/verify_record.py", ROLES),
+    ("/cycles/{cycle}/receipts", ROLES), ("/api/v1/cycles/{cycle}/record", AUDITORS),
+    ("/api/v1/cycles/{cycle}/receipts", ROLES),
+]
+
+
+@pytest.mark.parametrize("path, allowed", AUDIT_ROUTES)
+def test_every_audit_route_answers_each_role(closed, app, path, allowed):
+    url = path.format(cycle=closed.a.cycle.id)
+    api = url.startswith("/api/")
+    for role in ROLES:
+        client = app.test_client()
+        headers = {}
+        if role and api:
+            token = client.post("/api/v1/auth/token", json={"username": role, "password": "Test-Pass-1"})
+            headers = {"Authorization": f"Bearer {token.get_json()['token']}"}
+        elif role:
+            client.post("/login", data={"username": role, "password": "Test-Pass-1"})
+        db.session.commit()
+        status = client.get(url, headers=headers).status_code
+        if role in allowed:
+            assert status == 200, (url, role, status)
+        else:
+            assert status == (403 if role else (401 if api else 302)), (url, role, status)
+
+
+def test_the_matrix_covers_every_audit_route(app):
+    ours = {rule.rule for rule in app.url_map.iter_rules()
+            if app.view_functions[rule.endpoint].__module__.startswith("voting.audit")}
+    listed = {path.replace("{cycle}", "<int:cycle_id>").replace("record.csv", "record.<file_format>")
+              for path, _allowed in AUDIT_ROUTES}
+    assert ours == listed

@@ -92,11 +92,6 @@ class RecordRow(NamedTuple):
         return [tuple(map(int, pair.split(":"))) for pair in self.choices.split(",")] if self.choices else []
 
 
-def has_record(session, cycle: Cycle) -> bool:
-    """Whether the cycle has a ballot record: a ballot was recorded, or a result was published."""
-    return session.get(BallotChain, cycle.id) is not None or session.get(CycleResult, cycle.id) is not None
-
-
 def record_header(session, cycle: Cycle, now: datetime) -> RecordHeader:
     """The header of the cycle's record: final (with the published result) once voting closed,
     else the record so far, up to the chain head as it is now.
