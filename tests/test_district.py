@@ -73,3 +73,16 @@ def test_pages_are_chinese_by_default_and_english_on_request(world, client):
     assert "Sign in" in client.get("/", headers={"Accept-Language": "en-US,en;q=0.9"}).get_data(as_text=True)
     client.get("/lang/en")
     assert "Sign in" in client.get("/").get_data(as_text=True)
+
+
+def test_home_counts_only_votes_open_now(world, client):
+    from datetime import timedelta
+
+    from voting.database import utcnow
+    from voting.extensions import db
+
+    world.b.cycle.voting_opens_at = utcnow() + timedelta(days=1)  # scheduled, not open yet
+    world.b.cycle.voting_closes_at = utcnow() + timedelta(days=5)
+    db.session.commit()
+    text = client.get("/", headers={"Accept-Language": "en"}).get_data(as_text=True)
+    assert "Votes open now</dt><dd>1</dd>" in text

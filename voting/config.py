@@ -53,7 +53,7 @@ class Settings:
             "WTF_CSRF_TIME_LIMIT": None,
             "BABEL_DEFAULT_LOCALE": "zh_CN",
             "BABEL_DEFAULT_TIMEZONE": "Asia/Shanghai",
-            "MAX_CONTENT_LENGTH": 16 * 1024 * 1024,
+            "MAX_CONTENT_LENGTH": 40 * 1024 * 1024,  # four phone photos of 8 MB and the form
         }
 
 

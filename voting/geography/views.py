@@ -13,8 +13,10 @@ from .services import community_cycles, district_overview, get_community
 @public
 def home():
     """The district: communities by sub-district, their funds, completed projects, open votes."""
-    overview = district_overview(db.session)
-    return render_template("geography/home.html", overview=overview, now=utcnow())
+    overview, now = district_overview(db.session), utcnow()
+    open_votes = sum(1 for _sub, summaries in overview for s in summaries
+                     if s.current_cycle and s.current_cycle.is_voting_open(now))
+    return render_template("geography/home.html", overview=overview, now=now, open_votes=open_votes)
 
 
 @bp.get("/c/<code>")
@@ -37,6 +39,19 @@ def set_language(locale):
     response = make_response(redirect(target or url_for("geography.home")))
     if locale in ("zh_CN", "en"):
         response.set_cookie("lang", locale, max_age=365 * 24 * 3600, samesite="Lax", httponly=True)
+    return response
+
+
+@bp.get("/text/<size>")
+@public
+def set_text_size(size):
+    """Remember larger text (or normal text again) in a cookie and go back; works without JavaScript."""
+    target = request.referrer if request.referrer and request.referrer.startswith(request.host_url) else None
+    response = make_response(redirect(target or url_for("geography.home")))
+    if size == "large":
+        response.set_cookie("text", "large", max_age=365 * 24 * 3600, samesite="Lax", httponly=True)
+    elif size == "normal":
+        response.delete_cookie("text", samesite="Lax", httponly=True)
     return response
 
 
