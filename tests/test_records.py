@@ -134,7 +134,10 @@ def tamper(path: Path, file_format: str, how: str) -> None:
     if how == "change":
         # one character of the receipt (the 8th field in the CSV; "receipt": in the JSON)
         line = lines[second]
-        at = line.index('"receipt": "') + 12 if file_format == "json" else line.rfind(",", 0, line.rfind(",")) - 3
+        if file_format == "json":
+            at = line.index('"receipt": "') + 12
+        else:
+            at = line.rfind(",", 0, line.rfind(",")) - 3
         lines[second] = line[:at] + ("X" if line[at] != "X" else "Y") + line[at + 1:]
     elif how == "delete":
         del lines[second]
@@ -331,7 +334,8 @@ def test_before_the_close_only_the_record_so_far(world, client, auth, runner, tm
     alone = standalone(path)
     assert alone.returncode == 0 and "SO FAR" in alone.stdout and "not the result" in alone.stdout
     out = tmp_path / "cli.json"
-    exported = runner.invoke(args=["export", "--cycle", str(place.cycle.id), "--format", "json", "--output", str(out)])
+    exported = runner.invoke(args=["export", "--cycle", str(place.cycle.id), "--format", "json",
+                                   "--output", str(out)])
     assert exported.exit_code == 0 and "SO FAR" in exported.output
     assert json.loads(out.read_text(encoding="utf-8"))["record"]["status"] == "so far"
     assert db.session.get(CycleResult, place.cycle.id) is None  # no result before the close

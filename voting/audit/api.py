@@ -37,6 +37,6 @@ def cycle_receipts(cycle_id):
     board = bulletin_page(db.session, cycle, request.args.get("page", 1, type=int))
     return jsonify(
         cycle=cycle.id, total=board.total, page=board.page, pages=board.pages, per_page=board.per_page,
-        receipts=[{"seq": e.seq, "receipt": e.receipt, "recorded_at": iso(e.recorded_at), "superseded": e.superseded}
-                  for e in board.entries],
+        receipts=[{"seq": e.seq, "receipt": e.receipt, "recorded_at": iso(e.recorded_at),
+                   "superseded": e.superseded} for e in board.entries],
     )

@@ -121,9 +121,9 @@ def csv_chunks(header: RecordHeader, rows: Iterable[RecordRow]) -> Iterator[str]
     for count, row in enumerate(rows, start=1):
         # Every cell but the worker's name is digits, hex, a fixed word, a receipt or a time: only
         # the choices (commas) need quotes, and the worker is guarded and quoted as csv would.
-        parts.append(f'{row.seq},{row.voter_code},{row.version},{row.channel},{_csv_cell(row.worker) if row.worker else ""},'
-                     f'"{row.choices}",{row.cast_at},{row.receipt},{"true" if row.superseded else "false"},'
-                     f'{row.chain_hash}\r\n')
+        worker = _csv_cell(row.worker) if row.worker else ""
+        parts.append(f'{row.seq},{row.voter_code},{row.version},{row.channel},{worker},"{row.choices}",'
+                     f'{row.cast_at},{row.receipt},{"true" if row.superseded else "false"},{row.chain_hash}\r\n')
         if count % CHUNK_ROWS == 0:
             yield "".join(parts)
             parts = []

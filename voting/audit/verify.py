@@ -54,7 +54,8 @@ def verify_pabulib(path: str) -> tuple[int, list[str]]:
     lines = [f"{meta.get('description', path)}",
              f"recount ({result.rule}): {len(election.ballots)} ballots; funded {', '.join(selected) or 'nothing'}"]
     if meta.get("status") != "final":
-        return EXIT_OK, lines + ["SO FAR: no result was published when this file was exported; this is not the result."]
+        return EXIT_OK, lines + ["SO FAR: no result was published when this file was exported; "
+                                 "this is not the result."]
     published = [item for item in meta.get("selected", "").split(",") if item]
     if selected != published or str(len(election.ballots)) != meta.get("ballots_counted"):
         return EXIT_BAD, lines + [f"NOT VERIFIED: the published result is {meta.get('ballots_counted')} ballots, "
