@@ -32,8 +32,8 @@ translations: install
 
 # After changing user-facing text: re-extract and merge into the catalogues, then translate.
 messages: install
-	$(BIN)/pybabel -q extract -F babel.cfg -k _l --no-location -o voting/translations/messages.pot voting templates
-	$(BIN)/pybabel -q update -N -i voting/translations/messages.pot -d voting/translations
+	$(BIN)/pybabel -q extract -F babel.cfg -k _l --no-location --no-wrap -o voting/translations/messages.pot voting templates
+	$(BIN)/pybabel -q update -N --no-wrap -i voting/translations/messages.pot -d voting/translations
 
 bench: install-test
 	$(BIN)/python -m bench

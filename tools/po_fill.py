@@ -1,7 +1,9 @@
 """Fill the Chinese (zh_Hans_CN) translations from a JSON mapping {msgid: msgstr}: `python tools/po_fill.py FILE.json`.
 
 Run `make messages` first so the catalogue has the new msgids; afterwards `make translations`.
-Prints the msgids still untranslated.
+A plural message (ngettext) is keyed by its singular msgid; its value is one string (Chinese has one
+plural form) or a list of the forms. Filling a message clears its `fuzzy` flag.
+Prints the msgids still untranslated or fuzzy.
 """
 import json
 import sys
@@ -9,6 +11,11 @@ import sys
 from babel.messages.pofile import read_po, write_po
 
 PO = "voting/translations/zh_Hans_CN/LC_MESSAGES/messages.po"
+
+
+def _translated(message) -> bool:
+    strings = message.string if isinstance(message.string, (list, tuple)) else [message.string]
+    return all(strings) and "fuzzy" not in message.flags
 
 
 def main(mapping_path: str | None) -> None:
@@ -21,9 +28,14 @@ def main(mapping_path: str | None) -> None:
             continue
         key = message.id if isinstance(message.id, str) else message.id[0]
         if key in mapping:
-            message.string = mapping[key]
+            value = mapping[key]
+            if message.pluralizable:
+                forms = [value] if isinstance(value, str) else list(value)
+                message.string = tuple(forms + forms[-1:] * (catalog.num_plurals - len(forms)))[:catalog.num_plurals]
+            else:
+                message.string = value
             message.flags.discard("fuzzy")
-        elif not message.string:
+        elif not _translated(message):
             missing.append(key)
     with open(PO, "wb") as f:
         write_po(f, catalog, width=0)
