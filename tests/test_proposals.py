@@ -179,7 +179,7 @@ def test_bad_proposals_are_shown_on_the_form_and_nothing_is_saved(collecting, cl
 def test_photos_too_large_together_get_a_clear_page_and_nothing_is_saved(collecting, client, auth, uploads):
     auth.login("resident-ca-1")
     before = counts(uploads)
-    noise = [(f"{n}.jpg", b"\xff\xd8" + bytes(6 * 2**20)) for n in range(3)]  # 18 MB: past the request limit
+    noise = [(f"{n}.jpg", b"\xff\xd8" + bytes(14 * 2**20)) for n in range(3)]  # 42 MB: past the request limit
     response = post_form(client, collecting["ca"], photos=noise)
     assert response.status_code == 413 and "fewer or smaller photos" in response.get_data(as_text=True)
     assert counts(uploads) == before
