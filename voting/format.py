@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import UTC
 
-from flask import Flask
+from flask import Flask, has_request_context, request
 from flask_babel import format_datetime, get_locale, lazy_gettext as _l
 
 from .money import yuan_grouped
@@ -75,6 +75,7 @@ def register_template_helpers(app: Flask) -> None:
     app.jinja_env.filters["local_time"] = local_time
     app.jinja_env.globals.update(
         current_locale=lambda: str(get_locale() or "zh_CN"),
+        large_text=lambda: has_request_context() and request.cookies.get("text") == "large",
         CATEGORY_LABELS=CATEGORY_LABELS, PHASE_LABELS=PHASE_LABELS,
         STATUS_LABELS=STATUS_LABELS, METHOD_LABELS=METHOD_LABELS, RULE_LABELS=RULE_LABELS,
     )
