@@ -17,7 +17,8 @@ from .extensions import babel, csrf, db, limiter, login_manager, migrate
 
 ROOT = Path(__file__).resolve().parent.parent
 LOCALES = ("zh_CN", "en")
-FEATURES = ("accounts", "geography", "cycles", "proposals", "ballots", "audit", "results", "tracking")
+FEATURES = ("accounts", "geography", "cycles", "proposals", "ballots", "audit", "results", "tracking", "residents",
+            "mobilise")
 
 
 def create_app(test_config: dict | None = None) -> Flask:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from dataclasses import dataclass
 
 from flask_babel import gettext as _
 
@@ -93,3 +94,87 @@ def import_residents(session, community, rows, secret_key: str) -> int:
     session.add_all(residents)
     session.flush()
     return len(residents)
+
+
+@dataclass(frozen=True)
+class GridRegistry:
+    grid: object
+    residents: int  # active residents
+    with_code: int  # of them, with a personal voting code
+
+
+@dataclass(frozen=True)
+class CodeSlip:
+    resident: object
+    code: str  # plain text: exists only on this sheet
+
+
+def registry_by_grid(session, community) -> list[GridRegistry]:
+    """Each grid of the community with its number of active residents and of voting codes."""
+    from sqlalchemy import and_, func, select
+
+    from ..geography.models import Grid
+    from .models import Resident
+
+    rows = session.execute(
+        select(Grid, func.count(Resident.id), func.count(Resident.voting_code_hash))
+        .outerjoin(Resident, and_(Resident.grid_id == Grid.id, Resident.status == "active"))
+        .where(Grid.community_id == community.id).group_by(Grid.id).order_by(Grid.code)
+    ).all()
+    return [GridRegistry(grid, n, coded) for grid, n, coded in rows]
+
+
+SHEET_SIZE = 50  # codes per printed sheet: each is hashed slowly (scrypt), so a sheet takes a few seconds
+
+
+def issue_grid_codes(session, user, community, grid_code: str, resident_id: int | None = None,
+                     limit: int = SHEET_SIZE) -> tuple[object, list[CodeSlip]]:
+    """Issue new personal voting codes in a grid, log it, and return the plain codes for the one
+    printed sheet: to the next `limit` active residents who have no code yet (by address), or to one
+    resident (who lost the slip: the earlier code stops working).
+
+    :raises Forbidden: unless staff of the community.
+    :raises NotFound: `unknown_grid` for a grid not of this community; `unknown_resident` for a
+        resident not active in that grid.
+    """
+    from sqlalchemy import select
+
+    from ..audit.services import log_action
+    from ..ballots.services import issue_voting_code  # here: ballots import the registry's models
+    from ..cycles.services import require_staff_of
+    from ..errors import NotFound
+    from ..geography.models import Grid
+    from .models import Resident
+
+    require_staff_of(user, community.id)
+    grid = session.scalar(select(Grid).where(Grid.community_id == community.id, Grid.code == grid_code))
+    if grid is None:
+        raise NotFound(_("There is no grid '%(grid)s' in this community.", grid=grid_code), "unknown_grid")
+    stmt = select(Resident).where(Resident.grid_id == grid.id, Resident.status == "active")
+    if resident_id is None:
+        stmt = stmt.where(Resident.voting_code_hash.is_(None)).limit(limit)
+    else:
+        stmt = stmt.where(Resident.id == resident_id)
+    residents = list(session.scalars(stmt.order_by(Resident.address, Resident.name, Resident.id)))
+    if resident_id is not None and not residents:
+        raise NotFound(_("There is no such resident in this grid."), "unknown_resident")
+    slips = [CodeSlip(r, issue_voting_code(session, r)) for r in residents]
+    log_action(session, user, "residents.voting_codes", community, grid=grid.code, issued=len(slips),
+               **({"resident": resident_id} if resident_id is not None else {}))
+    return grid, slips
+
+
+def find_grid_residents(session, community, grid_code: str, search: str) -> list:
+    """Active residents of one of the community's grids whose name or address contains `search`."""
+    from sqlalchemy import select
+
+    from ..geography.models import Grid
+    from .models import Resident
+
+    like = f"%{search.strip()}%"
+    return list(session.scalars(
+        select(Resident).join(Grid, Grid.id == Resident.grid_id)
+        .where(Grid.community_id == community.id, Grid.code == grid_code, Resident.status == "active",
+               Resident.name.like(like) | Resident.address.like(like))
+        .order_by(Resident.address, Resident.name, Resident.id).limit(50)
+    ))

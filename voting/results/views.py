@@ -29,3 +29,26 @@ def show(cycle_id):
     funded_cost = sum(r["cost_fen"] for r in view["rows"] if r["selected"])
     return render_template("results/show.html", cycle=cycle, result=result, funded_cost=funded_cost,
                            max_votes=max([r["votes"] for r in view["rows"]] + [1]), **view)
+
+
+@bp.get("/cycles/<int:cycle_id>/results/notice")
+@public
+@transactional
+def notice(cycle_id):
+    """The result as the public notice (公示) to print and post: every project, its votes and reason."""
+    import re
+
+    import qrcode
+    from flask import url_for
+    from markupsafe import Markup
+    from qrcode.image.svg import SvgPathImage
+
+    cycle = get_cycle(db.session, cycle_id)
+    result = ensure_result(db.session, cycle, utcnow())
+    view = result_view(cycle, result)
+    funded_cost = sum(r["cost_fen"] for r in view["rows"] if r["selected"])
+    address = url_for("results.show", cycle_id=cycle.id, _external=True)
+    svg = qrcode.make(address, image_factory=SvgPathImage, box_size=10, border=2).to_string(encoding="unicode")
+    qr = Markup(re.sub(r'^<svg width="[^"]*" height="[^"]*"', '<svg class="qr" aria-hidden="true"', svg))
+    return render_template("results/notice.html", cycle=cycle, result=result, funded_cost=funded_cost,
+                           address=address, qr=qr, now=utcnow(), **view)
