@@ -165,7 +165,8 @@ def record_rows(session, header: RecordHeader) -> Iterator[RecordRow]:
         cast_at=_CAST_AT[dialect], choices=_CHOICES[dialect], cycle=int(header.cycle_id), last=last,
         superseded=_FINAL_SUPERSEDED if header.is_final else _SO_FAR_SUPERSEDED.format(last=last),
     )
-    result = connection.execution_options(yield_per=BATCH).exec_driver_sql(sql)
+    # Options for this statement only: set on the connection they would stay for the session's next ones.
+    result = connection.exec_driver_sql(sql, execution_options={"yield_per": BATCH})
     for rows in result.partitions(BATCH):
         for seq, code, version, channel, worker, cast_at, receipt, gone, chain_hash, choices in rows:
             yield RecordRow(seq, code, version, channel, worker or "", choices or "", cast_at, receipt, bool(gone),
