@@ -89,13 +89,20 @@ def check_accessible(page) -> None:
         f"{v['id']} ({v['impact']}): {v['help']} at {[n['target'] for n in v['nodes']][:5]}" for v in bad)
 
 
+WIDE_JS = """() => [...document.querySelectorAll('body *')]
+  .filter(el => el.getBoundingClientRect().right > window.innerWidth + 0.5)
+  .slice(-5).map(el => `${el.tagName}.${el.className} ${Math.round(el.getBoundingClientRect().right)}`)"""
+
+
 def check_fits(page) -> None:
     """Usable at 360 px: nothing scrolls sideways."""
     size = page.viewport_size
     page.set_viewport_size(NARROW)
     try:
         widths = page.evaluate("() => [document.scrollingElement.scrollWidth, window.innerWidth]")
-        assert widths[0] <= widths[1], f"{page.url} scrolls sideways at 360 px: {widths}"
+        if widths[0] > widths[1]:
+            wide = page.evaluate(WIDE_JS)
+            raise AssertionError(f"{page.url} scrolls sideways at 360 px: {widths}; too wide: {wide}")
     finally:
         page.set_viewport_size(size)
 
