@@ -41,10 +41,10 @@ PROJECT_COLUMNS = ("project_id", "cost", "title", "category")
 ROLL_COLUMNS = ("grid", "grid_name", "name", "channel")
 FORMATS = ("csv", "json", "xlsx", "pb")
 MIMETYPES = {
-    "csv": "text/csv; charset=utf-8",
+    "csv": "text/csv",  # Flask adds "; charset=utf-8" to text types
     "json": "application/json",
     "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-    "pb": "text/plain; charset=utf-8",
+    "pb": "text/plain",
 }
 CHUNK_ROWS = 2000
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "'")

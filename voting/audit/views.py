@@ -103,7 +103,7 @@ def verifier_script():
     user = acting_user()
     if user.is_authenticated and user.role in LOGGED_ROLES:
         log_action(db.session, user, "audit.download_verifier")
-    return Response(VERIFIER.read_bytes(), mimetype="text/x-python; charset=utf-8",
+    return Response(VERIFIER.read_bytes(), mimetype="text/x-python",
                     headers={"Content-Disposition": "attachment; filename=verify_record.py"})
 
 
