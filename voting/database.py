@@ -8,10 +8,15 @@ Services never commit; they flush and raise named errors.
 SQLite runs in WAL mode with `synchronous=FULL`, foreign keys on and a busy timeout; the
 transaction of a request that may write (any method but GET, HEAD, OPTIONS) starts with
 `BEGIN IMMEDIATE`, so two writers queue instead of failing when a reader upgrades to a writer.
+Such a request first takes an exclusive lock on `<database>-writers.lock` (`flock`, released
+when its connection goes back to the pool, i.e. right after the commit or rollback), so writers
+of every process wake in turn instead of polling in SQLite's busy handler.
 """
 from __future__ import annotations
 
+import fcntl
 import functools
+import os
 import random
 import time
 from datetime import UTC, datetime
@@ -19,7 +24,7 @@ from datetime import UTC, datetime
 from flask import has_request_context, request
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from .extensions import db
 
@@ -36,18 +41,40 @@ def configure_engine(engine: Engine) -> None:
     """Apply the per-connection settings of the engine's dialect."""
     if engine.dialect.name != "sqlite":
         return
+    database = engine.url.database
+    lock_path = f"{database}-writers.lock" if database and database != ":memory:" else None
 
     @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_connection, _record):
+    def _on_connect(dbapi_connection, record):
         dbapi_connection.isolation_level = None  # SQLAlchemy emits BEGIN itself (below)
         cursor = dbapi_connection.cursor()
         for pragma in ("journal_mode=WAL", "synchronous=FULL", "foreign_keys=ON", "busy_timeout=30000"):
             cursor.execute(f"PRAGMA {pragma}")
         cursor.close()
+        if lock_path:
+            record.info["writers_lock"] = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection):
-        connection.exec_driver_sql("BEGIN IMMEDIATE" if _request_may_write() else "BEGIN")
+        if not _request_may_write():
+            connection.exec_driver_sql("BEGIN")
+            return
+        # Writers queue on a file lock first: the one waiting wakes the moment the lock is free,
+        # where SQLite's busy handler would poll with sleeps of up to 100 ms (a long tail under load).
+        lock = connection.connection.info.get("writers_lock")
+        if lock is not None:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    @event.listens_for(engine, "checkin")
+    def _on_checkin(_dbapi_connection, record):
+        if (lock := record.info.get("writers_lock")) is not None:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+    @event.listens_for(engine, "close")
+    def _on_close(_dbapi_connection, record):
+        if (lock := record.info.pop("writers_lock", None)) is not None:
+            os.close(lock)
 
 
 def _request_may_write() -> bool:
@@ -56,10 +83,14 @@ def _request_may_write() -> bool:
 
 
 def is_retryable(error: DBAPIError) -> bool:
-    """Whether the error is a transient conflict that a fresh attempt may not meet."""
+    """Whether the error is a transient conflict that a fresh attempt may not meet (including a new
+    ballot's random receipt code that happens to equal an earlier one)."""
     sqlstate = getattr(error.orig, "sqlstate", None)
     if sqlstate in _RETRYABLE_SQLSTATES:
         return True
+    if isinstance(error, IntegrityError):
+        constraint = getattr(getattr(error.orig, "diag", None), "constraint_name", None)
+        return constraint == "uq_ballot_receipt" or "UNIQUE constraint failed: ballot.receipt" in str(error.orig)
     return isinstance(error, OperationalError) and "database is locked" in str(error.orig)
 
 

@@ -1,18 +1,21 @@
 """Accounts: passwords, sign-in, API tokens."""
 from __future__ import annotations
 
+import functools
 import hashlib
 import secrets
 from datetime import timedelta
 
 from flask_babel import gettext as _
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
+from sqlalchemy.orm import joinedload, load_only
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from ..database import utcnow
 from ..errors import Invalid, Unauthorized
 from ..extensions import db
 from ..geography.models import Community, Grid
+from ..residents.models import Resident
 from .models import ROLES, ApiToken, User
 
 MIN_PASSWORD_LENGTH = 8
@@ -63,13 +66,30 @@ def issue_token(session, user: User, lifetime_hours: int) -> tuple[str, ApiToken
 
 def user_for_token(session, token: str) -> User | None:
     """The account a bearer token stands for, or None when unknown, expired or ended."""
-    row = session.scalar(select(ApiToken).where(ApiToken.token_hash == _token_hash(token)))
-    if row is None or row.expires_at <= utcnow():
+    found = session.execute(_token_query(), {"token_hash": _token_hash(token)}).one_or_none()
+    if found is None:
         return None
-    user = row.user
-    if not user.is_enabled or user.session_version != row.session_version:
+    user, expires_at, session_version = found
+    if expires_at <= utcnow() or not user.is_enabled or user.session_version != session_version:
         return None
     return user
+
+
+@functools.cache
+def _token_query():
+    """One round trip for every API request: the token's expiry and version with its account and
+    the account's resident (built once: the statement's cache key is computed once too)."""
+    return (select(User, ApiToken.expires_at, ApiToken.session_version)
+            .join(ApiToken, ApiToken.user_id == User.id)
+            .where(ApiToken.token_hash == bindparam("token_hash"))
+            .options(load_only(*_API_USER_COLUMNS), joinedload(User.resident).load_only(*_API_RESIDENT_COLUMNS)))
+
+
+# What API requests use of the account and its resident; the rest (the password hash, the
+# resident's name and address, …) loads on first access.
+_API_USER_COLUMNS = (User.username, User.role, User.community_id, User.grid_id, User.resident_id, User.is_enabled,
+                     User.session_version)
+_API_RESIDENT_COLUMNS = (Resident.community_id, Resident.grid_id, Resident.status)
 
 
 def user_for_session_id(session, session_id: str) -> User | None:

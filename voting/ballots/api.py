@@ -24,8 +24,8 @@ from ..cycles.services import get_cycle
 from ..database import transactional, utcnow
 from ..errors import BadRequest, Forbidden, NotFound
 from ..extensions import db, limiter
-from .services import (Idempotency, assisted_counts, cast_ballot, current_ballot, find_receipt, receipt_answer,
-                       request_hash)
+from .services import (Idempotency, assisted_counts, cast_ballot, current_ballot, cycle_for_casting, find_receipt,
+                       receipt_answer, request_hash)
 
 _KEY = re.compile(r"^[\x21-\x7e]{1,100}$")
 
@@ -52,7 +52,7 @@ def ballot_pairs(body: dict) -> list[tuple[object, object]]:
 def put_ballot(cycle_id):
     """Cast or revise the resident's ballot; 200 {receipt, cast_at, version}."""
     user = acting_user()
-    cycle = get_cycle(db.session, cycle_id)
+    cycle = cycle_for_casting(db.session, cycle_id)
     pairs = ballot_pairs(json_body())
     key = request.headers.get("Idempotency-Key")
     idempotency = None

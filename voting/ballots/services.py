@@ -5,20 +5,29 @@ How one cast runs, in one transaction (the view commits):
 1. refuse what can be refused without writing: not eligible (403 not_eligible), the wrong
    worker (403 not_your_grid), a closed vote (409 voting_closed), choices that break the rules
    (422, see `rules.py`);
-2. lock the resident's roll entry: insert it if missing (`INSERT … ON CONFLICT DO NOTHING`), then
-   `SELECT … FOR UPDATE` (PostgreSQL; SQLite is serialised by `BEGIN IMMEDIATE`). Every cast of
-   one resident queues here, so versions follow each other without gap or repeat;
+2. lock the resident's roll entry in one statement: insert it, or on conflict "update" it to
+   itself (`INSERT … ON CONFLICT DO UPDATE … RETURNING`, which locks the row like `SELECT … FOR
+   UPDATE` on PostgreSQL; SQLite is serialised by `BEGIN IMMEDIATE`). Every cast of one resident
+   queues here, so versions follow each other without gap or repeat;
 3. replay the stored answer when the `Idempotency-Key` was seen before;
-4. freeze the cycle's rules at the first ballot, re-read them and check again;
-5. mark the current ballot superseded, and lock the cycle's chain head (always after the roll
-   entry): the new version gets the next `seq` and extends the hash chain (`chain.py`);
-6. record the ballot, the roll entry's channel and, with a key, the answer to replay.
+4. freeze the cycle's rules at the first ballot, re-read them (once frozen: the voting window
+   only, as rules cannot change any more) and check again;
+5. mark the current ballot superseded (`UPDATE … RETURNING` its version: the current ballot is
+   the highest version), and lock and advance the cycle's chain head (always after the roll entry,
+   again one upsert returning the new `seq` and the previous hash): the new version extends the
+   hash chain (`chain.py`);
+6. record the ballot and its choices, the chain's new head, the roll entry's channel when it
+   changes and, with a key, the answer to replay.
 
-The partial unique index on `ballot (cycle_id, voter_code) WHERE is_current` is the database's
-own guarantee of one current ballot; `@transactional` retries deadlocks and serialisation failures.
+The hot path writes with Core statements (no unit-of-work flush), about ten round trips a cast;
+copies of the rows it changed that the session already holds are expired. The partial unique index
+on `ballot (cycle_id, voter_code) WHERE is_current` is the database's own guarantee of one current
+ballot; `@transactional` retries deadlocks, serialisation failures and the (60-bit, practically
+never) clash of a new receipt code with an old one.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections import Counter
@@ -27,13 +36,14 @@ from datetime import datetime
 
 from flask import current_app
 from flask_babel import gettext as _
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, insert, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import load_only, object_session
+from sqlalchemy.orm.util import identity_key
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from ..accounts.models import User
 from ..cycles.models import Cycle
-from ..cycles.services import ballot_projects
 from ..errors import Conflict, Forbidden, Invalid, NotFound
 from ..proposals.models import Project
 from ..residents.models import Resident
@@ -58,7 +68,7 @@ class CastOutcome:
 
     answer: dict
     replayed: bool
-    ballot: Ballot | None
+    ballot_id: int | None
 
 
 def request_hash(cycle_id: int, pairs) -> str:
@@ -105,8 +115,25 @@ def ensure_voting_open(cycle: Cycle, now: datetime) -> None:
 
 
 def ballot_costs(session, cycle: Cycle) -> dict[int, int]:
-    """The cost in fen of every project on the cycle's ballot."""
-    return {p.id: p.ballot_cost_fen for p in ballot_projects(session, cycle) if p.status == "on_ballot"}
+    """The cost in fen of every project on the cycle's ballot (the reviewed cost, else the estimate)."""
+    rows = session.execute(_sql(session).costs, {"cycle": cycle.id})
+    return {project_id: estimated if cost is None else cost for project_id, cost, estimated in rows}
+
+
+def cycle_for_casting(session, cycle_id: int) -> Cycle:
+    """The cycle with what casting reads of it (its community, phase, window and rules; the rest
+    loads on first access).
+
+    :raises NotFound: unknown_cycle.
+    """
+    cycle = session.get(Cycle, cycle_id, options=[load_only(*_CASTING_COLUMNS)])
+    if cycle is None:
+        raise NotFound(_("There is no cycle %(id)s.", id=cycle_id), "unknown_cycle")
+    return cycle
+
+
+_CASTING_COLUMNS = (Cycle.community_id, Cycle.phase, Cycle.voting_opens_at, Cycle.voting_closes_at, Cycle.method,
+                    Cycle.min_choices, Cycle.max_choices, Cycle.points, Cycle.fund_fen, Cycle.rules_frozen_at)
 
 
 def check_choices(session, cycle: Cycle, voter: User | Resident, pairs, now: datetime) -> dict[int, int]:
@@ -136,43 +163,43 @@ def cast_ballot(session, cycle: Cycle, voter: User | Resident, choices, channel:
     resident = eligible_resident(voter, cycle)
     _check_worker(channel, worker, resident)
     ensure_voting_open(cycle, now)
-    costs = ballot_costs(session, cycle)
-    validate_choices(BallotRules.of(cycle), costs, choices)
+    connection = session.connection()
+    postgres = connection.dialect.name == "postgresql"
+    if not postgres:  # PostgreSQL reads the ballot's costs with the chain head below: a round trip less
+        costs = ballot_costs(session, cycle)
+        validate_choices(BallotRules.of(cycle), costs, choices)
 
-    roll = _lock_roll_entry(session, cycle.id, resident.id)
+    roll_id, has_voted, roll_channel = _lock_roll_entry(session, cycle.id, resident.id)
     if idempotency and (stored := _stored_answer(session, idempotency)):
         return stored
-    _freeze_rules(session, cycle, now)
-    ensure_voting_open(cycle, now)
-    chosen = validate_choices(BallotRules.of(cycle), costs, choices)
-
+    frozen = cycle.rules_frozen_at is not None
+    if not frozen:
+        _freeze_rules(session, cycle, now)
     code = voter_code(current_app.config["SECRET_KEY"], cycle.id, resident.id)
-    previous = session.scalar(
-        select(func.max(Ballot.version)).where(Ballot.cycle_id == cycle.id, Ballot.voter_code == code)
-    ) or 0
-    if previous:
-        session.execute(
-            update(Ballot).where(Ballot.cycle_id == cycle.id, Ballot.voter_code == code, Ballot.is_current)
-            .values(is_current=False)
-        )
-    chain = _lock_chain(session, cycle.id)
-    seq, version, receipt = chain.last_seq + 1, previous + 1, _unique_receipt(session)
-    row = canonical_row(seq=seq, voter_code=code, version=version, channel=channel,
+    step = _advance_postgresql(connection, cycle.id, code) if postgres else _advance_sqlite(connection, cycle.id, code)
+    if frozen and step.window:
+        ensure_voting_open(Cycle(phase=step.window[0], voting_opens_at=step.window[1],
+                                 voting_closes_at=step.window[2]), now)
+    chosen = validate_choices(BallotRules.of(cycle), step.costs if postgres else costs, choices)
+
+    version, receipt = step.previous_version + 1, new_receipt()
+    row = canonical_row(seq=step.seq, voter_code=code, version=version, channel=channel,
                         worker=worker.username if worker else None, choices=chosen.items(), cast_at=now,
                         receipt=receipt)
-    ballot = Ballot(cycle_id=cycle.id, voter_code=code, version=version, channel=channel,
-                    worker_id=worker.id if worker else None, cast_at=now, receipt=receipt, is_current=True,
-                    seq=seq, chain_hash=next_hash(chain.head_hash, row),
-                    choices=[BallotChoice(project_id=p, points=n) for p, n in sorted(chosen.items())])
-    session.add(ballot)
-    chain.last_seq, chain.head_hash = seq, ballot.chain_hash
-    roll.has_voted, roll.channel = True, channel
+    ballot = {"cycle_id": cycle.id, "voter_code": code, "version": version, "channel": channel,
+              "worker_id": worker.id if worker else None, "cast_at": now, "receipt": receipt, "is_current": True,
+              "seq": step.seq, "chain_hash": next_hash(step.head_hash, row)}
+    mark_voted = not has_voted or roll_channel != channel
+    ballot_id = (_record_postgresql if postgres else _record_sqlite)(connection, ballot, sorted(chosen.items()),
+                                                                     roll_id, mark_voted)
+    _expire_copies(session, (RollEntry, roll_id), (BallotChain, cycle.id),
+                   *([(Ballot, step.superseded_id)] if step.superseded_id else []))
     answer = {"receipt": receipt, "cast_at": _iso(now), "version": version}
     if idempotency:
-        session.add(IdempotentAnswer(user_id=idempotency.user_id, key=idempotency.key,
-                                     request_hash=idempotency.request_hash, status=200, body=json.dumps(answer)))
-    session.flush()
-    return CastOutcome(answer, False, ballot)
+        connection.execute(insert(IdempotentAnswer.__table__), {
+            "user_id": idempotency.user_id, "key": idempotency.key, "request_hash": idempotency.request_hash,
+            "status": 200, "body": json.dumps(answer)})
+    return CastOutcome(answer, False, ballot_id)
 
 
 def current_ballot(session, cycle: Cycle, voter: User | Resident) -> Ballot | None:
@@ -291,46 +318,160 @@ def _stored_answer(session, idempotency: Idempotency) -> CastOutcome | None:
     return CastOutcome(json.loads(stored.body), True, None)
 
 
-def _insert_if_missing(session, model, values: dict, index_elements: list[str]) -> None:
-    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    session.execute(dialect.insert(model).values(**values).on_conflict_do_nothing(index_elements=index_elements))
+@dataclass(frozen=True)
+class _Advance:
+    """The voter's superseded ballot (id, version; 0 for a first ballot), the chain's next seq and
+    its hash before this ballot; on PostgreSQL also the voting window re-read after the roll lock and
+    the ballot's costs."""
+
+    superseded_id: int | None
+    previous_version: int
+    seq: int
+    head_hash: str
+    window: tuple | None = None
+    costs: dict[int, int] | None = None
 
 
-def _lock_roll_entry(session, cycle_id: int, resident_id: int) -> RollEntry:
-    _insert_if_missing(session, RollEntry, {"cycle_id": cycle_id, "resident_id": resident_id, "has_voted": False},
-                       ["cycle_id", "resident_id"])
-    return session.scalars(
-        select(RollEntry).where(RollEntry.cycle_id == cycle_id, RollEntry.resident_id == resident_id)
-        .with_for_update().execution_options(populate_existing=True)
-    ).one()
+class _Statements:
+    """The casting path's statements, built once per dialect: reusing a statement object saves
+    building it and computing its cache key on every cast."""
+
+    def __init__(self, dialect: str):
+        upsert = (postgresql if dialect == "postgresql" else sqlite).insert
+        ballot, choice, chain = Ballot.__table__, BallotChoice.__table__, BallotChain.__table__
+        roll, project = RollEntry.__table__, Project.__table__
+        self.costs = (select(project.c.id, project.c.cost_fen, project.c.estimated_cost_fen)
+                      .where(project.c.cycle_id == bindparam("cycle"), project.c.status == "on_ballot"))
+        # Insert the roll entry, or "update" it to itself: either way the row is locked.
+        self.lock_roll = (upsert(roll).on_conflict_do_update(index_elements=["cycle_id", "resident_id"],
+                                                             set_={"has_voted": roll.c.has_voted})
+                          .returning(roll.c.id, roll.c.has_voted, roll.c.channel))
+        # The current ballot is the voter's highest version.
+        self.supersede = (update(ballot).where(ballot.c.cycle_id == bindparam("cycle"),
+                                               ballot.c.voter_code == bindparam("code"), ballot.c.is_current)
+                          .values(is_current=False).returning(ballot.c.id, ballot.c.version))
+        # Create the head at the genesis (seq 1 next) or take the next seq: either way locked, and
+        # the head's hash is still the one before this ballot.
+        self.advance_chain = (upsert(chain).on_conflict_do_update(index_elements=["cycle_id"],
+                                                                  set_={"last_seq": chain.c.last_seq + 1})
+                              .returning(chain.c.last_seq, chain.c.head_hash))
+        self.insert_ballot = insert(ballot).returning(ballot.c.id)
+        self.insert_choices = insert(choice)
+        self.set_chain_head = (update(chain).where(chain.c.cycle_id == bindparam("cycle"))
+                               .values(head_hash=bindparam("head")))
+        self.mark_voted = (update(roll).where(roll.c.id == bindparam("roll"))
+                           .values(has_voted=True, channel=bindparam("voted_channel")))
 
 
-def _lock_chain(session, cycle_id: int) -> BallotChain:
-    genesis = {"cycle_id": cycle_id, "last_seq": 0, "head_hash": genesis_hash(cycle_id)}
-    _insert_if_missing(session, BallotChain, genesis, ["cycle_id"])
-    return session.scalars(
-        select(BallotChain).where(BallotChain.cycle_id == cycle_id)
-        .with_for_update().execution_options(populate_existing=True)
-    ).one()
+@functools.cache
+def _statements(dialect: str) -> _Statements:
+    return _Statements(dialect)
+
+
+def _sql(session) -> _Statements:
+    return _statements(session.get_bind().dialect.name)
+
+
+def _lock_roll_entry(session, cycle_id: int, resident_id: int) -> tuple[int, bool, str | None]:
+    """Insert or lock the resident's roll entry; (its id, has_voted, channel)."""
+    return tuple(session.connection().execute(
+        _sql(session).lock_roll, {"cycle_id": cycle_id, "resident_id": resident_id, "has_voted": False}).one())
 
 
 def _freeze_rules(session, cycle: Cycle, now: datetime) -> None:
     """Fix the cycle's rules at its first ballot, then re-read them (what a concurrent rule change
-    committed before the freeze is what this ballot is checked against)."""
-    if cycle.rules_frozen_at is None:
-        session.execute(
-            update(Cycle).where(Cycle.id == cycle.id, Cycle.rules_frozen_at.is_(None)).values(rules_frozen_at=now)
-            .execution_options(synchronize_session=False)
-        )
+    committed before the freeze is what this ballot is checked against) and check the window again.
+
+    :raises Conflict: voting_closed.
+    """
+    session.execute(
+        update(Cycle).where(Cycle.id == cycle.id, Cycle.rules_frozen_at.is_(None)).values(rules_frozen_at=now)
+        .execution_options(synchronize_session=False)
+    )
     session.refresh(cycle)
+    ensure_voting_open(cycle, now)
 
 
-def _unique_receipt(session) -> str:
-    for _attempt in range(10):
-        receipt = new_receipt()
-        if session.scalar(select(Ballot.id).where(Ballot.receipt == receipt)) is None:
-            return receipt
-    raise RuntimeError("could not draw an unused receipt code")
+def _advance_sqlite(connection, cycle_id: int, code: str) -> _Advance:
+    """Supersede the current ballot and advance the chain, one statement each. No window re-read:
+    on SQLite a transaction that read a state since overwritten cannot write at all (WAL
+    snapshots; a request that may write even starts with `BEGIN IMMEDIATE`)."""
+    sql = _statements("sqlite")
+    superseded = connection.execute(sql.supersede, {"cycle": cycle_id, "code": code}).one_or_none()
+    seq, head_hash = connection.execute(sql.advance_chain, {"cycle_id": cycle_id, "last_seq": 1,
+                                                            "head_hash": genesis_hash(cycle_id)}).one()
+    return _Advance(superseded.id if superseded else None, superseded.version if superseded else 0, seq, head_hash)
+
+
+def _record_sqlite(connection, ballot: dict, chosen: list[tuple[int, int]], roll_id: int, mark_voted: bool) -> int:
+    """Insert the ballot and its choices, move the chain head, mark the roll entry; the ballot's id."""
+    sql = _statements("sqlite")
+    ballot_id = connection.execute(sql.insert_ballot, ballot).scalar_one()
+    if chosen:
+        connection.execute(sql.insert_choices, [{"ballot_id": ballot_id, "project_id": p, "points": n}
+                                                for p, n in chosen])
+    connection.execute(sql.set_chain_head, {"cycle": ballot["cycle_id"], "head": ballot["chain_hash"]})
+    if mark_voted:
+        connection.execute(sql.mark_voted, {"roll": roll_id, "voted_channel": ballot["channel"]})
+    return ballot_id
+
+
+# PostgreSQL takes each step in one statement (data-modifying WITH), a round trip each. Every
+# statement reads a fresh snapshot, so the window read here is the state after the roll lock.
+_ADVANCE_POSTGRESQL = text("""
+WITH superseded AS (
+    UPDATE ballot SET is_current = false WHERE cycle_id = :cycle AND voter_code = :code AND is_current
+    RETURNING id, version),
+head AS (
+    INSERT INTO ballot_chain (cycle_id, last_seq, head_hash) VALUES (:cycle, 1, :genesis)
+    ON CONFLICT (cycle_id) DO UPDATE SET last_seq = ballot_chain.last_seq + 1
+    RETURNING last_seq, head_hash)
+SELECT (SELECT id FROM superseded), (SELECT version FROM superseded), head.last_seq, head.head_hash,
+       cycle.phase, cycle.voting_opens_at, cycle.voting_closes_at,
+       ARRAY(SELECT id FROM project WHERE cycle_id = :cycle AND status = 'on_ballot' ORDER BY id),
+       ARRAY(SELECT COALESCE(cost_fen, estimated_cost_fen) FROM project
+             WHERE cycle_id = :cycle AND status = 'on_ballot' ORDER BY id)
+FROM head JOIN cycle ON cycle.id = :cycle
+""")
+_RECORD_POSTGRESQL = text("""
+WITH new_ballot AS (
+    INSERT INTO ballot (cycle_id, voter_code, version, channel, worker_id, cast_at, receipt, is_current, seq,
+                        chain_hash)
+    VALUES (:cycle_id, :voter_code, :version, :channel, :worker_id, :cast_at, :receipt, :is_current, :seq,
+            :chain_hash)
+    RETURNING id),
+choices AS (
+    INSERT INTO ballot_choice (ballot_id, project_id, points)
+    SELECT new_ballot.id, chosen.project_id, chosen.points
+    FROM new_ballot, unnest(CAST(:projects AS integer[]), CAST(:points AS integer[])) AS chosen (project_id, points)),
+head AS (UPDATE ballot_chain SET head_hash = :chain_hash WHERE cycle_id = :cycle_id),
+roll AS (UPDATE roll_entry SET has_voted = true, channel = :channel WHERE id = :roll AND CAST(:mark AS boolean))
+SELECT id FROM new_ballot
+""")
+
+
+def _advance_postgresql(connection, cycle_id: int, code: str) -> _Advance:
+    """`_advance_sqlite` in one statement, with the voting window re-read after the roll lock and
+    the ballot's costs (the choices are checked once, here, rather than before the lock too)."""
+    row = connection.execute(_ADVANCE_POSTGRESQL, {"cycle": cycle_id, "code": code,
+                                                   "genesis": genesis_hash(cycle_id)}).one()
+    return _Advance(row[0], row[1] or 0, row[2], row[3], tuple(row[4:7]), dict(zip(row[7], row[8])))
+
+
+def _record_postgresql(connection, ballot: dict, chosen: list[tuple[int, int]], roll_id: int,
+                       mark_voted: bool) -> int:
+    """`_record_sqlite` in one statement."""
+    return connection.execute(_RECORD_POSTGRESQL, ballot | {
+        "projects": [p for p, _n in chosen], "points": [n for _p, n in chosen], "roll": roll_id,
+        "mark": mark_voted}).scalar_one()
+
+
+def _expire_copies(session, *keys) -> None:
+    """Expire the session's copies of rows changed by Core statements (so they are read afresh)."""
+    for model, primary_key in keys:
+        held = session.identity_map.get(identity_key(model, primary_key))
+        if held is not None and object_session(held) is session:
+            session.expire(held)
 
 
 def _iso(value: datetime) -> str:
