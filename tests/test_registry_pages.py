@@ -13,6 +13,7 @@ from werkzeug.security import check_password_hash
 from factories import valid_id_number
 from voting.audit.models import ActionLogEntry
 from voting.extensions import db
+from voting.format import qr_svg
 from voting.residents.models import Resident
 
 ACTORS = {
@@ -163,6 +164,8 @@ def test_print_codes_issues_new_codes_shown_once(world, client, auth):
         assert person.name in text and person.address in text
         assert hashes[person.id] and not any(code.replace(" ", "") in hashes[person.id] for code in codes)
     assert all(any(check_password_hash(hashes[p.id], c.replace(" ", "")) for c in codes) for p in people)
+    for code in codes:  # each QR code holds the code's digits, not an address
+        assert str(qr_svg(code.replace(" ", ""))) in text
     entry = logged("residents.voting_codes")[-1]
     assert entry.actor == "staff-ca" and '"issued":3' in entry.detail.replace(" ", "")
 

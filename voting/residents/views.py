@@ -7,13 +7,13 @@ import re
 from flask import Blueprint, current_app, flash, make_response, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
-from markupsafe import Markup
 
 from ..accounts.access import require_roles
 from ..audit.services import log_action
 from ..cycles.services import require_oversight, require_staff_of
 from ..database import transactional, utcnow
 from ..extensions import db
+from ..format import qr_svg
 from ..geography.services import get_community
 from .forms import ImportForm, VotingCodesForm
 from .registry_file import COLUMNS, HEADINGS, RegistryFileError, read_registry
@@ -97,14 +97,8 @@ def _import_page(place, form: ImportForm, file_error: str | None = None, problem
                            problems=problems, headings=headings, grids=registry_by_grid(db.session, place))
 
 
-def _code_qr(code: str) -> Markup:
-    """The code's digits (never an address: a scanned URL would leave the code in browser history and
-    server logs) as an inline SVG QR code, to scan into the confirm field of an assisted ballot."""
-    import qrcode
-    from qrcode.image.svg import SvgPathImage
-
-    digits = re.sub(r"\D", "", code)
-    image = qrcode.make(digits, image_factory=SvgPathImage, box_size=10, border=2)
-    svg = image.to_string(encoding="unicode")
-    svg = re.sub(r'^<svg width="[^"]*" height="[^"]*"', '<svg class="qr" aria-hidden="true"', svg)
-    return Markup(svg)
+def _code_qr(code: str):
+    """The code's digits as a QR code: never an address, which would leave the code in browser
+    history, proxies and server logs; a scanner keyboard types it into the assisted ballot's confirm
+    field."""
+    return qr_svg(re.sub(r"\D", "", code))

@@ -1,9 +1,10 @@
-from flask import render_template
+from flask import render_template, url_for
 
 from ..accounts.access import public
 from ..cycles.services import ballot_projects, get_cycle
 from ..database import transactional, utcnow
 from ..extensions import db
+from ..format import qr_svg
 from . import bp
 from .services import ensure_result, outcomes, reason_message, selected_ids
 
@@ -36,19 +37,10 @@ def show(cycle_id):
 @transactional
 def notice(cycle_id):
     """The result as the public notice (公示) to print and post: every project, its votes and reason."""
-    import re
-
-    import qrcode
-    from flask import url_for
-    from markupsafe import Markup
-    from qrcode.image.svg import SvgPathImage
-
     cycle = get_cycle(db.session, cycle_id)
     result = ensure_result(db.session, cycle, utcnow())
     view = result_view(cycle, result)
     funded_cost = sum(r["cost_fen"] for r in view["rows"] if r["selected"])
     address = url_for("results.show", cycle_id=cycle.id, _external=True)
-    svg = qrcode.make(address, image_factory=SvgPathImage, box_size=10, border=2).to_string(encoding="unicode")
-    qr = Markup(re.sub(r'^<svg width="[^"]*" height="[^"]*"', '<svg class="qr" aria-hidden="true"', svg))
     return render_template("results/notice.html", cycle=cycle, result=result, funded_cost=funded_cost,
-                           address=address, qr=qr, now=utcnow(), **view)
+                           address=address, qr=qr_svg(address), now=utcnow(), **view)
