@@ -22,7 +22,7 @@ def iso(moment) -> str:
 
 
 def call(client, auth, method, path, body=None, username="staff-ca"):
-    return client.open(path, method=method, json=body, headers=auth.headers(username))
+    return client.open(path, method=method, json=body, headers=auth.headers(username) | EN)
 
 
 def error_code(response) -> str:

@@ -25,6 +25,7 @@ from voting.tracking.models import (
 from voting.tracking.services import local_today
 
 TRACKING_TABLES = (Acceptance, FundApproval, Milestone, MilestonePhoto, ProgressChange, ProjectRating, SpendingEntry)
+EN = {"Accept-Language": "en"}
 
 
 @dataclass
@@ -122,7 +123,7 @@ def test_status_refuses_backwards_and_skipping(built, client, auth, project_attr
     project = getattr(built, project_attr)
     before = rows(*TRACKING_TABLES)
     response = client.post(f"/api/v1/projects/{project.id}/status", json={"status": to_status},
-                           headers=auth.headers("staff-ca"))
+                           headers=auth.headers("staff-ca") | EN)
     assert response.status_code == 422
     assert response.get_json()["error"]["code"] == "bad_status_change"
     assert "one step forward" in response.get_json()["error"]["message"]
@@ -332,7 +333,7 @@ def test_bad_spending_saves_nothing(built, client, auth, amount, day_offset, pay
 def test_spending_beyond_the_fund_needs_the_admins_approval(built, client, auth):
     staff = auth.headers("staff-ca")
     assert pay(client, staff, built.done, 150_000).status_code == 201
-    refused = pay(client, staff, built.started, "50000.01")
+    refused = pay(client, staff | EN, built.started, "50000.01")
     assert refused.status_code == 422 and refused.get_json()["error"]["code"] == "over_fund"
     assert "approval" in refused.get_json()["error"]["message"]
     assert rows(SpendingEntry) == {"spending_entry": 1}
@@ -443,7 +444,7 @@ def test_a_resident_rates_a_completed_project_once(built, client, auth):
     url = f"/api/v1/projects/{built.done.id}/rating"
     first = client.post(url, json={"score": 4, "comment": "很好"}, headers=headers)
     assert first.status_code == 201 and first.get_json() == {"score": 4, "comment": "很好"}
-    again = client.post(url, json={"score": 5}, headers=headers)
+    again = client.post(url, json={"score": 5}, headers=headers | EN)
     assert again.status_code == 409 and again.get_json()["error"]["code"] == "already_rated"
     assert "once" in again.get_json()["error"]["message"]
     assert rows(ProjectRating) == {"project_rating": 1}

@@ -81,7 +81,7 @@ def _register_blueprints(app: Flask) -> None:
 
 def _register_error_handlers(app: Flask) -> None:
     from .accounts.access import is_api_request
-    from .api import handle_domain_error, handle_http_error
+    from .api import handle_domain_error, handle_http_error, http_error_message
 
     @app.errorhandler(DomainError)
     def domain_error(error: DomainError):
@@ -95,7 +95,7 @@ def _register_error_handlers(app: Flask) -> None:
     def http_error(error: HTTPException):
         if is_api_request():
             return handle_http_error(error)
-        return render_template("errors.html", message=error.description, status=error.code), error.code
+        return render_template("errors.html", message=http_error_message(error), status=error.code), error.code
 
     @app.errorhandler(Exception)
     def unexpected_error(error: Exception):

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from flask import Blueprint, jsonify, request
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
 from ..errors import BadRequest, DomainError
@@ -38,9 +40,36 @@ def handle_domain_error(error: DomainError):
     return error_response(error.code, error.message, error.status, headers)
 
 
+HTTP_MESSAGES = {
+    400: _l("The request could not be understood. Please go back and try again."),
+    403: _l("Your account may not do this."),
+    404: _l("There is no such page. Please check the address."),
+    405: _l("This address does not take that kind of request."),
+    413: _l("What you sent is too large."),
+    429: _l("Too many attempts. Please wait a few minutes and try again."),
+}
+
+
+def http_error_message(error: HTTPException) -> str:
+    """What a Flask or Werkzeug error says, in the reader's language.
+
+    Werkzeug's own descriptions (and Flask-Limiter's, which names the limit) are English; a
+    description a view gave itself is kept.
+    """
+    if isinstance(error, CSRFError):
+        return _("The form had expired; please try again.")
+    if error.code != 429 and error.description and error.description != type(error).description:
+        return error.description
+    if error.code in HTTP_MESSAGES:
+        return str(HTTP_MESSAGES[error.code])
+    if (error.code or 500) >= 500:
+        return _("Something went wrong on our side.")
+    return _("We could not do that")
+
+
 def handle_http_error(error: HTTPException):
     code = (error.name or "error").lower().replace(" ", "_")
-    return error_response(code, error.description or error.name, error.code or 500)
+    return error_response(code, http_error_message(error), error.code or 500)
 
 
 from . import openapi  # noqa: E402,F401

@@ -128,8 +128,10 @@ def _fund_value(value) -> int:
     except MoneyError:
         fen = None
     if fen is None or not 0 < fen <= MAX_FUND_FEN:
-        raise InvalidField("fund", _("The fund must be an amount of yuan above zero and at most %(max)s.",
-                                     max=f"{MAX_FUND_FEN // 100:,}"), "bad_amount")
+        most = f"{MAX_FUND_FEN // 100:,}"
+        raise InvalidField(
+            "fund", _("The fund must be an amount of yuan above zero and at most %(max)s.", max=most), "bad_amount",
+        )
     return fen
 
 

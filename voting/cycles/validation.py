@@ -64,9 +64,10 @@ def money_value(value, field: str, label: str, *, fund_fen: int) -> int:
     if fen <= 0:
         raise InvalidField(field, _("%(field)s must be more than zero.", field=label), "cost_not_positive")
     if fen > fund_fen:
+        fund = f"{fund_fen // 100:,}"
         raise InvalidField(
-            field, _("%(field)s may not be more than the fund of %(fund)s yuan.",
-                     field=label, fund=f"{fund_fen // 100:,}"), "cost_above_fund",
+            field, _("%(field)s may not be more than the fund of %(fund)s yuan.", field=label, fund=fund),
+            "cost_above_fund",
         )
     return fen
 
