@@ -89,6 +89,16 @@ def check_accessible(page) -> None:
         f"{v['id']} ({v['impact']}): {v['help']} at {[n['target'] for n in v['nodes']][:5]}" for v in bad)
 
 
+def check_contrast_enhanced(page) -> None:
+    """High contrast on the voting pages: WCAG AAA (7:1 for text, 4.5:1 for large text), not just AA."""
+    from axe_playwright_python.sync_playwright import Axe
+
+    results = Axe().run(page, options={"runOnly": ["color-contrast-enhanced"]})
+    bad = [(n["target"], n["any"][0]["message"] if n["any"] else "") for v in results.response["violations"]
+           for n in v["nodes"]]
+    assert not bad, bad
+
+
 WIDE_JS = """() => [...document.querySelectorAll('body *')]
   .filter(el => el.getBoundingClientRect().right > window.innerWidth + 0.5)
   .slice(-5).map(el => `${el.tagName}.${el.className} ${Math.round(el.getBoundingClientRect().right)}`)"""

@@ -18,7 +18,7 @@ from conftest import TEST_PASSWORD
 from voting.database import utcnow
 from voting.extensions import db
 
-from .conftest import needs_chromium
+from .conftest import check_contrast_enhanced, needs_chromium
 from .scenes import local_minute, neighbourhood
 
 pytestmark = [needs_chromium, pytest.mark.server]
@@ -106,6 +106,7 @@ def test_a_year_of_the_fund_on_a_phone(factory, live_server, phone, tmp_path, la
     with page.expect_navigation():
         page.locator(f"a[href='/cycles/{cycle_id}/vote']").first.click()
     voter.check("11-ballot", full=False)
+    check_contrast_enhanced(page)
     boxes = page.locator("input[name=projects]")
     assert boxes.count() == 2
     for label in page.locator("label.ballot-choice").all():
@@ -114,10 +115,12 @@ def test_a_year_of_the_fund_on_a_phone(factory, live_server, phone, tmp_path, la
     with page.expect_navigation():
         page.locator("form.ballot button[type=submit]").click()
     voter.check("13-confirm")
+    check_contrast_enhanced(page)
     with page.expect_navigation():
         page.locator(f"form[action='/cycles/{cycle_id}/ballot'] button[type=submit]").click()
     first_receipt = page.locator(".receipt-code").inner_text().strip()
     voter.check("14-receipt")
+    check_contrast_enhanced(page)
     with page.expect_navigation():
         page.locator(f"a.button[href='/cycles/{cycle_id}/vote']").click()
     page.locator("label.ballot-choice").first.click()  # leave the first project out
@@ -133,6 +136,7 @@ def test_a_year_of_the_fund_on_a_phone(factory, live_server, phone, tmp_path, la
         page.locator("a.button[href^='/receipts/']").click()
     assert page.locator(".result.found").count() == 1
     voter.check("16-receipt-check")
+    check_contrast_enhanced(page)
     voter.go(f"/receipts/{first_receipt}")
     assert page.locator(".result.superseded").count() == 1
     voter.shot("17-old-receipt-superseded")

@@ -7,7 +7,7 @@ import pytest
 from conftest import TEST_PASSWORD
 from voting.extensions import db
 
-from .conftest import needs_chromium
+from .conftest import check_contrast_enhanced, needs_chromium
 from .scenes import neighbourhood, open_vote
 
 pytestmark = [needs_chromium, pytest.mark.server]
@@ -83,6 +83,7 @@ def test_the_vote_page_has_big_targets(factory, live_server, phone, language):
     voter.login("resident-qst01-1", TEST_PASSWORD)
     voter.go(f"/cycles/{cycle.id}/vote")
     assert voter.page.evaluate(TARGETS_JS) == []
+    check_contrast_enhanced(voter.page)
     voter.page.set_viewport_size({"width": 360, "height": 780})
     assert voter.page.evaluate(TARGETS_JS) == []
     voter.shot("32-ballot-360", full=False)
