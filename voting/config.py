@@ -19,6 +19,10 @@ class Settings:
     ratelimit_enabled: bool
     proxy_count: int = 0
     token_lifetime_hours: int = 12
+    # PostgreSQL connections kept per worker process (a sync gunicorn worker uses one at a time), and
+    # how many more it may open at a peak; see docs/deploy.md for sizing across hosts.
+    db_pool_size: int = 2
+    db_max_overflow: int = 3
 
     @classmethod
     def from_env(cls, instance_path: Path, environ=os.environ) -> "Settings":
@@ -31,13 +35,16 @@ class Settings:
             redis_url=environ.get("VOTING_REDIS_URL") or None,
             ratelimit_enabled=environ.get("VOTING_RATELIMIT_ENABLED", "true").strip().lower() in _TRUE,
             proxy_count=int(environ.get("VOTING_PROXY_COUNT") or 0),
+            db_pool_size=int(environ.get("VOTING_DB_POOL_SIZE") or 2),
+            db_max_overflow=int(environ.get("VOTING_DB_MAX_OVERFLOW") or 3),
         )
 
     def flask_config(self) -> dict:
         """The Flask and extension settings derived from these settings."""
         engine_options = {"pool_pre_ping": True}
         if self.database_url.startswith("postgresql"):
-            engine_options.update(pool_size=10, max_overflow=20, pool_recycle=1800)
+            engine_options.update(pool_size=self.db_pool_size, max_overflow=self.db_max_overflow, pool_timeout=10,
+                                  pool_recycle=1800)
         return {
             "SECRET_KEY": self.secret_key,
             "SQLALCHEMY_DATABASE_URI": self.database_url,
