@@ -118,3 +118,12 @@ def test_a_grid_worker_sees_only_the_own_grid(world, factory, client, auth):
     text = client.get(f"/cycles/{a.cycle.id}/doors").get_data(as_text=True)
     assert neighbour.name not in text
     assert db.session.scalar(select(func.count(ActionLogEntry.seq))) == 1
+
+
+def test_doors_come_in_address_order(world, client, auth):
+    for user, address in zip(world.a.residents, ("10栋1单元", "2栋3单元", "2栋1单元")):
+        user.resident.address = address
+    db.session.commit()
+    auth.login("grid-ca-1")
+    text = client.get(f"/cycles/{world.a.cycle.id}/doors").get_data(as_text=True)
+    assert text.index("2栋1单元") < text.index("2栋3单元") < text.index("10栋1单元")

@@ -15,6 +15,7 @@ from ..cycles.services import require_oversight
 from ..errors import Conflict, Forbidden
 from ..geography.models import Grid
 from ..residents.models import Resident
+from ..residents.services import address_order
 
 BEFORE_VOTING = ("collection", "review")
 
@@ -78,8 +79,7 @@ def doors_to_knock(session, worker, cycle: Cycle, now: datetime) -> DoorList:
     grid = session.get(Grid, worker.grid_id)
     active = select(Resident).where(Resident.grid_id == grid.id, Resident.status == "active")
     eligible = session.scalar(select(func.count()).select_from(active.subquery()))
-    residents = list(session.scalars(active.where(Resident.id.not_in(_voted(cycle)))
-                                     .order_by(Resident.address, Resident.name, Resident.id)))
+    residents = sorted(session.scalars(active.where(Resident.id.not_in(_voted(cycle)))), key=address_order)
     log_action(session, worker, "mobilise.view_doors", cycle.community, cycle=cycle.id, grid=grid.code,
                listed=len(residents))
     return DoorList(grid, eligible or 0, (eligible or 0) - len(residents), residents)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 from dataclasses import dataclass
 
 from flask_babel import gettext as _
@@ -29,6 +30,12 @@ def validate_id_number(number: str) -> str:
     if id_check_char(number[:17]) != number[17]:
         raise Invalid(_("The ID number's check digit does not match; please check it."), "bad_id_number")
     return number
+
+
+def address_order(resident) -> tuple:
+    """Sort residents as doors come: by address with numbers in number order (2栋 before 10栋), then name."""
+    parts = re.split(r"(\d+)", resident.address or "")
+    return tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in parts if p), resident.name, resident.id
 
 
 def hash_id_number(secret_key: str, number: str) -> str:
@@ -155,7 +162,7 @@ def issue_grid_codes(session, user, community, grid_code: str, resident_id: int 
         stmt = stmt.where(Resident.voting_code_hash.is_(None)).limit(limit)
     else:
         stmt = stmt.where(Resident.id == resident_id)
-    residents = list(session.scalars(stmt.order_by(Resident.address, Resident.name, Resident.id)))
+    residents = sorted(session.scalars(stmt.order_by(Resident.id)), key=address_order)
     if resident_id is not None and not residents:
         raise NotFound(_("There is no such resident in this grid."), "unknown_resident")
     slips = [CodeSlip(r, issue_voting_code(session, r)) for r in residents]
