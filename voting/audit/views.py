@@ -31,10 +31,12 @@ LOG_COLUMNS = ("seq", "at", "actor", "role", "action", "community", "detail", "c
 @transactional
 def action_log():
     """The latest actions, and whether the chain of the whole log verifies."""
-    rows = [as_row(e) for e in entries(db.session)]
+    logged = list(entries(db.session))
+    rows = [as_row(e) for e in logged]
     bad = first_bad_row(rows)
+    latest = [dict(row, when=entry.at) for row, entry in zip(rows[-200:], logged[-200:])][::-1]
     log_action(db.session, acting_user(), "audit.view_log")
-    return render_template("audit/log.html", rows=rows[-200:][::-1], total=len(rows), first_bad=bad)
+    return render_template("audit/log.html", rows=latest, total=len(rows), first_bad=bad)
 
 
 @bp.get("/audit/log.csv")
