@@ -41,10 +41,10 @@ class Settings:
 
     def flask_config(self) -> dict:
         """The Flask and extension settings derived from these settings."""
-        engine_options = {"pool_pre_ping": True}
-        if self.database_url.startswith("postgresql"):
-            engine_options.update(pool_size=self.db_pool_size, max_overflow=self.db_max_overflow, pool_timeout=10,
-                                  pool_recycle=1800)
+        engine_options = {}
+        if self.database_url.startswith("postgresql"):  # a file has no connection to lose: no ping for SQLite
+            engine_options.update(pool_pre_ping=True, pool_size=self.db_pool_size, max_overflow=self.db_max_overflow,
+                                  pool_timeout=10, pool_recycle=1800)
         return {
             "SECRET_KEY": self.secret_key,
             "SQLALCHEMY_DATABASE_URI": self.database_url,
