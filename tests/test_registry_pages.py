@@ -141,6 +141,14 @@ def test_a_file_that_cannot_be_read_changes_nothing(world, client, auth, content
     assert residents() == before
 
 
+def test_line_breaks_and_nul_in_cells_become_spaces(world, client, auth):
+    auth.login("staff-ca")
+    content = HEADING.encode() + f"张\x00三,{valid_id_number(911)},,ca-1,\"1栋\n2单元\"\n".encode()
+    assert upload(client, content).status_code == 302
+    stored = db.session.scalar(select(Resident).where(Resident.name == "张 三"))
+    assert stored is not None and stored.address == "1栋 2单元"
+
+
 def test_no_file_is_asked_for_again(world, client, auth):
     auth.login("staff-ca")
     response = client.post("/c/ca/residents/import", data={}, content_type="multipart/form-data")

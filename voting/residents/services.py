@@ -10,6 +10,7 @@ from flask_babel import gettext as _
 
 from ..errors import Invalid
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")  # a NUL, tab or line break in a cell (Alt+Enter in Excel)
 _WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _CHECK_CHARS = "10X98765432"
 
@@ -67,10 +68,12 @@ def import_residents(session, community, rows, secret_key: str) -> int:
     known = set(session.scalars(select(Resident.id_hash)))
     problems, residents, seen = [], [], {}
     for row in rows:
-        values, row_problems = row.values, []
+        values = {k: " ".join(_CONTROL.sub(" ", v).split()) for k, v in row.values.items()}  # one line of text
+        row_problems = []
         for column, limit in (("name", 64), ("address", 200), ("phone", 32)):
             if len(values[column]) > limit:
                 row_problems.append(_("%(column)s is longer than %(n)d characters", column=column, n=limit))
+
         if not values["name"]:
             row_problems.append(_("name is empty"))
         if not values["address"]:
