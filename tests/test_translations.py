@@ -15,6 +15,7 @@ When this fails for a new string: `make messages`, translate it (tools/po_fill.p
 """
 from __future__ import annotations
 
+import io
 import re
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -170,7 +171,7 @@ def visible_text(html: str) -> tuple[str | None, str]:
 
 # Product names and formats that stay as they are in Chinese text.
 ALLOWED_LATIN = {"API", "CSV", "XLSX", "JSON", "Excel", "QR", "PDF", "UTF", "ISO", "OK", "Python", "JPEG", "PNG",
-                 "WebP", "MB", "GB", "pabulib", "pabutools", "pb"}
+                 "WebP", "MB", "GB", "pabulib", "pabutools", "pb", "csv", "xlsx"}
 ALLOWED_NAMES = ("verify_record.py", "python3", f"“{SO_FAR}”")  # a file, a command, a status in the record
 LATIN_WORD = re.compile(r"[A-Za-z]+")
 CHINESE = re.compile(r"[\u3000-\u303f\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff00-\uffef]+")
@@ -342,7 +343,8 @@ def pages(role: str, s: Site) -> list[tuple]:
         ("GET", "/"), ("GET", "/c/ca"), ("GET", "/c/cb"), ("GET", "/c/cc"),
         ("GET", f"/cycles/{a}"), ("GET", f"/cycles/{c}"), ("GET", f"/cycles/{s.b_review.id}"),
         ("GET", f"/cycles/{s.c_collect.id}"),
-        ("GET", f"/cycles/{c}/results"), ("GET", f"/cycles/{a}/receipts"), ("GET", f"/cycles/{c}/receipts"),
+        ("GET", f"/cycles/{c}/results"), ("GET", f"/cycles/{c}/results/notice"), ("GET", f"/cycles/{a}/receipts"),
+        ("GET", f"/cycles/{c}/receipts"),
         ("GET", "/receipts"), ("GET", f"/receipts?code={s.receipt}"), ("GET", f"/receipts/{s.superseded}"),
         ("GET", "/receipts?code=ZZZZ-ZZZZ-ZZZZ"),
         ("GET", f"/proposals/{s.rejected.id}"), ("GET", f"/proposals/{s.merged.id}"),
@@ -383,6 +385,10 @@ def pages(role: str, s: Site) -> list[tuple]:
         "staff-ca": [
             ("GET", "/c/ca"), ("GET", "/c/ca/manage"), ("GET", f"/cycles/{a}/manage"), ("GET", f"/cycles/{c}/manage"),
             ("GET", f"/cycles/{built}/manage"), ("GET", f"/cycles/{a}/assisted"), ("GET", f"/cycles/{a}/paper"),
+            ("GET", f"/cycles/{a}/turnout"), ("GET", "/c/ca/residents/import"),
+            ("POST", "/c/ca/residents/import", {"registry": (BAD_REGISTRY, "registry.csv")}),
+            ("GET", "/c/ca/voting-codes"), ("GET", "/c/ca/voting-codes?grid=ca-1&q=zz"),
+            ("POST", "/c/ca/voting-codes", {"grid": "ca-1"}),  # prints the grid's codes: the sheet of slips
             ("GET", "/my/proposals"), ("GET", "/tracking/ledger/ca/2025"),
             ("GET", f"/tracking/projects/{s.funded.id}/manage"), ("GET", f"/tracking/projects/{s.started.id}/manage"),
             ("GET", f"/tracking/projects/{s.done.id}/manage"), ("GET", f"/tracking/projects/{s.accepted.id}/manage"),
@@ -412,7 +418,7 @@ def pages(role: str, s: Site) -> list[tuple]:
             ("GET", "/c/ca"), ("GET", f"/cycles/{a}/assist"), ("GET", f"/cycles/{a}/assist?q=zz"),
             ("GET", f"/cycles/{a}/assist/{s.unvoted.id}"),
             ("POST", f"/cycles/{a}/assist/{s.unvoted.id}/confirm", {"projects": [str(_ballot(s)[0])]}),
-            ("GET", f"/cycles/{a}/paper"), ("GET", f"/paper/{s.batch.id}"),
+            ("GET", f"/cycles/{a}/paper"), ("GET", f"/paper/{s.batch.id}"), ("GET", f"/cycles/{a}/doors"),
         ],
         "auditor": [
             ("GET", "/audit"), ("GET", "/audit/log"), ("GET", f"/audit/cycles/{c}"), ("GET", f"/audit/cycles/{a}"),
@@ -422,11 +428,16 @@ def pages(role: str, s: Site) -> list[tuple]:
         ],
         "admin": [
             ("GET", "/tracking/ledger/ca/2025"), ("GET", "/audit"), ("GET", "/c/ca/manage"),
+            ("GET", f"/cycles/{a}/turnout"),
             ("GET", f"/tracking/projects/{s.accepted.id}"),
             ("POST", "/tracking/ledger/ca/2025/approvals", {"amount": "", "reason": ""}),
         ],
     }
     return by_role[role]
+
+
+# A registry file with a bad row: no name, a bad ID number, an unknown grid, no address.
+BAD_REGISTRY = b"name,id_number,phone,grid,address\n,123,,zz,\n"
 
 
 def _ballot(s: Site) -> list[int]:
@@ -447,7 +458,7 @@ def test_pages_speak_one_language(site, client, auth, role, language):
         assert auth.login(role).status_code == 302
     visits = pages(role, site)
     typed = [v for page in visits if page[0] == "POST" for value in page[2].values()
-             for v in ([value] if isinstance(value, str) else value)]
+             for v in ([value] if isinstance(value, str) else value) if isinstance(v, str)]
     data = data_strings(typed + ["zz"])  # and the unknown community's code asked for
     problems = []
     for page in visits:
@@ -457,7 +468,8 @@ def test_pages_speak_one_language(site, client, auth, role, language):
             response = client.get(path, headers=headers, follow_redirects=len(page) > 3)
         else:
             expected = None
-            response = client.post(path, data=page[2], headers=headers)
+            form = {k: (io.BytesIO(v[0]), v[1]) if isinstance(v, tuple) else v for k, v in page[2].items()}
+            response = client.post(path, data=form, headers=headers)
         where = f"{method} {path}"
         if expected is not None and response.status_code != expected:
             problems.append(f"{where}: status {response.status_code}, expected {expected}")
