@@ -476,7 +476,7 @@ def test_pages_speak_one_language(site, client, auth, role, language):
             continue
         if response.status_code in (301, 302, 303):
             continue  # a form that was accepted after all: nothing to read
-        if not response.mimetype == "text/html":
+        if response.mimetype != "text/html":
             problems.append(f"{where}: {response.mimetype}")
             continue
         page_lang, text = visible_text(response.get_data(as_text=True))
@@ -499,3 +499,21 @@ def test_pages_speak_one_language(site, client, auth, role, language):
 def _context(text: str, word: str) -> str:
     at = text.find(word)
     return " ".join(text[max(0, at - 60):at + 60].split())
+
+
+# --- Flask's and Werkzeug's own errors --------------------------------------------------------
+
+def test_framework_errors_speak_the_readers_language(app):
+    from flask_wtf.csrf import CSRFError
+    from werkzeug.exceptions import MethodNotAllowed, NotFound, TooManyRequests
+
+    from voting.api import http_error_message
+
+    for headers, expected in (({}, ["没有这个页面", "请再试一次", "过几分钟再试", "不支持这种请求"]),
+                              ({"Accept-Language": "en"}, ["no such page", "try again", "few minutes",
+                                                           "does not take"])):
+        with app.app_context(), app.test_request_context(headers=headers):  # a fresh g: the locale is not cached
+            said = [http_error_message(NotFound()), http_error_message(CSRFError("The CSRF token is missing.")),
+                    http_error_message(TooManyRequests("10 per 15 minutes")), http_error_message(MethodNotAllowed())]
+            assert [e in s for e, s in zip(expected, said, strict=True)] == [True] * 4, said
+            assert http_error_message(NotFound("没有这张照片。")) == "没有这张照片。"  # a view's own words stay

@@ -21,7 +21,10 @@ def _translated(message) -> bool:
 def main(mapping_path: str | None) -> None:
     with open(PO, "rb") as f:
         catalog = read_po(f, locale="zh_Hans_CN")
-    mapping = json.load(open(mapping_path, encoding="utf-8")) if mapping_path else {}
+    mapping = {}
+    if mapping_path:
+        with open(mapping_path, encoding="utf-8") as f:
+            mapping = json.load(f)
     missing = []
     for message in catalog:
         if not message.id:
