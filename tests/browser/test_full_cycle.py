@@ -47,7 +47,7 @@ def test_a_year_of_the_fund_on_a_phone(factory, live_server, phone, tmp_path, la
         staff.page.locator(f"form[action='/c/{place.code}/cycles'] button[type=submit]").click()
     assert "/manage" in staff.page.url
     cycle_id = int(staff.page.url.split("/cycles/")[1].split("/")[0])
-    staff.shot("04-staff-cycle-opened")
+    staff.check("04-staff-cycle-opened")
 
     # Two residents propose projects.
     for n, (title, cost) in enumerate((("3栋楼道加装扶手", "18000"), ("小区路灯改造", "56000")), start=1):
@@ -66,7 +66,7 @@ def test_a_year_of_the_fund_on_a_phone(factory, live_server, phone, tmp_path, la
             page.locator("form.proposal-form button[type=submit]").click()
         assert "/my/proposals" in page.url
         if n == 1:
-            resident.shot("06-resident-proposal-sent")
+            resident.check("06-resident-proposal-sent")
         resident.context.close()
 
     # Staff stop collecting, put both proposals on the ballot, set the window and the rules, open the vote.
@@ -91,11 +91,11 @@ def test_a_year_of_the_fund_on_a_phone(factory, live_server, phone, tmp_path, la
     page.locator("#rules input[name=outcome_rule][value=greedy]").check()
     with page.expect_navigation():
         page.locator("#rules button[type=submit]").click()
-    staff.shot("08-staff-ready-to-open")
+    staff.check("08-staff-ready-to-open")
     with page.expect_navigation():
         page.locator("form.phase-form button[type=submit]").click()
     assert page.locator("form.phase-form details.danger-zone").count() == 1, "the vote did not open"
-    staff.shot("09-staff-vote-open")
+    staff.check("09-staff-vote-open")
 
     # A resident votes on the phone, changes the vote and checks the receipt.
     voter = phone(base, language)
