@@ -87,3 +87,16 @@ def test_equal_shares_rule(voted, client):
 
 def test_unknown_cycle(client, world):
     assert client.get("/api/v1/cycles/9999/results").status_code == 404
+
+
+def test_figures_counted_before_online_voting_are_never_overwritten(world, factory, client):
+    from voting.proposals.models import Project
+
+    past = factory.cycle(world.a.community, year=2020, phase="closed")
+    done = factory.project(past, "旧项目", 50_000, status="completed", votes=321)
+    db.session.commit()
+    response = client.get(f"/api/v1/cycles/{past.id}/results")
+    assert response.status_code == 409 and response.get_json()["error"]["code"] == "results_recorded_offline"
+    assert client.get(f"/cycles/{past.id}/results").status_code == 409
+    assert db.session.get(Project, done.id).votes == 321
+    assert db.session.get(CycleResult, past.id) is None

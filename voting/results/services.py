@@ -59,9 +59,14 @@ def ensure_result(session, cycle: Cycle, now) -> CycleResult:
     stored = session.get(CycleResult, cycle.id)
     if stored is not None:
         return stored
+    chain = session.get(BallotChain, cycle.id)
+    if chain is None and any(p.votes is not None for p in ballot_projects(session, cycle)):
+        # Counted before online voting (paper tallies entered as figures): nothing to recount,
+        # and the recorded figures must not be overwritten by a count of zero ballots.
+        raise Conflict(_("This year's votes were counted on paper before online voting; the archive "
+                         "shows each project's recorded votes."), "results_recorded_offline")
     election = cycle_election(session, cycle)
     outcome = count_votes(election, cycle.outcome_rule, cycle.threshold)
-    chain = session.get(BallotChain, cycle.id)
     result = CycleResult(
         cycle_id=cycle.id, rule=outcome.rule, ballots_counted=len(election.ballots),
         eligible_voters=_eligible(session, cycle), computed_at=now, tie_break=outcome.tie_break,
