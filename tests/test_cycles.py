@@ -2,7 +2,6 @@
 window and rules (frozen once voting opens), and the staff dashboard."""
 from __future__ import annotations
 
-import time
 from datetime import timedelta
 
 import pytest
