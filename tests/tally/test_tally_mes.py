@@ -1,8 +1,9 @@
 """Method of Equal Shares against a plain reference: one exact MES run per add-one raise, no shortcuts.
 
-The fast implementation skips raises it proves cannot change the outcome; this reference runs every
-raise with Fractions, exactly as pabutools' ``exhaustion_by_budget_increase`` does (same stop rule),
-so any unsound skip shows up as a different outcome.
+The fast implementation skips raises it proves cannot change the outcome, and runs many raises at
+once in floats whose decisions it certifies; this reference runs every raise with Fractions,
+exactly as pabutools' ``exhaustion_by_budget_increase`` does (same stop rule), so any unsound skip
+or certificate shows up as a different outcome.
 """
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from voting.tally import Election, Project, equal_shares, read_pb
+from voting.tally import Election, Project, equal_shares, mes, read_pb
 from voting.tally.rules import _ranking
 
 DATA = Path(__file__).resolve().parent.parent / "data"
@@ -133,3 +134,49 @@ def test_raises_that_cannot_change_the_outcome_are_skipped():
     election = read_pb(DATA / "Poland_Gdansk_2020_Siedlce.pb")
     outcome = equal_shares(election, {pid: index for index, pid in enumerate(_ranking(election))})
     assert outcome.raises > 1000 and outcome.runs * 10 < outcome.raises
+
+
+@st.composite
+def uneven_elections(draw) -> Election:
+    """More voters and uneven costs, so that runs rarely tie and the float runs can vouch for them."""
+    project_count = draw(st.integers(1, 8))
+    costs = draw(st.lists(st.integers(1, 1000), min_size=project_count, max_size=project_count))
+    ballot = st.lists(st.integers(0, project_count - 1), max_size=4, unique=True)
+    ballots = draw(st.lists(ballot, max_size=40))
+    budget = draw(st.integers(1, 3000))
+    return Election.from_values([Project(pid, cost) for pid, cost in enumerate(costs)], budget, ballots)
+
+
+def exact_and_float_runs(election: Election, raises: range) -> list[tuple[list, list | None]]:
+    rank = {pid: index for index, pid in enumerate(_ranking(election))}
+    profile = mes._Profile(election, rank, 1)
+    exact = [mes._Run(profile, raise_count, 0).solve().funded for raise_count in raises]
+    return list(zip(exact, mes._float_runs(profile, raises)))
+
+
+@settings(max_examples=200, deadline=None)
+@given(uneven_elections(), st.integers(0, 50))
+def test_float_runs_are_the_exact_runs_or_give_up(election, first):
+    if election.ballots:
+        for exact, floats in exact_and_float_runs(election, range(first, first + 20)):
+            assert floats is None or floats == exact
+
+
+@settings(max_examples=150, deadline=None)
+@given(uneven_elections())
+def test_fast_mes_matches_the_reference_on_uneven_elections(election):
+    assert fast_mes(election) == reference_mes(election)
+
+
+def test_float_runs_vouch_for_runs_without_ties():
+    pairs = exact_and_float_runs(read_pb(DATA / "Netherlands_Amsterdam_613.pb"), range(32))
+    assert all(floats == exact for exact, floats in pairs)
+
+
+def test_float_runs_give_up_at_a_tie():
+    # p1 and p2 cost the same and have as many supporters: the rank decides, which floats leave
+    # to the exact run
+    projects = [Project("p1", 30), Project("p2", 30), Project("p3", 50)]
+    election = Election.from_values(projects, 100, [["p1", "p3"], ["p2"], ["p1", "p2", "p3"]])
+    assert [floats for _, floats in exact_and_float_runs(election, range(3))] == [None, None, None]
+    assert fast_mes(election) == reference_mes(election)

@@ -16,8 +16,9 @@ money would pass B·(n + 1).
 
 **How it stays exact.** Money is held as integers over one common denominator that grows as shares
 are paid; every comparison that decides anything is between integers. Floats appear only to order
-the projects to look at and to skip checks whose outcome is clear by a wide margin; anything close
-is decided exactly.
+the projects to look at, to skip checks whose outcome is clear by a wide margin, and in the float
+runs below, whose every decision is certified with rigorous bounds (anything close is left to an
+exact run).
 
 **How it is fast.**
 
@@ -30,6 +31,15 @@ is decided exactly.
   supporters' money, so its tangent bounds it from below and a chord from above). From them it
   computes how many further raises provably repeat every decision of the run; those raises are
   skipped, their outcome being this run's.
+- Where the decisions change from one raise to the next (Amsterdam's Buurtbudget Noord Oost: at
+  19 of its 29 raises), nothing can be skipped. There, elections with few supporter groups run the
+  next 32 raises at once (:func:`_float_runs`): numpy arrays with a column per raise hold an
+  interval around each group's money, and a decision is taken only when it holds for every money
+  in the intervals (checked on the supporters' payments, which grow with the share and with the
+  money). A raise whose decision it cannot vouch for, a near-tie, is run exactly. Only the raise
+  the completion returns is then run exactly, replaying the known decisions, for its shares and
+  leftover money. Elections small enough for these arrays start with such a window, which costs
+  little there.
 
 **Ties** between projects with the same ρ go to the better-ranked project (the tally's tie-break).
 """
@@ -53,6 +63,13 @@ SLOPE_SCALE = 1 << 32
 _MARGIN = 1e-9
 """Relative margin above which a float comparison of exact values is trusted."""
 
+WINDOW = 32
+"""How many raises :func:`_float_runs` takes at once."""
+
+BATCH_LIMIT = 50_000
+"""Elections with more (supporter group, project) pairs than this are not run in floats: their
+groups are too many for arrays over groups to beat the exact runs, which work on budget classes."""
+
 Line = tuple[int, int, int, int]
 """A line in Δ with rational coefficients: (a, b, c, d) means a/b + (c/d)·Δ."""
 
@@ -70,9 +87,11 @@ class MesOutcome:
     voter_budget: Amount
     """Each voter's starting money in the run that gave the outcome."""
     raises: int
-    """How many add-one raises that run had (0: plain MES)."""
+    """How many add-one raises the outcome's run had (0: plain MES): the last raise before the
+    completion stopped, the run pabutools returns."""
     runs: int
-    """How many MES runs were computed; the other raises were skipped as provably unchanged."""
+    """How many raises were run (exactly, or in floats many at once); the others were skipped as
+    provably unchanged."""
 
 
 def equal_shares(
@@ -96,24 +115,59 @@ def equal_shares(
 
 
 def _complete(profile: _Profile) -> MesOutcome:
-    previous: _Run | None = None
+    """Raise after raise until the stop rule fires, skipping what provably cannot change.
+
+    Runs alternate between two kinds. An exact run proves how many further raises repeat it, and
+    the loop jumps over them. When it cannot prove even one (its decisions change at the very next
+    raise), the next ``WINDOW`` raises go to :func:`_float_runs`, which runs them all at once; a
+    raise it cannot vouch for is run exactly. Small elections start with such a window.
+    """
     raise_count, horizon, runs = 0, 1, 0
+    previous: _Run | _Known | None = None  # the last raise that neither stopped nor exhausted
+    in_floats = profile.batched
     while raise_count <= profile.last_raise:
+        if in_floats:
+            window = range(raise_count, min(raise_count + WINDOW, profile.last_raise + 1))
+            for later, funded in zip(window, _float_runs(profile, window)):
+                runs += 1
+                known = _Run(profile, later, 0).solve() if funded is None else _Known(later, funded)
+                selected = known.selected if isinstance(known, _Run) else profile.selected(funded)
+                cost = sum(profile.election.projects[pid].cost for pid in selected)
+                if cost > profile.budget:
+                    return _outcome(profile, previous, runs)
+                if profile.is_exhaustive(selected, cost):
+                    return _outcome(profile, known, runs)
+                previous = known
+            raise_count, horizon, in_floats = window.stop, 1, False
+            continue
         run = _Run(profile, raise_count, min(horizon, profile.last_raise - raise_count)).solve()
         runs += 1
         if run.cost > profile.budget:
             return _outcome(profile, previous, runs)
-        if profile.is_exhaustive(run):
+        if profile.is_exhaustive(run.selected, run.cost):
             return _outcome(profile, run, runs)
-        previous = run
+        # the last raise the run vouches for has the run's decisions
+        previous = run if run.horizon == 0 else _Known(raise_count + run.horizon, run.funded)
         raise_count += 1 + run.horizon
         horizon = 2 * horizon if run.horizon == horizon else max(1, 2 * run.horizon)
+        in_floats = run.horizon == 0 and profile.batched
     return _outcome(profile, previous, runs)
 
 
-def _outcome(profile: _Profile, run: _Run | None, runs: int) -> MesOutcome:
+@dataclass(frozen=True)
+class _Known:
+    """A raise whose decisions are known (the projects funded, in order) but not its figures."""
+
+    raise_count: int
+    funded: list[int]
+
+
+def _outcome(profile: _Profile, run: _Run | _Known | None, runs: int) -> MesOutcome:
+    """The outcome of ``run``; a known raise is replayed exactly for its figures."""
     if run is None:
         return MesOutcome((), {}, {}, 0, 0, runs)
+    if isinstance(run, _Known):
+        run = _Run(profile, run.raise_count, 0).replay(run.funded)
     return MesOutcome(
         selected=tuple(run.selected),
         shares=run.shares,
@@ -133,7 +187,7 @@ class _Profile:
         self.voters = len(election.ballots)
         self.increment = increment
         groups = _voter_groups(election.ballots)
-        supporters = _supporters(groups)
+        supporters = _supporters(groups, list(election.projects))
         costs = {pid: project.cost for pid, project in election.projects.items()}
         self.free = [pid for pid in election.projects if pid in supporters and costs[pid] == 0]
         self.ids = [pid for pid in election.projects if pid in supporters and costs[pid] > 0]
@@ -142,11 +196,12 @@ class _Profile:
         self.cost = [int(costs[pid] * self.scale) for pid in self.ids]
         self.rank = [rank[pid] for pid in self.ids]
         multiplicity = np.array([count for _, count in groups], dtype=np.float64)
-        self.members = [np.array(supporters[pid], dtype=np.int64) for pid in self.ids]
+        self.members = [supporters[pid] for pid in self.ids]
         self.weights = [multiplicity[members] for members in self.members]
         self.supporter_count = [int(weights.sum()) for weights in self.weights]
         self.group_count = len(groups)
         self.last_raise = math.floor(self.budget / increment)
+        self.batched = sum(map(len, self.members)) <= BATCH_LIMIT
 
     def voter_budget(self, raise_count: int) -> Amount:
         """Each voter's money at the given raise, in the election's unit."""
@@ -158,10 +213,14 @@ class _Profile:
     def scaled_increment(self) -> int:
         return int(self.increment * self.scale)
 
-    def is_exhaustive(self, run: _Run) -> bool:
+    def selected(self, funded: Sequence[int]) -> list[ProjectId]:
+        """The projects a run selects, given the ones it funded (by position in ``ids``)."""
+        return [*self.free, *(self.ids[i] for i in funded)]
+
+    def is_exhaustive(self, selected: Sequence[ProjectId], cost: Amount) -> bool:
         """True when no unfunded project fits in what the real budget leaves (pabutools' test)."""
-        chosen = set(run.selected)
-        room = self.budget - run.cost
+        chosen = set(selected)
+        room = self.budget - cost
         return all(pid in chosen or project.cost > room for pid, project in self.election.projects.items())
 
 
@@ -173,12 +232,16 @@ def _voter_groups(ballots: Sequence[tuple[ProjectId, ...]]) -> list[tuple[frozen
     return [(chosen, count) for chosen, count in by_set.items() if chosen]
 
 
-def _supporters(groups: list[tuple[frozenset, int]]) -> dict[ProjectId, list[int]]:
-    supporters: dict[ProjectId, list[int]] = {}
-    for index, (chosen, _) in enumerate(groups):
-        for pid in chosen:
-            supporters.setdefault(pid, []).append(index)
-    return supporters
+def _supporters(
+    groups: list[tuple[frozenset, int]], projects: list[ProjectId]
+) -> dict[ProjectId, np.ndarray]:
+    """The groups that chose each project some group chose (ascending)."""
+    column = {pid: index for index, pid in enumerate(projects)}
+    chosen = np.array([column[pid] for ballot, _ in groups for pid in ballot], dtype=np.int64)
+    group = np.repeat(np.arange(len(groups)), [len(ballot) for ballot, _ in groups])
+    counts = np.bincount(chosen, minlength=len(projects))
+    members = np.split(group[chosen.argsort(kind="stable")], counts.cumsum()[:-1])
+    return {pid: members[index] for pid, index in column.items() if counts[index]}
 
 
 @dataclass
@@ -225,6 +288,7 @@ class _Run:
         self.bound_at_zero = [1 / count for count in profile.supporter_count]
         self.fresh: set[int] = set()
         self.selected: list[ProjectId] = list(profile.free)
+        self.funded: list[int] = []  # positions in ``profile.ids`` of the projects funded, in order
         self.shares: dict[ProjectId, Amount] = {pid: 0 for pid in profile.free}
         self.cost: Amount = 0
 
@@ -236,6 +300,15 @@ class _Run:
                 return self
             self._vouch_for(winner)
             self._pay(winner)
+
+    def replay(self, funded: Sequence[int]) -> _Run:
+        """Fund ``funded`` in that order, the decisions of this very run known from elsewhere."""
+        for i in funded:
+            winner = self._evaluate(i)
+            if winner is None:
+                raise AssertionError(f"replaying raise {self.raise_count}: project {i} is unaffordable")
+            self._pay(winner)
+        return self
 
     def leftover(self) -> dict[ProjectId, Amount]:
         """Each unfunded supported project's supporters' money at the end of the run."""
@@ -381,6 +454,7 @@ class _Run:
         pid = self.profile.ids[winner.project]
         self.shares[pid] = normalize(Fraction(share, self.denominator * self.profile.scale))
         self.selected.append(pid)
+        self.funded.append(winner.project)
         self.cost += self.profile.election.projects[pid].cost
         self.alive.discard(winner.project)
         money = self._current(winner.classes)
@@ -487,3 +561,149 @@ def _reach(bound: Line, winner: Line, horizon: int, ties_ok: bool) -> int:
 def _ceil_div(a: int, b: int) -> int:
     return -(-a // b)
 
+
+
+# --- many raises at once, in floats that carry their own error bounds ---
+
+_EPS = float(np.finfo(np.float64).eps)
+
+
+def _float_runs(profile: _Profile, raises: Sequence[int]) -> list[list[int] | None]:
+    """MES at each of ``raises`` at once, in floats: the projects each run funds, in order.
+
+    Every decision is certified, so a returned sequence is exactly the exact run's: each group's
+    money is held as an interval (``low``, ``high``) that contains the exact money, with rounding
+    accounted for, and a decision is taken only when it holds for every money in the intervals:
+
+    - a project is dropped when even its supporters' upper money cannot pay it, and stays a
+      candidate when even their lower money can; otherwise the raise is given up;
+    - its share t is bracketed by ``t_lo < t < t_hi``, each bound checked on the supporters'
+      payments ``sum(min(money, t))`` (increasing in t and in the money): at ``t_hi`` the lower
+      money pays at least the cost, at ``t_lo`` the upper money pays less;
+    - the winner's upper ρ must be below every other candidate's lower ρ (a ρ found in an earlier
+      round is a lower bound now: money only shrinks during a run); ties are given up;
+    - paying moves the payers' interval to ``[low - t_hi, high - t_lo]`` (floored at 0).
+
+    A raise given up (``None``) is for the caller to run exactly; this happens only at near-ties.
+    """
+    projects = [
+        (members, weights, float(total), float(cost), 2 * (len(members) + 4) * _EPS)
+        for members, weights, total, cost in zip(
+            profile.members, profile.weights, profile.supporter_count, profile.cost
+        )
+    ]
+    start, step = profile.scaled_voter_budget(raises[0]), profile.scaled_increment()
+    budgets = np.array([float(start + step * (r - raises[0])) for r in raises])
+    tiny = 2 * _EPS * float(budgets.max())  # bounds one rounding of any money
+    low = np.empty((profile.group_count, len(raises)))  # one column per raise still running
+    low[:] = budgets * (1 - 2 * _EPS)
+    high = np.empty_like(low)
+    high[:] = budgets * (1 + 2 * _EPS)
+    alive = np.ones((len(raises), len(projects)), dtype=bool)
+    # a lower bound of each project's ρ in each run: ρ ≥ 1/supporters (everyone pays the share)
+    bound = np.tile([(1 - 4 * _EPS) / total for _, _, total, _, _ in projects], (len(raises), 1))
+    rows = np.arange(len(raises))  # the position in ``raises`` of each column still running
+    results: list[list[int] | None] = [None] * len(raises)
+    funded: list[list[int]] = [[] for _ in raises]
+    while len(rows):
+        count = len(rows)
+        best_rho = np.full(count, np.inf)
+        best_high = np.full(count, np.inf)  # upper bound of the best ρ found
+        best = np.full(count, -1)
+        best_share = np.zeros((2, count))  # its share's bounds
+        unsure = np.zeros(count, dtype=bool)
+        unseen = alive.copy()
+        while True:
+            # evaluate, in the runs that need it, the project with the least bound anywhere
+            candidates = unseen & (bound < best_high[:, None])
+            if not candidates.any():
+                break
+            project = int(np.where(candidates, bound, np.inf).min(axis=0).argmin())
+            runs = candidates[:, project].nonzero()[0]
+            unseen[:, project] = False
+            members, weights, total, cost, slack = projects[project]
+            if len(runs) == count:
+                lower, upper = low[members], high[members]
+            else:
+                lower, upper = low[members[:, None], runs], high[members[:, None], runs]
+            affordable = (weights @ lower) * (1 - slack) >= cost
+            if not affordable.all():
+                unaffordable = (weights @ upper) * (1 + slack) < cost
+                alive[runs[unaffordable], project] = False
+                unsure[runs[~unaffordable & ~affordable]] = True
+                runs, lower, upper = runs[affordable], lower[:, affordable], upper[:, affordable]
+                if not len(runs):
+                    continue
+            share, poor, payers = _float_share(lower, weights, total, cost, bound[runs, project] * cost)
+            with np.errstate(divide="ignore", invalid="ignore"):  # no payers: nan, not checked
+                room = 2 * (2 * slack * cost + total * tiny) / payers
+                spread = weights @ ((upper - lower) * poor)  # what the poor may hold beyond ``lower``
+                share_high = share * (1 + slack) + room
+                share_low = np.maximum((share - 2 * spread / payers) * (1 - slack) - room, 0)
+                checked = ((weights @ np.minimum(lower, share_high)) * (1 - slack) >= cost) & (
+                    (weights @ np.minimum(upper, share_low)) * (1 + slack) < cost
+                )
+            if not checked.all():
+                unsure[runs[~checked]] = True
+                runs, share = runs[checked], share[checked]
+                share_low, share_high = share_low[checked], share_high[checked]
+            bound[runs, project] = share_low * ((1 - 4 * _EPS) / cost)
+            rho = share / cost
+            better = rho < best_rho[runs]
+            improved = runs[better]
+            best_rho[improved] = rho[better]
+            best_high[improved] = share_high[better] * ((1 + 4 * _EPS) / cost)
+            best[improved] = project
+            best_share[0, improved] = share_low[better]
+            best_share[1, improved] = share_high[better]
+        found = best >= 0
+        rivals = np.where(alive, bound, np.inf)
+        rivals[found.nonzero()[0], best[found]] = np.inf
+        unsure |= found & (best_high >= rivals.min(axis=1, initial=np.inf))
+        going = found & ~unsure
+        for column in (~(found | unsure)).nonzero()[0].tolist():
+            results[rows[column]] = funded[rows[column]]
+        if not going.all():
+            rows, alive, bound = rows[going], alive[going], bound[going]
+            low, high = low[:, going], high[:, going]
+            best, best_share = best[going], best_share[:, going]
+        winners = best.tolist()
+        for project in set(winners):
+            members = projects[project][0]
+            paying = best == project
+            if paying.all():
+                index: tuple = (members,)
+                share_low, share_high = best_share
+            else:
+                columns = paying.nonzero()[0]
+                index = (members[:, None], columns)
+                share_low, share_high = best_share[:, columns]
+            # the lower money pays the upper share, the upper money the lower one; ``tiny`` covers
+            # the two roundings of each subtraction
+            low[index] = np.maximum(low[index] - (share_high + tiny), 0)
+            high[index] = np.maximum(high[index] - (share_low - tiny), 0)
+            alive[paying, project] = False
+        for row, project in zip(rows.tolist(), winners):
+            funded[row].append(project)
+    return results
+
+
+def _float_share(
+    money: np.ndarray, weights: np.ndarray, total: float, cost: float, start: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The share t solving ``weights @ min(money, t) = cost`` in each column (approximately).
+
+    Starting from ``start`` (at most t), each step makes the voters below t pay all they have and
+    the others split the rest; t only grows, and stops once the poor stay the same. Returns t, the
+    poor (a mask like ``money``) and the payers' weight.
+    """
+    share, poor_weight = start, -1.0
+    with np.errstate(divide="ignore", invalid="ignore"):  # all poor: a nan share, checked out later
+        for _ in range(len(weights) + 1):
+            poor = money < share
+            now = weights @ poor
+            if (now == poor_weight).all():
+                break
+            poor_weight = now
+            share = (cost - weights @ (money * poor)) / (total - poor_weight)
+    return share, poor, total - poor_weight
