@@ -3,6 +3,7 @@
     .venv/bin/python -m bench.tally                  # everything (pabutools needs ~3 minutes)
     .venv/bin/python -m bench.tally --no-pabutools   # our timings only
     .venv/bin/python -m bench.tally --no-files       # only the synthetic city-wide election
+    .venv/bin/python -m bench.tally --no-files --fund 150000000   # ... with a bigger fund
 
 For each file: our time and pabutools' time, measured in the same run, for ``greedy``
 (pabutools: ``greedy_utilitarian_welfare`` with ``Cost_Sat``) and ``mes`` (pabutools:
@@ -14,7 +15,7 @@ counts a project named on a ballot as approved), so ``greedy`` here ranks by num
 
 The synthetic election (seed 2024): 1,000,000 approval ballots over 150 projects, each voter
 choosing 1 to 3 projects with Zipf-like popularity; project costs from 200,000 to 4,000,000 yuan;
-a fund of 50,000,000 yuan (about a quarter of the projects get funded).
+a fund of 50,000,000 yuan (about a quarter of the projects get funded; ``--fund`` sets another).
 """
 from __future__ import annotations
 
@@ -90,7 +91,7 @@ def bench_files(with_pabutools: bool) -> None:
             print(line, flush=True)
 
 
-def synthetic_election(voters: int = 1_000_000, project_count: int = 150) -> Election:
+def synthetic_election(voters: int = 1_000_000, project_count: int = 150, fund: int = 50_000_000) -> Election:
     """The deterministic city-wide approval election described in the module docstring."""
     generator = random.Random(SEED)
     projects = [Project(number, generator.randrange(20, 401) * 10_000, f"project {number}") for number in
@@ -105,12 +106,12 @@ def synthetic_election(voters: int = 1_000_000, project_count: int = 150) -> Ele
         while len(chosen) < size:
             chosen.add(bisect.bisect(cumulative, generator.random() * cumulative[-1]) + 1)
         ballots.append(tuple(chosen))
-    return Election.from_values(projects, 50_000_000, ballots)
+    return Election.from_values(projects, fund, ballots)
 
 
-def bench_synthetic() -> None:
+def bench_synthetic(fund: int) -> None:
     started = time.process_time()
-    election = synthetic_election()
+    election = synthetic_election(fund=fund)
     print(f"synthetic: {len(election.ballots):,} ballots, {len(election.projects)} projects, "
           f"{len(set(map(frozenset, election.ballots))):,} distinct ballots, "
           f"generated and checked in {time.process_time() - started:.2f} s")
@@ -125,11 +126,12 @@ def main() -> None:
     parser.add_argument("--no-pabutools", action="store_true", help="time only our tally")
     parser.add_argument("--no-files", action="store_true", help="skip the shared pabulib files")
     parser.add_argument("--no-synthetic", action="store_true", help="skip the million-ballot election")
+    parser.add_argument("--fund", type=int, default=50_000_000, help="the synthetic election's fund (yuan)")
     options = parser.parse_args()
     if not options.no_files:
         bench_files(with_pabutools=not options.no_pabutools)
     if not options.no_synthetic:
-        bench_synthetic()
+        bench_synthetic(options.fund)
 
 
 if __name__ == "__main__":
