@@ -562,7 +562,6 @@ def _ceil_div(a: int, b: int) -> int:
     return -(-a // b)
 
 
-
 # --- many raises at once, in floats that carry their own error bounds ---
 
 _EPS = float(np.finfo(np.float64).eps)
