@@ -13,7 +13,8 @@ CSV (UTF-8 with a byte-order mark, for Excel), four sections::
     END,<number of ballot rows>  (a file cut short has no END)
 
 A cell a spreadsheet would run as a formula (beginning with = + - @, tab or carriage return) gets a
-leading apostrophe, and so does a cell beginning with an apostrophe; the verifier removes it.
+leading apostrophe, and so does a cell beginning with an apostrophe (`voting.spreadsheet.guard`);
+the verifier removes it.
 
 JSON: ``{"format", "record": {…}, "projects": […], "ballots": [one object per line], "rows": n}``.
 XLSX: sheets "record", "projects" and "ballots" (the last row ``END, n``), written by openpyxl in
@@ -32,6 +33,7 @@ from typing import BinaryIO, TextIO
 from ..ballots.chain import format_cast_at
 from ..money import yuan
 from ..results.services import VOTE_TYPES
+from ..spreadsheet import guard
 from ..tally import Election, Project as TallyProject, pabulib_rule_name, write_pb
 from .records import RECORD_FORMAT, RecordHeader, RecordRow, RollRow
 
@@ -47,14 +49,8 @@ MIMETYPES = {
     "pb": "text/plain",
 }
 CHUNK_ROWS = 2000
-_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "'")
 SO_FAR_NOTE = ("SO FAR: voting is still open. This is the record so far, not the result; "
                "no result is published before the close.")
-
-
-def guard(text: str) -> str:
-    """Keep a spreadsheet from running a cell as a formula: prefix an apostrophe (undone by the verifier)."""
-    return "'" + text if text.startswith(_FORMULA_STARTS) else text
 
 
 def file_name(header: RecordHeader, extension: str) -> str:

@@ -12,6 +12,7 @@ from ..cycles.services import get_cycle
 from ..database import transactional, utcnow
 from ..errors import Conflict
 from ..extensions import db
+from ..spreadsheet import guard
 from . import bp
 from .chainlog import first_bad_row
 from .exports import (FORMATS, MIMETYPES, csv_chunks, file_name, json_chunks, roll_csv_chunks, write_pabulib,
@@ -43,12 +44,13 @@ def action_log():
 @require_roles("auditor", "admin")
 @transactional
 def action_log_csv():
-    """Download the whole action log (the download itself is logged first, so it is in the file)."""
+    """Download the whole action log (the download itself is logged first, so it is in the file).
+    Cells are guarded against spreadsheet formulas: undo with `spreadsheet.plain` before checking the chain."""
     log_action(db.session, acting_user(), "audit.download_log")
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=LOG_COLUMNS)
     writer.writeheader()
-    writer.writerows(as_row(e) for e in entries(db.session))
+    writer.writerows({key: guard(value) for key, value in as_row(e).items()} for e in entries(db.session))
     return Response("\ufeff" + buffer.getvalue(), mimetype="text/csv",
                     headers={"Content-Disposition": "attachment; filename=action-log.csv"})
 

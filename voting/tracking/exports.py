@@ -1,7 +1,7 @@
 """Downloads of the filtered archive: CSV (UTF-8 with a BOM, so Excel reads Chinese) and XLSX.
 
 Text cells that a spreadsheet would take for a formula (starting with = + - @, a tab or a carriage
-return) are neutralised with a leading apostrophe.
+return) get a leading apostrophe (`voting.spreadsheet.guard`).
 """
 from __future__ import annotations
 
@@ -16,16 +16,8 @@ from openpyxl import Workbook
 
 from ..format import CATEGORY_LABELS, STATUS_LABELS
 from ..money import yuan
+from ..spreadsheet import guard
 from .services import ArchiveRow, local_date
-
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def neutralise(value):
-    """A text cell never starts like a formula."""
-    if isinstance(value, str) and value.startswith(FORMULA_START):
-        return "'" + value
-    return value
 
 
 def headers() -> list[str]:
@@ -51,9 +43,9 @@ def csv_chunks(rows: Iterable[ArchiveRow]) -> Iterator[str]:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     yield "\ufeff"
-    writer.writerow([neutralise(h) for h in headers()])
+    writer.writerow([guard(h) for h in headers()])
     for n, row in enumerate(rows, start=1):
-        writer.writerow([neutralise(c) if not isinstance(c, Decimal) else f"{c:.2f}" for c in _cells(row)])
+        writer.writerow([guard(c) if not isinstance(c, Decimal) else f"{c:.2f}" for c in _cells(row)])
         if n % 200 == 0:
             yield buffer.getvalue()
             buffer.seek(0)
@@ -65,9 +57,9 @@ def xlsx_file(rows: Iterable[ArchiveRow], title: str) -> tempfile.SpooledTempora
     """The workbook, written row by row (openpyxl write-only mode), in a spooled temporary file."""
     workbook = Workbook(write_only=True)
     sheet = workbook.create_sheet(title[:31])
-    sheet.append([neutralise(h) for h in headers()])
+    sheet.append([guard(h) for h in headers()])
     for row in rows:
-        sheet.append([neutralise(c) for c in _cells(row)])
+        sheet.append([guard(c) for c in _cells(row)])
     out = tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024)
     workbook.save(out)
     out.seek(0)
