@@ -10,7 +10,9 @@ transaction of a request that may write (any method but GET, HEAD, OPTIONS) star
 `BEGIN IMMEDIATE`, so two writers queue instead of failing when a reader upgrades to a writer.
 Such a request first takes an exclusive lock on `<database>-writers.lock` (`flock`, released
 when its connection goes back to the pool, i.e. right after the commit or rollback), so writers
-of every process wake in turn instead of polling in SQLite's busy handler.
+of every process wake in turn instead of polling in SQLite's busy handler. A view marked
+`@reads_before_lock` (casting a ballot) reads without either lock and takes both at its first
+write: the sign-in, the checks and the response no longer hold every other writer up.
 """
 from __future__ import annotations
 
@@ -18,10 +20,11 @@ import fcntl
 import functools
 import os
 import random
+import re
 import time
 from datetime import UTC, datetime
 
-from flask import has_request_context, request
+from flask import current_app, has_request_context, request
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
@@ -54,20 +57,37 @@ def configure_engine(engine: Engine) -> None:
         if lock_path:
             record.info["writers_lock"] = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
 
-    @event.listens_for(engine, "begin")
-    def _on_begin(connection):
-        if not _request_may_write():
-            connection.exec_driver_sql("BEGIN")
-            return
+    def begin_writing(info: dict, cursor) -> None:
         # Writers queue on a file lock first: the one waiting wakes the moment the lock is free,
         # where SQLite's busy handler would poll with sleeps of up to 100 ms (a long tail under load).
-        lock = connection.connection.info.get("writers_lock")
-        if lock is not None:
+        if (lock := info.get("writers_lock")) is not None:
             fcntl.flock(lock, fcntl.LOCK_EX)
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        cursor.execute("BEGIN IMMEDIATE")
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection):
+        match _write_lock():
+            case None:
+                connection.exec_driver_sql("BEGIN")
+            case "at_first_write":  # until then each read is a transaction of its own
+                connection.info["lock_at_first_write"] = True
+            case "now":
+                begin_writing(connection.info, connection.connection.driver_connection)
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _before_execute(connection, cursor, statement, _parameters, _context, _executemany):
+        if connection.info.get("lock_at_first_write") and not _READS.match(statement):
+            del connection.info["lock_at_first_write"]
+            begin_writing(connection.info, cursor)
+
+    @event.listens_for(engine, "commit")
+    @event.listens_for(engine, "rollback")
+    def _on_end(connection):
+        connection.info.pop("lock_at_first_write", None)
 
     @event.listens_for(engine, "checkin")
     def _on_checkin(_dbapi_connection, record):
+        record.info.pop("lock_at_first_write", None)
         if (lock := record.info.get("writers_lock")) is not None:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
@@ -77,9 +97,25 @@ def configure_engine(engine: Engine) -> None:
             os.close(lock)
 
 
-def _request_may_write() -> bool:
-    """Whether this is a request that may change state (no GET changes state)."""
-    return has_request_context() and request.method not in ("GET", "HEAD", "OPTIONS")
+_READS = re.compile(r"\s*(SELECT|PRAGMA)\b", re.IGNORECASE)
+
+
+def reads_before_lock(view):
+    """Mark a writing view whose reads may run before SQLite's write lock, which it takes at its
+    first write. Only for views that re-read, after that first write, whatever their writes depend
+    on and another request could have changed in between (see `cast_ballot`)."""
+    view.reads_before_lock = True
+    return view
+
+
+def _write_lock() -> str | None:
+    """When a request's SQLite transaction takes the write lock: None for a request that does not
+    change state (GET, HEAD, OPTIONS), "at_first_write" for a view marked `@reads_before_lock`,
+    else "now"."""
+    if not has_request_context() or request.method in ("GET", "HEAD", "OPTIONS"):
+        return None
+    view = current_app.view_functions.get(request.endpoint)
+    return "at_first_write" if getattr(view, "reads_before_lock", False) else "now"
 
 
 def is_retryable(error: DBAPIError) -> bool:

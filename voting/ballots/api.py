@@ -21,7 +21,7 @@ from ..accounts.access import acting_user, public, require_roles
 from ..api import bp, json_body
 from ..cycles.api import iso
 from ..cycles.services import get_cycle
-from ..database import transactional, utcnow
+from ..database import reads_before_lock, transactional, utcnow
 from ..errors import BadRequest, Forbidden, NotFound
 from ..extensions import db, limiter
 from .services import (Idempotency, assisted_counts, cast_ballot, current_ballot, cycle_for_casting, find_receipt,
@@ -48,6 +48,7 @@ def ballot_pairs(body: dict) -> list[tuple[object, object]]:
 
 
 @bp.put("/cycles/<int:cycle_id>/ballot")
+@reads_before_lock
 @transactional
 def put_ballot(cycle_id):
     """Cast or revise the resident's ballot; 200 {receipt, cast_at, version}."""

@@ -2,28 +2,29 @@
 
 How one cast runs, in one transaction (the view commits):
 
-1. refuse what can be refused without writing: not eligible (403 not_eligible), the wrong
-   worker (403 not_your_grid), a closed vote (409 voting_closed), choices that break the rules
-   (422, see `rules.py`);
-2. lock the resident's roll entry in one statement: insert it, or on conflict "update" it to
-   itself (`INSERT … ON CONFLICT DO UPDATE … RETURNING`, which locks the row like `SELECT … FOR
-   UPDATE` on PostgreSQL; SQLite is serialised by `BEGIN IMMEDIATE`). Every cast of one resident
-   queues here, so versions follow each other without gap or repeat;
-3. replay the stored answer when the `Idempotency-Key` was seen before;
-4. freeze the cycle's rules at the first ballot, re-read them (once frozen: the voting window
-   only, as rules cannot change any more) and check again;
-5. mark the current ballot superseded (`UPDATE … RETURNING` its version: the current ballot is
-   the highest version), and lock and advance the cycle's chain head (always after the roll entry,
-   again one upsert returning the new `seq` and the previous hash): the new version extends the
-   hash chain (`chain.py`);
-6. record the ballot and its choices, the chain's new head, the roll entry's channel when it
-   changes and, with a key, the answer to replay.
+1. refuse what can be refused without a lock: not eligible (403 not_eligible), the wrong worker
+   (403 not_your_grid), a closed vote (409 voting_closed); replay the stored answer when the
+   `Idempotency-Key` was seen before;
+2. lock the cycle's chain head, the first write (`INSERT … ON CONFLICT DO UPDATE … RETURNING`:
+   created at the genesis, or "updated" to itself; either way locked until the commit). Every
+   cast of the cycle queues here, so the chain grows one ballot at a time and each resident's
+   versions follow each other without gap or repeat. On SQLite the cast's transaction, and its
+   write lock, begins here (`database.reads_before_lock`): the sign-in and the checks above ran
+   before it;
+3. look again for a stored answer to the key; freeze the cycle's rules at the first ballot;
+4. read again, now that nobody else can change them for this cycle, the voting window (closing
+   the vote takes the chain head too, see `results.services.ensure_result`) and the ballot's
+   costs, and mark the voter's current ballot superseded (`UPDATE … RETURNING` its version); check
+   the window and the choices (422, see `rules.py`);
+5. record the ballot (the next link of the hash chain, `chain.py`) and its choices, move the chain
+   head, and mark the roll entry (that the resident voted, and how); with a key, store the answer.
 
-The hot path writes with Core statements (no unit-of-work flush), about ten round trips a cast;
-copies of the rows it changed that the session already holds are expired. The partial unique index
-on `ballot (cycle_id, voter_code) WHERE is_current` is the database's own guarantee of one current
-ballot; `@transactional` retries deadlocks, serialisation failures and the (60-bit, practically
-never) clash of a new receipt code with an old one.
+The path writes with Core statements (no unit-of-work flush): on PostgreSQL steps 2, 4 and 5 are a
+statement each (data-modifying WITH); copies of the rows it changed that the session already
+holds are expired. The partial unique index on `ballot (cycle_id, voter_code) WHERE is_current`
+is the database's own guarantee of one current ballot; `@transactional` retries deadlocks,
+serialisation failures and the (60-bit, practically never) clash of a new receipt code with an
+old one.
 """
 from __future__ import annotations
 
@@ -116,7 +117,8 @@ def ensure_voting_open(cycle: Cycle, now: datetime) -> None:
 
 def ballot_costs(session, cycle: Cycle) -> dict[int, int]:
     """The cost in fen of every project on the cycle's ballot (the reviewed cost, else the estimate)."""
-    rows = session.execute(_sql(session).costs, {"cycle": cycle.id})
+    rows = session.execute(select(Project.id, Project.cost_fen, Project.estimated_cost_fen)
+                           .where(Project.cycle_id == cycle.id, Project.status == "on_ballot"))
     return {project_id: estimated if cost is None else cost for project_id, cost, estimated in rows}
 
 
@@ -164,42 +166,39 @@ def cast_ballot(session, cycle: Cycle, voter: User | Resident, choices, channel:
     _check_worker(channel, worker, resident)
     ensure_voting_open(cycle, now)
     connection = session.connection()
-    postgres = connection.dialect.name == "postgresql"
-    if not postgres:  # PostgreSQL reads the ballot's costs with the chain head below: a round trip less
-        costs = ballot_costs(session, cycle)
-        validate_choices(BallotRules.of(cycle), costs, choices)
-
-    roll_id, has_voted, roll_channel = _lock_roll_entry(session, cycle.id, resident.id)
+    sql = _sql(session)
+    seq, head_hash = lock_chain_head(session, cycle.id)
     if idempotency and (stored := _stored_answer(session, idempotency)):
         return stored
-    frozen = cycle.rules_frozen_at is not None
-    if not frozen:
+    if cycle.rules_frozen_at is None:
         _freeze_rules(session, cycle, now)
     code = voter_code(current_app.config["SECRET_KEY"], cycle.id, resident.id)
-    step = _advance_postgresql(connection, cycle.id, code) if postgres else _advance_sqlite(connection, cycle.id, code)
-    if frozen and step.window:
-        ensure_voting_open(Cycle(phase=step.window[0], voting_opens_at=step.window[1],
-                                 voting_closes_at=step.window[2]), now)
-    chosen = validate_choices(BallotRules.of(cycle), step.costs if postgres else costs, choices)
+    state = sql.read_state(connection, cycle.id, code)
+    ensure_voting_open(state.window, now)
+    chosen = validate_choices(BallotRules.of(cycle), state.costs, choices)
 
-    version, receipt = step.previous_version + 1, new_receipt()
-    row = canonical_row(seq=step.seq, voter_code=code, version=version, channel=channel,
+    seq, version, receipt = seq + 1, state.previous_version + 1, new_receipt()
+    row = canonical_row(seq=seq, voter_code=code, version=version, channel=channel,
                         worker=worker.username if worker else None, choices=chosen.items(), cast_at=now,
                         receipt=receipt)
     ballot = {"cycle_id": cycle.id, "voter_code": code, "version": version, "channel": channel,
               "worker_id": worker.id if worker else None, "cast_at": now, "receipt": receipt, "is_current": True,
-              "seq": step.seq, "chain_hash": next_hash(step.head_hash, row)}
-    mark_voted = not has_voted or roll_channel != channel
-    ballot_id = (_record_postgresql if postgres else _record_sqlite)(connection, ballot, sorted(chosen.items()),
-                                                                     roll_id, mark_voted)
-    _expire_copies(session, (RollEntry, roll_id), (BallotChain, cycle.id),
-                   *([(Ballot, step.superseded_id)] if step.superseded_id else []))
+              "seq": seq, "chain_hash": next_hash(head_hash, row)}
+    ballot_id, roll_id = sql.record(connection, ballot, sorted(chosen.items()), resident.id)
+    _expire_copies(session, (BallotChain, cycle.id), *([(RollEntry, roll_id)] if roll_id else []),
+                   *([(Ballot, state.superseded_id)] if state.superseded_id else []))
     answer = {"receipt": receipt, "cast_at": _iso(now), "version": version}
     if idempotency:
         connection.execute(insert(IdempotentAnswer.__table__), {
             "user_id": idempotency.user_id, "key": idempotency.key, "request_hash": idempotency.request_hash,
             "status": 200, "body": json.dumps(answer)})
     return CastOutcome(answer, False, ballot_id)
+
+
+def lock_chain_head(session, cycle_id: int) -> tuple[int, str]:
+    """Lock the cycle's chain head until the commit, creating it at the genesis; (last_seq, head_hash)."""
+    return tuple(session.connection().execute(_sql(session).lock_chain,
+                                              {"cycle": cycle_id, "genesis": genesis_hash(cycle_id)}).one())
 
 
 def current_ballot(session, cycle: Cycle, voter: User | Resident) -> Ballot | None:
@@ -319,17 +318,33 @@ def _stored_answer(session, idempotency: Idempotency) -> CastOutcome | None:
 
 
 @dataclass(frozen=True)
-class _Advance:
-    """The voter's superseded ballot (id, version; 0 for a first ballot), the chain's next seq and
-    its hash before this ballot; on PostgreSQL also the voting window re-read after the roll lock and
-    the ballot's costs."""
+class _State:
+    """What a cast reads once the chain head is locked: the voter's superseded ballot (id, version;
+    0 for a first ballot), the cycle's voting window and the cost of every project on the ballot."""
 
     superseded_id: int | None
     previous_version: int
-    seq: int
-    head_hash: str
-    window: tuple | None = None
-    costs: dict[int, int] | None = None
+    window: Cycle
+    costs: dict[int, int]
+
+    @classmethod
+    def of(cls, superseded: tuple, rows) -> _State:
+        """From the superseded (id, version) and rows (phase, opens, closes, project id, cost)."""
+        window, costs = None, {}
+        for phase, opens_at, closes_at, project_id, cost in rows:
+            window = window or Cycle(phase=phase, voting_opens_at=opens_at, voting_closes_at=closes_at)
+            if project_id is not None:
+                costs[project_id] = cost
+        return cls(superseded[0], superseded[1] or 0, window, costs)
+
+
+# The cycle's window with the cost of each project on its ballot (a row a project, or one row with
+# no project).
+_WINDOW_AND_COSTS = """
+SELECT cycle.phase, cycle.voting_opens_at, cycle.voting_closes_at, project.id,
+       COALESCE(project.cost_fen, project.estimated_cost_fen)
+FROM cycle LEFT JOIN project ON project.cycle_id = cycle.id AND project.status = 'on_ballot'
+WHERE cycle.id = :cycle"""
 
 
 class _Statements:
@@ -337,30 +352,55 @@ class _Statements:
     building it and computing its cache key on every cast."""
 
     def __init__(self, dialect: str):
-        upsert = (postgresql if dialect == "postgresql" else sqlite).insert
-        ballot, choice, chain = Ballot.__table__, BallotChoice.__table__, BallotChain.__table__
-        roll, project = RollEntry.__table__, Project.__table__
-        self.costs = (select(project.c.id, project.c.cost_fen, project.c.estimated_cost_fen)
-                      .where(project.c.cycle_id == bindparam("cycle"), project.c.status == "on_ballot"))
-        # Insert the roll entry, or "update" it to itself: either way the row is locked.
-        self.lock_roll = (upsert(roll).on_conflict_do_update(index_elements=["cycle_id", "resident_id"],
-                                                             set_={"has_voted": roll.c.has_voted})
-                          .returning(roll.c.id, roll.c.has_voted, roll.c.channel))
+        self.postgres = dialect == "postgresql"
+        upsert = (postgresql if self.postgres else sqlite).insert
+        ballot, choice, chain, roll = (Ballot.__table__, BallotChoice.__table__, BallotChain.__table__,
+                                       RollEntry.__table__)
+        # Create the head at the genesis, or "update" it to itself: either way it is locked.
+        self.lock_chain = (upsert(chain).values(cycle_id=bindparam("cycle"), last_seq=0, head_hash=bindparam("genesis"))
+                           .on_conflict_do_update(index_elements=["cycle_id"], set_={"last_seq": chain.c.last_seq})
+                           .returning(chain.c.last_seq, chain.c.head_hash))
         # The current ballot is the voter's highest version.
         self.supersede = (update(ballot).where(ballot.c.cycle_id == bindparam("cycle"),
                                                ballot.c.voter_code == bindparam("code"), ballot.c.is_current)
                           .values(is_current=False).returning(ballot.c.id, ballot.c.version))
-        # Create the head at the genesis (seq 1 next) or take the next seq: either way locked, and
-        # the head's hash is still the one before this ballot.
-        self.advance_chain = (upsert(chain).on_conflict_do_update(index_elements=["cycle_id"],
-                                                                  set_={"last_seq": chain.c.last_seq + 1})
-                              .returning(chain.c.last_seq, chain.c.head_hash))
+        self.window_and_costs = text(_WINDOW_AND_COSTS).columns(  # typed: SQLite gives datetimes as text
+            Cycle.phase, Cycle.voting_opens_at, Cycle.voting_closes_at, Project.id, Project.cost_fen)
         self.insert_ballot = insert(ballot).returning(ballot.c.id)
         self.insert_choices = insert(choice)
-        self.set_chain_head = (update(chain).where(chain.c.cycle_id == bindparam("cycle"))
-                               .values(head_hash=bindparam("head")))
-        self.mark_voted = (update(roll).where(roll.c.id == bindparam("roll"))
-                           .values(has_voted=True, channel=bindparam("voted_channel")))
+        self.move_head = (update(chain).where(chain.c.cycle_id == bindparam("cycle"))
+                          .values(last_seq=bindparam("seq"), head_hash=bindparam("head")))
+        # The roll entry says the resident voted, and by the channel of the latest ballot.
+        voted = upsert(roll).values(cycle_id=bindparam("cycle"), resident_id=bindparam("resident"), has_voted=True,
+                                    channel=bindparam("channel"))
+        self.mark_voted = (voted.on_conflict_do_update(index_elements=["cycle_id", "resident_id"],
+                                                       set_={"has_voted": True, "channel": voted.excluded.channel},
+                                                       where=roll.c.channel.is_distinct_from(voted.excluded.channel))
+                           .returning(roll.c.id))
+
+    def read_state(self, connection, cycle_id: int, code: str) -> _State:
+        """Supersede the voter's current ballot and read the window and the costs."""
+        values = {"cycle": cycle_id, "code": code}
+        if self.postgres:
+            rows = connection.execute(_STATE_POSTGRESQL, values).all()
+            return _State.of(rows[0][:2], (row[2:] for row in rows))
+        superseded = connection.execute(self.supersede, values).one_or_none() or (None, None)
+        return _State.of(superseded, connection.execute(self.window_and_costs, values))
+
+    def record(self, connection, ballot: dict, chosen: list[tuple[int, int]], resident_id: int) -> tuple:
+        """Insert the ballot and its choices, move the chain head, mark the roll entry; the ballot's
+        id and the roll entry's (None when it did not change)."""
+        marks = {"cycle": ballot["cycle_id"], "resident": resident_id, "channel": ballot["channel"]}
+        if self.postgres:
+            return tuple(connection.execute(_RECORD_POSTGRESQL, ballot | marks | {
+                "projects": [p for p, _n in chosen], "points": [n for _p, n in chosen]}).one())
+        ballot_id = connection.execute(self.insert_ballot, ballot).scalar_one()
+        if chosen:
+            connection.execute(self.insert_choices, [{"ballot_id": ballot_id, "project_id": p, "points": n}
+                                                     for p, n in chosen])
+        connection.execute(self.move_head, {"cycle": ballot["cycle_id"], "seq": ballot["seq"],
+                                            "head": ballot["chain_hash"]})
+        return ballot_id, connection.execute(self.mark_voted, marks).scalar()
 
 
 @functools.cache
@@ -372,66 +412,23 @@ def _sql(session) -> _Statements:
     return _statements(session.get_bind().dialect.name)
 
 
-def _lock_roll_entry(session, cycle_id: int, resident_id: int) -> tuple[int, bool, str | None]:
-    """Insert or lock the resident's roll entry; (its id, has_voted, channel)."""
-    return tuple(session.connection().execute(
-        _sql(session).lock_roll, {"cycle_id": cycle_id, "resident_id": resident_id, "has_voted": False}).one())
-
-
 def _freeze_rules(session, cycle: Cycle, now: datetime) -> None:
     """Fix the cycle's rules at its first ballot, then re-read them (what a concurrent rule change
-    committed before the freeze is what this ballot is checked against) and check the window again.
-
-    :raises Conflict: voting_closed.
-    """
+    committed before the freeze is what this ballot is checked against)."""
     session.execute(
         update(Cycle).where(Cycle.id == cycle.id, Cycle.rules_frozen_at.is_(None)).values(rules_frozen_at=now)
         .execution_options(synchronize_session=False)
     )
     session.refresh(cycle)
-    ensure_voting_open(cycle, now)
 
 
-def _advance_sqlite(connection, cycle_id: int, code: str) -> _Advance:
-    """Supersede the current ballot and advance the chain, one statement each. No window re-read:
-    on SQLite a transaction that read a state since overwritten cannot write at all (WAL
-    snapshots; a request that may write even starts with `BEGIN IMMEDIATE`)."""
-    sql = _statements("sqlite")
-    superseded = connection.execute(sql.supersede, {"cycle": cycle_id, "code": code}).one_or_none()
-    seq, head_hash = connection.execute(sql.advance_chain, {"cycle_id": cycle_id, "last_seq": 1,
-                                                            "head_hash": genesis_hash(cycle_id)}).one()
-    return _Advance(superseded.id if superseded else None, superseded.version if superseded else 0, seq, head_hash)
-
-
-def _record_sqlite(connection, ballot: dict, chosen: list[tuple[int, int]], roll_id: int, mark_voted: bool) -> int:
-    """Insert the ballot and its choices, move the chain head, mark the roll entry; the ballot's id."""
-    sql = _statements("sqlite")
-    ballot_id = connection.execute(sql.insert_ballot, ballot).scalar_one()
-    if chosen:
-        connection.execute(sql.insert_choices, [{"ballot_id": ballot_id, "project_id": p, "points": n}
-                                                for p, n in chosen])
-    connection.execute(sql.set_chain_head, {"cycle": ballot["cycle_id"], "head": ballot["chain_hash"]})
-    if mark_voted:
-        connection.execute(sql.mark_voted, {"roll": roll_id, "voted_channel": ballot["channel"]})
-    return ballot_id
-
-
-# PostgreSQL takes each step in one statement (data-modifying WITH), a round trip each. Every
-# statement reads a fresh snapshot, so the window read here is the state after the roll lock.
-_ADVANCE_POSTGRESQL = text("""
+# PostgreSQL takes steps 4 and 5 in one statement each (data-modifying WITH), a round trip each.
+_STATE_POSTGRESQL = text("""
 WITH superseded AS (
     UPDATE ballot SET is_current = false WHERE cycle_id = :cycle AND voter_code = :code AND is_current
-    RETURNING id, version),
-head AS (
-    INSERT INTO ballot_chain (cycle_id, last_seq, head_hash) VALUES (:cycle, 1, :genesis)
-    ON CONFLICT (cycle_id) DO UPDATE SET last_seq = ballot_chain.last_seq + 1
-    RETURNING last_seq, head_hash)
-SELECT (SELECT id FROM superseded), (SELECT version FROM superseded), head.last_seq, head.head_hash,
-       cycle.phase, cycle.voting_opens_at, cycle.voting_closes_at,
-       ARRAY(SELECT id FROM project WHERE cycle_id = :cycle AND status = 'on_ballot' ORDER BY id),
-       ARRAY(SELECT COALESCE(cost_fen, estimated_cost_fen) FROM project
-             WHERE cycle_id = :cycle AND status = 'on_ballot' ORDER BY id)
-FROM head JOIN cycle ON cycle.id = :cycle
+    RETURNING id, version)
+SELECT (SELECT id FROM superseded), (SELECT version FROM superseded), state.*
+FROM (""" + _WINDOW_AND_COSTS + """) AS state
 """)
 _RECORD_POSTGRESQL = text("""
 WITH new_ballot AS (
@@ -444,26 +441,14 @@ choices AS (
     INSERT INTO ballot_choice (ballot_id, project_id, points)
     SELECT new_ballot.id, chosen.project_id, chosen.points
     FROM new_ballot, unnest(CAST(:projects AS integer[]), CAST(:points AS integer[])) AS chosen (project_id, points)),
-head AS (UPDATE ballot_chain SET head_hash = :chain_hash WHERE cycle_id = :cycle_id),
-roll AS (UPDATE roll_entry SET has_voted = true, channel = :channel WHERE id = :roll AND CAST(:mark AS boolean))
-SELECT id FROM new_ballot
+head AS (UPDATE ballot_chain SET last_seq = :seq, head_hash = :chain_hash WHERE cycle_id = :cycle_id),
+roll AS (
+    INSERT INTO roll_entry (cycle_id, resident_id, has_voted, channel) VALUES (:cycle, :resident, true, :channel)
+    ON CONFLICT (cycle_id, resident_id) DO UPDATE SET has_voted = true, channel = excluded.channel
+    WHERE roll_entry.channel IS DISTINCT FROM excluded.channel
+    RETURNING id)
+SELECT (SELECT id FROM new_ballot), (SELECT id FROM roll)
 """)
-
-
-def _advance_postgresql(connection, cycle_id: int, code: str) -> _Advance:
-    """`_advance_sqlite` in one statement, with the voting window re-read after the roll lock and
-    the ballot's costs (the choices are checked once, here, rather than before the lock too)."""
-    row = connection.execute(_ADVANCE_POSTGRESQL, {"cycle": cycle_id, "code": code,
-                                                   "genesis": genesis_hash(cycle_id)}).one()
-    return _Advance(row[0], row[1] or 0, row[2], row[3], tuple(row[4:7]), dict(zip(row[7], row[8])))
-
-
-def _record_postgresql(connection, ballot: dict, chosen: list[tuple[int, int]], roll_id: int,
-                       mark_voted: bool) -> int:
-    """`_record_sqlite` in one statement."""
-    return connection.execute(_RECORD_POSTGRESQL, ballot | {
-        "projects": [p for p, _n in chosen], "points": [n for _p, n in chosen], "roll": roll_id,
-        "mark": mark_voted}).scalar_one()
 
 
 def _expire_copies(session, *keys) -> None:

@@ -15,7 +15,7 @@ from werkzeug.routing import BuildError
 
 from ..accounts.access import public, require_roles
 from ..cycles.services import ballot_projects, get_cycle
-from ..database import transactional, utcnow
+from ..database import reads_before_lock, transactional, utcnow
 from ..accounts.models import User
 from ..errors import Forbidden, Invalid
 from ..extensions import db, limiter
@@ -78,6 +78,7 @@ def confirm(cycle_id):
 
 
 @bp.post("/cycles/<int:cycle_id>/ballot")
+@reads_before_lock
 @require_roles("resident")
 @transactional
 def cast(cycle_id):
@@ -171,6 +172,7 @@ def assist_confirm(cycle_id, resident_id):
 
 
 @bp.post("/cycles/<int:cycle_id>/assist/<int:resident_id>/ballot")
+@reads_before_lock
 @require_roles("grid_worker")
 @limiter.limit("5 per minute;30 per hour", key_func=lambda: f"assist:{current_user.get_id()}",
                deduct_when=lambda response: response.status_code == 403)

@@ -13,8 +13,8 @@ from flask_babel import gettext as _
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
-from ..ballots.chain import genesis_hash
 from ..ballots.models import Ballot, BallotChain
+from ..ballots.services import lock_chain_head
 from ..cycles.models import Cycle
 from ..cycles.services import ballot_projects
 from ..errors import Conflict
@@ -59,18 +59,22 @@ def ensure_result(session, cycle: Cycle, now) -> CycleResult:
     stored = session.get(CycleResult, cycle.id)
     if stored is not None:
         return stored
-    chain = session.get(BallotChain, cycle.id)
-    if chain is None and any(p.votes is not None for p in ballot_projects(session, cycle)):
+    if session.get(BallotChain, cycle.id) is None and any(p.votes is not None for p in ballot_projects(session, cycle)):
         # Counted before online voting (paper tallies entered as figures): nothing to recount,
         # and the recorded figures must not be overwritten by a count of zero ballots.
         raise Conflict(_("This year's votes were counted on paper before online voting; the archive "
                          "shows each project's recorded votes."), "results_recorded_offline")
+    # Hold the chain head, as every cast does: a ballot still being recorded is committed first and
+    # counted, and a cast that comes after reads that voting has closed (`cast_ballot`).
+    chain_seq, chain_head = lock_chain_head(session, cycle.id)
+    if (stored := session.get(CycleResult, cycle.id)) is not None:  # counted while we waited
+        return stored
     election = cycle_election(session, cycle)
     outcome = count_votes(election, cycle.outcome_rule, cycle.threshold)
     result = CycleResult(
         cycle_id=cycle.id, rule=outcome.rule, ballots_counted=len(election.ballots),
         eligible_voters=_eligible(session, cycle), computed_at=now, tie_break=outcome.tie_break,
-        chain_seq=chain.last_seq if chain else 0, chain_head=chain.head_hash if chain else genesis_hash(cycle.id),
+        chain_seq=chain_seq, chain_head=chain_head,
         outcomes=json.dumps([_outcome_json(p) for p in outcome.projects]),
         selected=json.dumps(list(outcome.selected)),
     )
