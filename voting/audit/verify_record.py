@@ -526,8 +526,8 @@ def _xlsx_record(path: str, book, names: set) -> Record:
         for number, cells in _xlsx_rows(book, sheets["record"], strings):
             if number == 1:
                 continue
-            if len(cells) >= 2:
-                values[cells[0]] = cells[1]
+            if cells:  # an empty value (nothing selected) is no cell at all: trailing empties are dropped
+                values[cells[0]] = cells[1] if len(cells) >= 2 else ""
         header = record_header(values, "sheet record")
         projects = []
         for number, cells in _xlsx_rows(book, sheets["projects"], strings):
