@@ -1,9 +1,8 @@
 """Ballots and the voter roll, kept apart so that nothing joins a resident to their choices.
 
-The roll (`RollEntry`) says *that* a resident of the cycle voted and by which channel; it is the
-row locked while a ballot is cast, so it exists before the first vote. The ballots say *what* was
-chosen, under a pseudonymous voter code derived with a server-side key; every version is kept and
-exactly one is current (a partial unique index).
+The roll (`RollEntry`) says *that* a resident of the cycle voted and by which channel. The ballots
+say *what* was chosen, under a pseudonymous voter code derived with a server-side key; every
+version is kept and exactly one is current (a partial unique index).
 
 Every recorded ballot version also extends its cycle's hash chain (`seq`, `chain_hash`; the head
 in `BallotChain`); see `chain.py` for the exact text that is hashed.
@@ -84,7 +83,8 @@ class BallotChoice(db.Model):
 
 
 class BallotChain(db.Model):
-    """The head of a cycle's hash chain: locked (after the roll entry) while a ballot is recorded."""
+    """The head of a cycle's hash chain: locked from a cast's first write to its commit, and by the
+    count when voting closes (`last_seq` 0: no ballot yet)."""
 
     __tablename__ = "ballot_chain"
     __table_args__ = (CheckConstraint("last_seq >= 0", name="last_seq"),)
