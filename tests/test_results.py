@@ -100,3 +100,27 @@ def test_figures_counted_before_online_voting_are_never_overwritten(world, facto
     assert client.get(f"/cycles/{past.id}/results").status_code == 409
     assert db.session.get(Project, done.id).votes == 321
     assert db.session.get(CycleResult, past.id) is None
+
+
+def test_a_cast_that_checked_the_window_before_the_count_is_refused_after_it(voted, client):
+    """A cast that found voting open just before the close, but reached the chain head after the
+    votes were counted, is refused: every acknowledged ballot is in the count."""
+    from voting.accounts.models import User
+    from voting.ballots.models import Ballot
+    from voting.ballots.services import cast_ballot
+    from voting.errors import Conflict
+
+    cycle, p1 = voted.a.cycle, voted.a.projects[0].id
+    close(cycle)
+    closes_at = cycle.voting_closes_at
+    voter = db.session.scalar(select(User).where(User.username == "resident-ca-1"))
+    _ = voter.resident.community_id
+    db.session.expunge_all()  # the cast's own reads, from just before the close
+    db.session.rollback()
+    counted = client.get(f"/api/v1/cycles/{cycle.id}/results").get_json()
+    with pytest.raises(Conflict) as refused:
+        cast_ballot(db.session, cycle, voter, [(p1, 1)], "online", None, closes_at - timedelta(seconds=1))
+    assert refused.value.code == "voting_closed"
+    db.session.rollback()
+    assert db.session.scalar(select(db.func.count(Ballot.id)).where(Ballot.cycle_id == cycle.id)) \
+        == counted["chain"]["seq"] == 4
