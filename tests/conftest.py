@@ -140,7 +140,8 @@ def _free_port() -> int:
 
 @pytest.fixture()
 def live_server(app, database_url):
-    """Start `voting serve` (gunicorn) on the test database; call with the number of workers."""
+    """Start `voting serve` (gunicorn) on the test database; call with the number of workers.
+    `live_server.processes[base]` is the server's process (the gunicorn master)."""
     started = []
 
     def start(workers: int = 3, extra_env: dict | None = None) -> str:
@@ -152,6 +153,7 @@ def live_server(app, database_url):
         )
         started.append(process)
         base = f"http://127.0.0.1:{port}"
+        start.processes[base] = process
         for _attempt in range(200):
             try:
                 with urllib.request.urlopen(base + "/healthz", timeout=2) as response:
@@ -163,6 +165,7 @@ def live_server(app, database_url):
                 time.sleep(0.1)
         raise RuntimeError("voting serve did not answer /healthz")
 
+    start.processes = {}
     yield start
     for process in started:
         process.terminate()

@@ -4,6 +4,7 @@ from __future__ import annotations
 import shutil
 import sqlite3
 import subprocess
+from contextlib import closing
 from pathlib import Path
 
 from sqlalchemy.engine import make_url
@@ -29,7 +30,18 @@ def restore(database_url: str, path: Path) -> None:
     url = make_url(database_url)
     if url.get_backend_name() == "sqlite":
         _check_sqlite(path)
-        _sqlite_copy(path, Path(url.database))
+        target = Path(url.database)
+        try:
+            _sqlite_copy(path, target)
+        except BackupError:
+            if _sqlite_opens(target):
+                raise
+            # SQLite cannot open the database at all (a damaged first page, a truncated file): the
+            # case a restore is for. Replace the file, and drop its WAL, which would be replayed
+            # onto the new file, and the WAL's index.
+            for damaged in (target, *(target.with_name(target.name + end) for end in ("-wal", "-shm"))):
+                damaged.unlink(missing_ok=True)
+            _sqlite_copy(path, target)
     else:
         _run(["pg_restore", "--clean", "--if-exists", "--no-owner", "--single-transaction",
               f"--dbname={_libpq(url)}", str(path)])
@@ -55,6 +67,16 @@ def _check_sqlite(path: Path) -> None:
         raise BackupError(f"{path} is not an SQLite database") from None
     if result != "ok":
         raise BackupError(f"{path} fails SQLite's integrity check: {result}")
+
+
+def _sqlite_opens(path: Path) -> bool:
+    """Whether the database at `path` is whole: False only when SQLite finds it damaged or not a
+    database at all (never for a locked or missing file)."""
+    try:
+        with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as conn:
+            return conn.execute("PRAGMA quick_check").fetchall() == [("ok",)]
+    except sqlite3.DatabaseError as error:
+        return error.sqlite_errorcode not in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB)
 
 
 def _libpq(url) -> str:
