@@ -1,4 +1,9 @@
-"""Backups of the whole database: SQLite's online backup API, or pg_dump/pg_restore for PostgreSQL."""
+"""Backups of the database: SQLite's online backup API, or pg_dump/pg_restore for PostgreSQL.
+
+On PostgreSQL the backup holds the `public` schema, where every table of the app lives: not the
+extensions or other schemas an operator may have added to the database, which a restore by the
+app's own (non-superuser) role could not drop and re-create.
+"""
 from __future__ import annotations
 
 import shutil
@@ -20,7 +25,7 @@ def backup(database_url: str, path: Path) -> None:
     if url.get_backend_name() == "sqlite":
         _sqlite_copy(Path(url.database), path)
     else:
-        _run(["pg_dump", "--format=custom", "--no-owner", f"--file={path}", _libpq(url)])
+        _run(["pg_dump", "--format=custom", "--no-owner", "--schema=public", f"--file={path}", _libpq(url)])
 
 
 def restore(database_url: str, path: Path) -> None:
