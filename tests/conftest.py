@@ -62,13 +62,14 @@ def app(database_url):
 
 
 def _empty_tables() -> None:
-    tables = list(reversed(db.metadata.sorted_tables))
+    """Delete every row, and on PostgreSQL restart the id sequences (TRUNCATE would take about
+    100 ms a test: it replaces every table's files)."""
     with db.engine.begin() as conn:
+        for table in reversed(db.metadata.sorted_tables):
+            conn.execute(table.delete())
         if conn.dialect.name == "postgresql":
-            conn.execute(text("TRUNCATE " + ", ".join(f'"{t.name}"' for t in tables) + " RESTART IDENTITY CASCADE"))
-        else:
-            for table in tables:
-                conn.execute(table.delete())
+            conn.execute(text("SELECT setval(oid, 1, false) FROM pg_class "
+                              "WHERE relkind = 'S' AND relnamespace = 'public'::regnamespace"))
 
 
 class IsolatedClient(FlaskClient):

@@ -1,20 +1,29 @@
 """Small, explicit builders for test data (flushed, never committed: the test decides)."""
 from __future__ import annotations
 
+import functools
 import itertools
 from dataclasses import dataclass, field
 from datetime import timedelta
 
 from voting.accounts.models import User
-from voting.accounts.services import hash_password
 from voting.cycles.models import Cycle
 from voting.database import utcnow
 from voting.geography.models import Community, Grid, SubDistrict
 from voting.proposals.models import Project
 from voting.residents.models import Resident
 from voting.residents.services import hash_id_number, id_check_char
+from werkzeug.security import generate_password_hash
 
 _counter = itertools.count(1)
+
+
+@functools.cache
+def cheap_hash(password: str) -> str:
+    """The test accounts' password hash: one round of PBKDF2, made once. A sign-in checks the stored
+    hash at the cost written in it; at the app's own (scrypt, about 0.1 s) the suite's thousands
+    of sign-ins would take minutes. `test_accounts` tests the hashes the app itself makes."""
+    return generate_password_hash(password, method="pbkdf2:sha256:1")
 
 
 def valid_id_number(serial: int) -> str:
@@ -45,7 +54,7 @@ class World:
 class Factory:
     def __init__(self, session, password: str):
         self.session = session
-        self.password_hash = hash_password(password)
+        self.password_hash = cheap_hash(password)
 
     def add(self, row):
         self.session.add(row)

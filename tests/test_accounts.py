@@ -145,6 +145,11 @@ def test_change_password(world, app, client, auth):
     assert "resident-ca-1" not in other_device.get("/").get_data(as_text=True)
     assert client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"}).status_code == 401
     assert auth.token("resident-ca-1", "New-Pass-22")
+    # The app's own hash, salted scrypt at its full cost (the test accounts start with a cheap one).
+    resident = world.a.residents[0]
+    db.session.refresh(resident)
+    method, salt, _digest = resident.password_hash.split("$")
+    assert method == "scrypt:32768:8:1" and len(salt) >= 16
 
 
 @pytest.mark.parametrize("form", [

@@ -33,7 +33,6 @@ from conftest import TEST_PASSWORD, IsolatedClient, _empty_tables
 from factories import Factory, Place, valid_id_number
 from PIL import Image
 from sqlalchemy import event, func, select
-from werkzeug.security import generate_password_hash
 
 from voting import create_app
 from voting.accounts.models import User
@@ -326,8 +325,6 @@ class District:
     def __init__(self, app):
         self.app = app
         self.factory = Factory(db.session, TEST_PASSWORD)
-        # One round of PBKDF2 instead of scrypt: thousands of sign-ins in this module.
-        self.factory.password_hash = generate_password_hash(TEST_PASSWORD, "pbkdf2:sha256:1")
         self.sub = self.factory.sub_district("matrix")
         self.count = itertools.count(1)
 
