@@ -169,19 +169,19 @@ def cast_ballot(session, cycle: Cycle, voter: User | Resident, choices, channel:
     resident = eligible_resident(voter, cycle)
     _check_worker(channel, worker, resident)
     ensure_voting_open(cycle, now)
+    code, receipt = voter_code(current_app.config["SECRET_KEY"], cycle.id, resident.id), new_receipt()
     connection = session.connection()
     sql = _sql(session)
-    seq, head_hash = lock_chain_head(session, cycle.id)
+    seq, head_hash = lock_chain_head(session, cycle.id)  # on SQLite the write lock is held from here
     if idempotency and (stored := _stored_answer(session, idempotency)):
         return stored
     if cycle.rules_frozen_at is None:
         _freeze_rules(session, cycle, now)
-    code = voter_code(current_app.config["SECRET_KEY"], cycle.id, resident.id)
     state = sql.read_state(connection, cycle.id, code)
     ensure_voting_open(state.window, now)
     chosen = validate_choices(BallotRules.of(cycle), state.costs, choices)
 
-    seq, version, receipt = seq + 1, state.previous_version + 1, new_receipt()
+    seq, version = seq + 1, state.previous_version + 1
     row = canonical_row(seq=seq, voter_code=code, version=version, channel=channel,
                         worker=worker.username if worker else None, choices=chosen.items(), cast_at=now,
                         receipt=receipt)
