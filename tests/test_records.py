@@ -362,6 +362,8 @@ def test_voting_export_refusals(closed, runner, tmp_path):
 def test_a_cycle_counted_before_the_system_has_no_record(world, client, auth, runner, tmp_path):
     world.b.cycle.voting_closes_at = utcnow() - timedelta(days=1)
     world.b.cycle.voting_opens_at = utcnow() - timedelta(days=9)
+    for votes, project in zip((120, 90, 60, 30), world.b.projects):  # figures of a paper count
+        project.votes = votes
     db.session.commit()
     result = runner.invoke(args=["export", "--cycle", str(world.b.cycle.id), "--format", "csv",
                                  "--output", str(tmp_path / "x.csv")])
@@ -371,6 +373,25 @@ def test_a_cycle_counted_before_the_system_has_no_record(world, client, auth, ru
     assert page.status_code == 200 and "no ballot record" in page.get_data(as_text=True)
     assert client.get(f"/audit/cycles/{world.b.cycle.id}/record.csv").status_code == 409
     assert db.session.get(CycleResult, world.b.cycle.id) is None
+    home = client.get("/audit", headers={"Accept-Language": "en"}).get_data(as_text=True)
+    assert "no ballot recorded in this system" in home and f"/audit/cycles/{world.b.cycle.id}\"" not in home
+
+
+def test_a_vote_nobody_cast_in_has_an_empty_record_that_verifies(world, client, auth, runner, tmp_path):
+    world.b.cycle.voting_closes_at = utcnow() - timedelta(seconds=1)
+    db.session.commit()
+    auth.login("auditor")
+    home = client.get("/audit", headers={"Accept-Language": "en"}).get_data(as_text=True)
+    assert f"/audit/cycles/{world.b.cycle.id}\"" in home and "no ballot recorded in this system" not in home
+    response = client.get(f"/audit/cycles/{world.b.cycle.id}/record.csv")
+    assert response.status_code == 200
+    path = tmp_path / "record.csv"
+    path.write_bytes(response.data)
+    checked = standalone(path)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert project_verify(runner, path).exit_code == 0
+    stored = stored_result(world.b.cycle.id)
+    assert stored.ballots_counted == 0 and stored.chain_seq == 0
 
 
 # --- access and the action log -----------------------------------------------------------------------
@@ -431,7 +452,7 @@ def test_the_verifier_is_public(closed, client):
 def test_the_downloads_page_and_the_auditor_home(closed, client, auth):
     auth.login("auditor")
     home = client.get("/audit", headers={"Accept-Language": "en"}).get_data(as_text=True)
-    assert f"/audit/cycles/{closed.a.cycle.id}" in home and "no ballot recorded in this system" in home
+    assert f"/audit/cycles/{closed.a.cycle.id}" in home and f"/audit/cycles/{closed.b.cycle.id}" in home
     page = client.get(f"/audit/cycles/{closed.a.cycle.id}", headers={"Accept-Language": "en"})
     text = page.get_data(as_text=True)
     result = stored_result(closed.a.cycle.id)

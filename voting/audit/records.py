@@ -20,7 +20,7 @@ from datetime import datetime
 from typing import NamedTuple
 
 from flask_babel import gettext as _
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from ..ballots.chain import genesis_hash
 from ..ballots.models import Ballot, BallotChain, RollEntry
@@ -29,8 +29,7 @@ from ..cycles.services import ballot_projects
 from ..errors import Conflict
 from ..geography.models import Grid
 from ..residents.models import Resident
-from ..results.models import CycleResult
-from ..results.services import AFTER_VOTING, ensure_result, selected_ids
+from ..results.services import AFTER_VOTING, counted_offline, counted_offline_clause, ensure_result, selected_ids
 
 RECORD_FORMAT = "voting-record/1"
 FINAL, SO_FAR = "final", "so far"
@@ -98,12 +97,12 @@ def record_header(session, cycle: Cycle, now: datetime) -> RecordHeader:
 
     The result is computed and stored if nobody needed it yet since the close.
 
-    :raises Conflict: no_ballot_record after the close when no ballot was ever recorded here (a
-        cycle counted before this system).
+    :raises Conflict: no_ballot_record for a cycle counted before online voting (`counted_offline`).
+        A vote in this system has a record even with no ballot: empty, its result funding nothing.
     """
     chain = session.get(BallotChain, cycle.id)
     if cycle.current_phase(now) in AFTER_VOTING:
-        if chain is None and session.get(CycleResult, cycle.id) is None:
+        if counted_offline(session, cycle):
             raise Conflict(_("No ballot of this cycle was recorded in this system, so it has no ballot record."),
                            "no_ballot_record")
         result = ensure_result(session, cycle, now)
@@ -238,14 +237,15 @@ def bulletin_page(session, cycle: Cycle, page: int, per_page: int = BULLETIN_PAG
     return BulletinPage(total, page, pages, per_page, entries)
 
 
-def audit_cycles(session) -> list[tuple[Cycle, int | None]]:
-    """Every cycle of the district with the length of its ballot chain (None: no ballot recorded),
-    newest year first, by community code."""
+def audit_cycles(session) -> list[tuple[Cycle, int, bool]]:
+    """Every cycle of the district with the length of its ballot chain and whether it was counted
+    before online voting (no record), newest year first, by community code."""
     from ..geography.models import Community
 
     rows = session.execute(
-        select(Cycle, BallotChain.last_seq).join(Community, Community.id == Cycle.community_id)
+        select(Cycle, func.coalesce(BallotChain.last_seq, 0), counted_offline_clause(Cycle.id))
+        .join(Community, Community.id == Cycle.community_id)
         .outerjoin(BallotChain, BallotChain.cycle_id == Cycle.id)
         .order_by(Cycle.year.desc(), Community.code)
     )
-    return [(cycle, seq) for cycle, seq in rows]
+    return [(cycle, seq, bool(offline)) for cycle, seq, offline in rows]

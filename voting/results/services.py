@@ -10,7 +10,7 @@ import json
 from fractions import Fraction
 
 from flask_babel import gettext as _
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, select
 from sqlalchemy.orm import selectinload
 
 from ..ballots.models import Ballot, BallotChain
@@ -19,6 +19,7 @@ from ..cycles.models import Cycle
 from ..cycles.services import ballot_projects
 from ..errors import Conflict
 from ..money import yuan_grouped
+from ..proposals.models import Project
 from ..residents.models import Resident
 from ..tally import Election, Project as TallyProject, tally
 from .models import CycleResult
@@ -59,9 +60,8 @@ def ensure_result(session, cycle: Cycle, now) -> CycleResult:
     stored = session.get(CycleResult, cycle.id)
     if stored is not None:
         return stored
-    if session.get(BallotChain, cycle.id) is None and any(p.votes is not None for p in ballot_projects(session, cycle)):
-        # Counted before online voting (paper tallies entered as figures): nothing to recount,
-        # and the recorded figures must not be overwritten by a count of zero ballots.
+    if counted_offline(session, cycle):
+        # Nothing to recount, and the recorded figures must not be overwritten by a count of zero ballots.
         raise Conflict(_("This year's votes were counted on paper before online voting; the archive "
                          "shows each project's recorded votes."), "results_recorded_offline")
     # Hold the chain head, as every cast does: a ballot still being recorded is committed first and
@@ -90,6 +90,20 @@ def ensure_result(session, cycle: Cycle, now) -> CycleResult:
     cycle.results_published_at = cycle.results_published_at or now
     session.flush()
     return result
+
+
+def counted_offline(session, cycle: Cycle) -> bool:
+    """Whether the cycle was counted before online voting: no ballot recorded in this system, and
+    vote figures entered for its projects (a paper tally). It has no ballot record to recount."""
+    return bool(session.scalar(select(counted_offline_clause(cycle.id))))
+
+
+def counted_offline_clause(cycle_id):
+    """`counted_offline` as a SQL condition on a cycle id (a value or a column)."""
+    chain = select(BallotChain.cycle_id).where(BallotChain.cycle_id == cycle_id).correlate_except(BallotChain)
+    votes = (select(Project.id).where(Project.cycle_id == cycle_id, Project.votes.is_not(None))
+             .correlate_except(Project))
+    return and_(~chain.exists(), votes.exists())
 
 
 def _eligible(session, cycle: Cycle) -> int:
