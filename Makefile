@@ -3,6 +3,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 PYTHON ?= python3
 
+MO := voting/translations/zh_Hans_CN/LC_MESSAGES/messages.mo
+
 .PHONY: run test install install-test translations messages bench
 
 run: install translations
@@ -26,8 +28,11 @@ $(VENV)/.installed-test: pyproject.toml $(VENV)/.installed
 	$(BIN)/pip install -q -e ".[test]"
 	touch $@
 
-# Compile the message catalogues (zh_CN is the default language; English is the source text).
-translations: install
+# Compile the message catalogues (zh_CN is the default language; English is the source text),
+# when the catalogue changed: two `make test` at once (.ci/run) then never rewrite it under each other.
+translations: $(MO)
+
+$(MO): voting/translations/zh_Hans_CN/LC_MESSAGES/messages.po $(VENV)/.installed
 	$(BIN)/pybabel -q compile -d voting/translations
 
 # After changing user-facing text: re-extract and merge into the catalogues, then translate.
