@@ -503,7 +503,7 @@ def test_rating_on_the_project_page(built, client, auth):
     page = client.get(url, headers={"Accept-Language": "en"}).get_data(as_text=True)
     assert "You rated this project 5 of 5" in page and "灯很亮" in page
     again = client.post(f"{url}/rating", data={"score": "1"}, headers={"Accept-Language": "en"})
-    assert again.status_code == 422 and "already rated" in again.get_data(as_text=True)
+    assert again.status_code == 409 and "already rated" in again.get_data(as_text=True)
     assert rows(ProjectRating) == {"project_rating": 1}
 
 

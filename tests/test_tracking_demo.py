@@ -134,6 +134,6 @@ def test_a_resident_rates_a_completed_project(demo, client, auth):
     page = client.get(url, headers=EN).get_data(as_text=True)
     assert "You rated this project 4 of 5" in page and "路灯亮了" in page
     again = client.post(f"{url}/rating", data={"score": "1"}, headers=EN)
-    assert again.status_code == 422 and "already rated" in again.get_data(as_text=True)
+    assert again.status_code == 409 and "already rated" in again.get_data(as_text=True)
     assert db.session.scalar(select(func.count()).select_from(ProjectRating).where(
         ProjectRating.project_id == project_id, ProjectRating.resident_id == resident_id)) == 1

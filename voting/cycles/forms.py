@@ -7,7 +7,6 @@ from wtforms.fields import SelectChoice
 
 from ..format import METHOD_LABELS
 from .models import OUTCOME_RULES
-from ..errors import DomainError
 
 OUTCOME_RULE_LABELS = {
     "greedy": _l("Most votes first; skip what does not fit the fund"),
@@ -22,16 +21,6 @@ NUMBER = {"inputmode": "numeric", "pattern": "[0-9]*"}
 def options(pairs) -> list[SelectChoice]:
     """Select options from (value, label) pairs."""
     return [SelectChoice(value, label) for value, label in pairs]
-
-
-def show_error(form: FlaskForm, error: DomainError) -> int:
-    """Put a service's refusal next to the field it names (or above the form); return its status."""
-    field = getattr(form, getattr(error, "field", ""), None)
-    if field is not None:
-        field.errors = [*field.errors, error.message]
-    else:
-        form.form_errors.append(error.message)
-    return error.status
 
 
 class ReviewForm(FlaskForm):

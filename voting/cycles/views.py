@@ -1,26 +1,26 @@
-from flask import flash, redirect, render_template, url_for
+from flask import render_template, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import func, select
 
 from ..accounts.access import public, require_roles
 from ..database import transactional, utcnow
-from ..errors import Conflict
 from ..extensions import db
 from ..money import yuan
 from ..geography.services import community_cycles, get_community
 from ..proposals.models import BALLOT_STATUSES, STATUSES
 from ..proposals.services import awaiting_review, cycle_proposals, get_project, review_proposal
 from . import bp
+from ..webforms import handle_form, saved
 from .forms import (
-    OUTCOME_RULE_LABELS, NewCycleForm, PhaseForm, ReviewForm, RulesForm, WindowForm, options, show_error,
+    OUTCOME_RULE_LABELS, NewCycleForm, PhaseForm, ReviewForm, RulesForm, WindowForm, options,
 )
 from .models import Cycle
 from .services import (
     NEXT_PHASE, ballot_projects, can_oversee, get_cycle, is_staff_of, move_phase, open_cycle,
     require_oversight, require_staff_of, set_rules, set_window, turnout, voting_problems,
 )
-from .validation import InvalidField, local_time_value, to_local_input
+from .validation import local_time_value, to_local_input
 
 
 @bp.get("/cycles/<int:cycle_id>")
@@ -51,18 +51,12 @@ def open_next(code):
     """Open the community's cycle for a year (it starts collecting proposals)."""
     place = get_community(db.session, code)
     require_oversight(current_user, place.id)
-    form, status = NewCycleForm(), 400
-    if form.validate_on_submit():
-        try:
-            cycle = open_cycle(db.session, current_user, place, form.year.data)
-        except (InvalidField, Conflict) as error:
-            db.session.rollback()
-            status = show_error(form, error)
-        else:
-            flash(_("The %(year)d cycle is open: residents can now propose projects.", year=cycle.year),
-                  "info")
-            return redirect(url_for("cycles.dashboard", cycle_id=cycle.id))
-    return _render_community(place, form, status)
+    form = NewCycleForm()
+    return handle_form(
+        form, lambda: open_cycle(db.session, current_user, place, form.year.data),
+        done=lambda cycle: saved(_("The %(year)d cycle is open: residents can now propose projects.", year=cycle.year),
+                                 url_for("cycles.dashboard", cycle_id=cycle.id)),
+        again=lambda status: _render_community(place, form, status))
 
 
 @bp.get("/cycles/<int:cycle_id>/manage")
@@ -82,18 +76,13 @@ def review(project_id):
     project = get_project(db.session, project_id)
     cycle = project.cycle
     require_staff_of(current_user, cycle.community_id)
-    form, status = ReviewForm(prefix=f"p{project.id}"), 400
-    if form.validate_on_submit():
-        try:
-            review_proposal(db.session, current_user, project, form.decision.data, reason=form.reason.data,
-                            cost=form.cost.data, into=form.into.data)
-        except (InvalidField, Conflict) as error:
-            db.session.rollback()
-            status = show_error(form, error)
-        else:
-            flash(_("“%(title)s”: decision saved.", title=project.title), "info")
-            return redirect(url_for("cycles.dashboard", cycle_id=cycle.id, _anchor=f"p{project.id}"))
-    return render_dashboard(cycle, status, review_forms={project.id: form})
+    form = ReviewForm(prefix=f"p{project.id}")
+    return handle_form(
+        form, lambda: review_proposal(db.session, current_user, project, form.decision.data, reason=form.reason.data,
+                                      cost=form.cost.data, into=form.into.data),
+        done=lambda _r: saved(_("“%(title)s”: decision saved.", title=project.title),
+                              url_for("cycles.dashboard", cycle_id=cycle.id, _anchor=f"p{project.id}")),
+        again=lambda status: render_dashboard(cycle, status, review_forms={project.id: form}))
 
 
 @bp.post("/cycles/<int:cycle_id>/manage/phase")
@@ -103,17 +92,11 @@ def phase(cycle_id):
     """Staff: move the cycle on to its next phase."""
     cycle = get_cycle(db.session, cycle_id)
     require_staff_of(current_user, cycle.community_id)
-    form, status = PhaseForm(), 400
-    if form.validate_on_submit():
-        try:
-            move_phase(db.session, current_user, cycle, form.phase.data, form.reason.data)
-        except (InvalidField, Conflict) as error:
-            db.session.rollback()
-            status = show_error(form, error)
-        else:
-            flash(_("The cycle has moved on."), "info")
-            return redirect(url_for("cycles.dashboard", cycle_id=cycle.id))
-    return render_dashboard(cycle, status, phase_form=form)
+    form = PhaseForm()
+    return handle_form(
+        form, lambda: move_phase(db.session, current_user, cycle, form.phase.data, form.reason.data),
+        done=lambda _r: saved(_("The cycle has moved on."), url_for("cycles.dashboard", cycle_id=cycle.id)),
+        again=lambda status: render_dashboard(cycle, status, phase_form=form))
 
 
 @bp.post("/cycles/<int:cycle_id>/manage/window")
@@ -123,19 +106,18 @@ def window(cycle_id):
     """Staff: set when voting opens and closes (Beijing time)."""
     cycle = get_cycle(db.session, cycle_id)
     require_staff_of(current_user, cycle.community_id)
-    form, status = WindowForm(), 400
-    if form.validate_on_submit():
-        try:
-            opens = local_time_value(form.voting_opens_at.data, "voting_opens_at", _("The opening time"))
-            closes = local_time_value(form.voting_closes_at.data, "voting_closes_at", _("The closing time"))
-            set_window(db.session, current_user, cycle, opens, closes)
-        except (InvalidField, Conflict) as error:
-            db.session.rollback()
-            status = show_error(form, error)
-        else:
-            flash(_("The voting window is saved."), "info")
-            return redirect(url_for("cycles.dashboard", cycle_id=cycle.id, _anchor="window"))
-    return render_dashboard(cycle, status, window_form=form)
+    form = WindowForm()
+
+    def apply():
+        opens = local_time_value(form.voting_opens_at.data, "voting_opens_at", _("The opening time"))
+        closes = local_time_value(form.voting_closes_at.data, "voting_closes_at", _("The closing time"))
+        set_window(db.session, current_user, cycle, opens, closes)
+
+    return handle_form(
+        form, apply,
+        done=lambda _r: saved(_("The voting window is saved."),
+                              url_for("cycles.dashboard", cycle_id=cycle.id, _anchor="window")),
+        again=lambda status: render_dashboard(cycle, status, window_form=form))
 
 
 @bp.post("/cycles/<int:cycle_id>/manage/rules")
@@ -145,17 +127,12 @@ def rules(cycle_id):
     """Staff: set the voting rules before voting opens."""
     cycle = get_cycle(db.session, cycle_id)
     require_staff_of(current_user, cycle.community_id)
-    form, status = RulesForm(), 400
-    if form.validate_on_submit():
-        try:
-            set_rules(db.session, current_user, cycle, form.data)
-        except (InvalidField, Conflict) as error:
-            db.session.rollback()
-            status = show_error(form, error)
-        else:
-            flash(_("The voting rules are saved."), "info")
-            return redirect(url_for("cycles.dashboard", cycle_id=cycle.id, _anchor="rules"))
-    return render_dashboard(cycle, status, rules_form=form)
+    form = RulesForm()
+    return handle_form(
+        form, lambda: set_rules(db.session, current_user, cycle, form.data),
+        done=lambda _r: saved(_("The voting rules are saved."),
+                              url_for("cycles.dashboard", cycle_id=cycle.id, _anchor="rules")),
+        again=lambda status: render_dashboard(cycle, status, rules_form=form))
 
 
 def render_dashboard(cycle: Cycle, status: int = 200, review_forms=None, phase_form=None, window_form=None,

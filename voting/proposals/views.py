@@ -1,15 +1,14 @@
-from flask import flash, redirect, render_template, send_file, url_for
+from flask import render_template, send_file, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
 from ..accounts.access import public, require_roles
 from ..cycles import services as cycle_service
-from ..cycles.forms import show_error
-from ..cycles.validation import InvalidField
 from ..database import transactional, utcnow
-from ..errors import Conflict, NotFound
+from ..errors import NotFound
 from ..extensions import db
 from . import bp
+from ..webforms import handle_form, saved
 from .forms import ProposalForm, read_uploads
 from .photos import MAX_BYTES, MAX_PHOTOS, photo_path
 from .services import (
@@ -25,21 +24,19 @@ def propose(cycle_id):
     """Propose a project for the community's fund (a phone-sized form)."""
     cycle = cycle_service.get_cycle(db.session, cycle_id)
     require_proposer(current_user, cycle)
-    form, status = ProposalForm(), 400
-    if form.validate_on_submit():
-        try:
-            submit_proposal(db.session, current_user, cycle, form.data, read_uploads(form.photos.data))
-        except (InvalidField, Conflict) as error:
-            db.session.rollback()
-            status = show_error(form, error)
-        else:
-            flash(_("Thank you. Your proposal is in; staff will review it and you can follow it here."),
-                  "info")
-            return redirect(url_for("proposals.mine"))
-    photos_dropped = bool(form.errors) and any(f and f.filename for f in form.photos.data or [])
-    page = render_template("proposals/new.html", form=form, cycle=cycle, max_photos=MAX_PHOTOS,
-                           max_mb=MAX_BYTES // 2**20, photos_dropped=photos_dropped)
-    return page, status if form.errors else 200
+    form = ProposalForm()
+
+    def again(status: int):  # also the GET: a form with no errors is a 200
+        photos_dropped = bool(form.errors) and any(f and f.filename for f in form.photos.data or [])
+        page = render_template("proposals/new.html", form=form, cycle=cycle, max_photos=MAX_PHOTOS,
+                               max_mb=MAX_BYTES // 2**20, photos_dropped=photos_dropped)
+        return page, status if form.errors else 200
+
+    return handle_form(
+        form, lambda: submit_proposal(db.session, current_user, cycle, form.data, read_uploads(form.photos.data)),
+        done=lambda _r: saved(_("Thank you. Your proposal is in; staff will review it and you can follow it here."),
+                              url_for("proposals.mine")),
+        again=again)
 
 
 @bp.errorhandler(413)

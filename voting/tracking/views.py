@@ -3,7 +3,7 @@ ledger, the district dashboard, and milestone photos."""
 from __future__ import annotations
 
 from flask import (
-    Response, abort, flash, redirect, render_template, request, send_file,
+    Response, abort, render_template, request, send_file,
     stream_with_context, url_for,
 )
 from flask_babel import gettext as _
@@ -12,12 +12,12 @@ from wtforms.fields.choices import SelectChoice
 
 from ..accounts.access import public, require_roles
 from ..database import transactional
-from ..errors import Conflict, Invalid
 from ..extensions import db
 from ..format import CATEGORY_LABELS
 from ..geography.services import get_community
 from . import bp, photos
 from .exports import csv_chunks, xlsx_file
+from ..webforms import handle_form, saved
 from .forms import ApprovalForm, ArchiveForm, MilestoneForm, RatingForm, SpendingForm, StatusForm
 from .services import (
     ArchiveFilters, Page, add_milestone, advance_status, approve_overrun, archive_choices, archive_page,
@@ -34,15 +34,6 @@ def problems(form, anchor: str) -> list[tuple[str, str]]:
     messages = list(form.form_errors) + [m for name, errors in form.errors.items() if name is not None
                                           for m in errors]
     return [(anchor, str(m)) for m in dict.fromkeys(messages)]
-
-
-def _attach(form, error) -> None:
-    """Show a service's refusal next to the field it names, or above the form."""
-    field = getattr(form, getattr(error, "field", None) or "", None)
-    if field is not None and hasattr(field, "errors"):
-        field.errors = list(field.errors) + [error.message]
-    else:
-        form.form_errors.append(error.message)
 
 
 # --- The archive -----------------------------------------------------------------------------------
@@ -137,16 +128,11 @@ def rate(project_id):
     """A resident of the community rates the completed project once."""
     project = tracked_project(db.session, project_id)
     form = RatingForm()
-    if form.validate_on_submit():
-        try:
-            rate_project(db.session, current_user, project, form.score.data, form.comment.data)
-        except (Invalid, Conflict) as error:
-            db.session.rollback()
-            _attach(form, error)
-        else:
-            flash(_("Thank you: your rating is recorded."), "info")
-            return redirect(url_for("tracking.project", project_id=project.id) + "#rating")
-    return _render_project(project, rating_form=form, status=422)
+    return handle_form(
+        form, lambda: rate_project(db.session, current_user, project, form.score.data, form.comment.data),
+        done=lambda _r: saved(_("Thank you: your rating is recorded."),
+                              url_for("tracking.project", project_id=project.id) + "#rating"),
+        again=lambda status: _render_project(project, rating_form=form, status=status), invalid=422)
 
 
 # --- Recording progress (staff of the community) ------------------------------------------------
@@ -177,17 +163,13 @@ def change_status(project_id):
     """Move the project one step forward (accepting it records the acceptance)."""
     project = project_for_staff(db.session, current_user, project_id, for_update=True)
     form = StatusForm()
-    if form.validate_on_submit():
-        try:
-            advance_status(db.session, current_user, project, form.to_status.data, accepted_on=form.accepted_on.data,
-                           panel=form.panel.data, remarks=form.remarks.data)
-        except (Invalid, Conflict) as error:
-            db.session.rollback()
-            _attach(form, error)
-        else:
-            flash(_("The project is now “%(status)s”.", status=_status(project.status)), "info")
-            return redirect(url_for("tracking.manage", project_id=project.id))
-    return _render_manage(project, 422, status_form=form)
+    return handle_form(
+        form, lambda: advance_status(db.session, current_user, project, form.to_status.data,
+                                     accepted_on=form.accepted_on.data, panel=form.panel.data,
+                                     remarks=form.remarks.data),
+        done=lambda _r: saved(_("The project is now “%(status)s”.", status=_status(project.status)),
+                              url_for("tracking.manage", project_id=project.id)),
+        again=lambda status: _render_manage(project, status, status_form=form), invalid=422)
 
 
 @bp.post("/tracking/projects/<int:project_id>/milestones")
@@ -197,17 +179,11 @@ def milestone(project_id):
     """Record a milestone with photos."""
     project = project_for_staff(db.session, current_user, project_id)
     form = MilestoneForm()
-    if form.validate_on_submit():
-        try:
-            add_milestone(db.session, current_user, project, form.happened_on.data, form.text.data,
-                          _uploaded(form.photos.data))
-        except (Invalid, Conflict) as error:
-            db.session.rollback()
-            _attach(form, error)
-        else:
-            flash(_("The milestone is recorded."), "info")
-            return redirect(url_for("tracking.manage", project_id=project.id))
-    return _render_manage(project, 422, milestone_form=form)
+    return handle_form(
+        form, lambda: add_milestone(db.session, current_user, project, form.happened_on.data, form.text.data,
+                                    _uploaded(form.photos.data)),
+        done=lambda _r: saved(_("The milestone is recorded."), url_for("tracking.manage", project_id=project.id)),
+        again=lambda status: _render_manage(project, status, milestone_form=form), invalid=422)
 
 
 @bp.post("/tracking/projects/<int:project_id>/spending")
@@ -217,17 +193,11 @@ def spending(project_id):
     """Record a payment out of the fund for the project."""
     project = project_for_staff(db.session, current_user, project_id)
     form = SpendingForm()
-    if form.validate_on_submit():
-        try:
-            record_spending(db.session, current_user, project, form.spent_on.data, form.amount.data,
-                            form.payee.data, form.note.data)
-        except (Invalid, Conflict) as error:
-            db.session.rollback()
-            _attach(form, error)
-        else:
-            flash(_("The payment is recorded."), "info")
-            return redirect(url_for("tracking.manage", project_id=project.id))
-    return _render_manage(project, 422, spending_form=form)
+    return handle_form(
+        form, lambda: record_spending(db.session, current_user, project, form.spent_on.data, form.amount.data,
+                                      form.payee.data, form.note.data),
+        done=lambda _r: saved(_("The payment is recorded."), url_for("tracking.manage", project_id=project.id)),
+        again=lambda status: _render_manage(project, status, spending_form=form), invalid=422)
 
 
 def _uploaded(files) -> list[tuple[str, bytes]]:
@@ -283,16 +253,11 @@ def approve(code, year):
     community = get_community(db.session, code)
     cycle = get_ledger_cycle(db.session, community, year)
     form = ApprovalForm()
-    if form.validate_on_submit():
-        try:
-            approve_overrun(db.session, current_user, cycle, form.amount.data, form.reason.data)
-        except Invalid as error:
-            db.session.rollback()
-            _attach(form, error)
-        else:
-            flash(_("The approval is recorded."), "info")
-            return redirect(url_for("tracking.ledger", code=code, year=year) + "#approvals")
-    return _render_ledger(community, year, approval_form=form, status=422)
+    return handle_form(
+        form, lambda: approve_overrun(db.session, current_user, cycle, form.amount.data, form.reason.data),
+        done=lambda _r: saved(_("The approval is recorded."),
+                              url_for("tracking.ledger", code=code, year=year) + "#approvals"),
+        again=lambda status: _render_ledger(community, year, approval_form=form, status=status), invalid=422)
 
 
 # --- The dashboard and photos ----------------------------------------------------------------------
