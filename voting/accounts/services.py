@@ -13,7 +13,6 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from ..database import utcnow
 from ..errors import Invalid, Unauthorized
-from ..extensions import db
 from ..geography.models import Community, Grid
 from .models import ROLES, ApiToken, User
 

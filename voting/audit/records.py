@@ -98,7 +98,7 @@ def record_header(session, cycle: Cycle, now: datetime) -> RecordHeader:
     The result is computed and stored if nobody needed it yet since the close.
 
     :raises Conflict: no_ballot_record for a cycle counted before online voting (`counted_offline`).
-        A vote in this system has a record even with no ballot: empty, its result funding nothing.
+        A vote in this system has a record even with no ballot: empty, with the count of no ballots.
     """
     chain = session.get(BallotChain, cycle.id)
     if cycle.current_phase(now) in AFTER_VOTING:
