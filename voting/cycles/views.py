@@ -10,8 +10,8 @@ from ..money import yuan
 from ..geography.services import community_cycles, get_community
 from ..proposals.models import BALLOT_STATUSES, STATUSES
 from ..proposals.services import awaiting_review, cycle_proposals, get_project, review_proposal
-from . import bp
 from ..webforms import handle_form, saved
+from . import bp
 from .forms import (
     OUTCOME_RULE_LABELS, NewCycleForm, PhaseForm, ReviewForm, RulesForm, WindowForm, options,
 )

@@ -7,8 +7,8 @@ from ..cycles import services as cycle_service
 from ..database import transactional, utcnow
 from ..errors import NotFound
 from ..extensions import db
-from . import bp
 from ..webforms import handle_form, saved
+from . import bp
 from .forms import ProposalForm, read_uploads
 from .photos import MAX_BYTES, MAX_PHOTOS, photo_path
 from .services import (

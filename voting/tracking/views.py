@@ -15,9 +15,9 @@ from ..database import transactional
 from ..extensions import db
 from ..format import CATEGORY_LABELS
 from ..geography.services import get_community
+from ..webforms import handle_form, saved
 from . import bp, photos
 from .exports import csv_chunks, xlsx_file
-from ..webforms import handle_form, saved
 from .forms import ApprovalForm, ArchiveForm, MilestoneForm, RatingForm, SpendingForm, StatusForm
 from .services import (
     ArchiveFilters, Page, add_milestone, advance_status, approve_overrun, archive_choices, archive_page,
