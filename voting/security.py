@@ -22,10 +22,16 @@ talisman = Talisman()
 
 
 class SessionInterface(SecureCookieSessionInterface):
-    """The session cookie is Secure exactly when the site is served over HTTPS."""
+    """The session cookie is Secure exactly when the site is served over HTTPS; the API has none."""
 
     def get_cookie_secure(self, app: Flask) -> bool:
         return request.is_secure or super().get_cookie_secure(app)
+
+    def open_session(self, app: Flask, request):
+        """None for the API, which knows its users by bearer token only (`accounts.access`)."""
+        if request.path.startswith("/api/"):
+            return self.make_null_session(app)
+        return super().open_session(app, request)
 
 
 def init_security(app: Flask, proxy_count: int) -> None:

@@ -25,10 +25,21 @@ def is_api_request() -> bool:
 
 
 def acting_user():
-    """The signed-in user of this request (token for the API, session for pages)."""
+    """The signed-in user of this request (token for the API, session for pages). For the API the
+    account is loaded on first use: `deny_by_default` checked the token (`bearer()`)."""
     if is_api_request():
-        return g.get("api_user") or AnonymousUserMixin()
+        if "api_user" not in g:
+            from ..extensions import db
+            from .models import User
+
+            g.api_user = db.session.get(User, g.api_bearer.id) if g.get("api_bearer") else None
+        return g.api_user or AnonymousUserMixin()
     return current_user
+
+
+def bearer():
+    """The API request's `accounts.services.Bearer` (who its token stands for), or None."""
+    return g.get("api_bearer")
 
 
 def require_roles(*roles: str):
@@ -61,19 +72,21 @@ def require_scope(user, community_id: int) -> None:
 
 def deny_by_default():
     """Before every request: let public endpoints and static files through, else require sign-in."""
-    if is_api_request():
-        g.api_user = _bearer_user()
+    api = is_api_request()
+    if api:
+        g.api_bearer = _bearer()
+        g.pop("api_user", None)  # loaded by `acting_user` for this bearer (`g` outlives a request in tests)
     if request.endpoint is None or request.endpoint == "static" or request.endpoint.endswith(".static"):
         return None
     view = current_app.view_functions.get(request.endpoint)
     if view is None or getattr(view, "is_public", False):
         return None
-    if not acting_user().is_authenticated:
+    if not (g.api_bearer if api else current_user.is_authenticated):
         raise Unauthorized(_("Please sign in first."))
     return None
 
 
-def _bearer_user():
+def _bearer():
     from ..extensions import db
     from .services import user_for_token
 

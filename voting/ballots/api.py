@@ -17,7 +17,7 @@ import re
 from flask import jsonify, request
 from flask_babel import gettext as _
 
-from ..accounts.access import acting_user, public, require_roles
+from ..accounts.access import acting_user, bearer, public, require_roles
 from ..api import bp, json_body
 from ..cycles.api import iso
 from ..cycles.services import get_cycle
@@ -52,7 +52,7 @@ def ballot_pairs(body: dict) -> list[tuple[object, object]]:
 @transactional
 def put_ballot(cycle_id):
     """Cast or revise the resident's ballot; 200 {receipt, cast_at, version}."""
-    user = acting_user()
+    user = bearer()
     cycle = cycle_for_casting(db.session, cycle_id)
     pairs = ballot_pairs(json_body())
     key = request.headers.get("Idempotency-Key")

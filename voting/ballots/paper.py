@@ -80,7 +80,7 @@ def create_batch(session, user: User, cycle: Cycle, grid_id: int, label: str, no
     if grid is None or grid.community_id != cycle.community_id:
         raise NotFound(_("There is no such grid in this community."), "unknown_grid")
     check_paper_scope(user, grid)
-    ensure_voting_open(cycle, now)
+    ensure_voting_open(cycle.window, now)
     batch = PaperBatch(cycle_id=cycle.id, grid_id=grid.id, label=label.strip()[:80], created_by_id=user.id,
                        round1_by_id=user.id, created_at=now)
     session.add(batch)
@@ -116,7 +116,7 @@ def add_entry(session, user: User, batch: PaperBatch, resident_id, pairs, now: d
     :raises Invalid: not_on_roll, and the rule codes of `rules.py`.
     """
     check_paper_scope(user, batch.grid)
-    ensure_voting_open(batch.cycle, now)
+    ensure_voting_open(batch.cycle.window, now)
     number = my_round(batch, user)
     resident = session.get(Resident, resident_id) if isinstance(resident_id, int) else None
     if resident is None or resident.grid_id != batch.grid_id or not resident.is_active:

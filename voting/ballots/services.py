@@ -19,16 +19,16 @@ How one cast runs, in one transaction (the view commits):
 5. record the ballot (the next link of the hash chain, `chain.py`) and its choices, move the chain
    head, and mark the roll entry (that the resident voted, and how); with a key, store the answer.
 
-The path writes with Core statements (no unit-of-work flush): on PostgreSQL steps 2, 4 and 5 are a
-statement each (data-modifying WITH); copies of the rows it changed that the session already
-holds are expired. The partial unique index on `ballot (cycle_id, voter_code) WHERE is_current`
+The path reads the cycle and writes with statements run on the driver's own cursor
+(`database.DriverStatement`: no unit-of-work flush, none of SQLAlchemy's work per statement); on
+PostgreSQL steps 2, 4 and 5 are a statement each (data-modifying WITH); copies of the rows it
+changed that the session already holds are expired. The partial unique index on `ballot (cycle_id, voter_code) WHERE is_current`
 is the database's own guarantee of one current ballot; `@transactional` retries deadlocks,
 serialisation failures and the (60-bit, practically never) clash of a new receipt code with an
 old one.
 """
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 from collections import Counter
@@ -39,12 +39,14 @@ from flask import current_app
 from flask_babel import gettext as _
 from sqlalchemy import bindparam, insert, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import load_only, object_session
+from sqlalchemy.orm import object_session
 from sqlalchemy.orm.util import identity_key
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from ..accounts.models import User
-from ..cycles.models import Cycle
+from ..accounts.services import Bearer, ResidentFacts
+from ..cycles.models import Cycle, VotingWindow
+from ..database import DriverStatement, per_dialect
 from ..errors import Conflict, Forbidden, Invalid, NotFound
 from ..proposals.models import Project
 from ..residents.models import Resident
@@ -78,13 +80,14 @@ def request_hash(cycle_id: int, pairs) -> str:
     return hashlib.sha256(json.dumps([cycle_id, canonical]).encode()).hexdigest()
 
 
-def eligible_resident(voter: User | Resident, cycle: Cycle) -> Resident:
+def eligible_resident(voter: User | Bearer | Resident, cycle: Cycle | CastingCycle
+                      ) -> Resident | ResidentFacts:
     """The registry resident who may vote in the cycle: an active resident of its community
     (reached through their resident account, or directly for assisted and paper ballots).
 
     :raises Forbidden: not_eligible otherwise.
     """
-    if isinstance(voter, User):
+    if isinstance(voter, (User, Bearer)):
         if voter.role != "resident" or voter.resident is None or not voter.is_enabled:
             raise Forbidden(_("Only a resident in the register of this community can vote."), "not_eligible")
         voter = voter.resident
@@ -108,9 +111,9 @@ def _check_worker(channel: str, worker: User | None, resident: Resident) -> None
         raise Forbidden(_("You can record ballots only for residents of your own grid."), "not_your_grid")
 
 
-def ensure_voting_open(cycle: Cycle, now: datetime) -> None:
+def ensure_voting_open(window: VotingWindow, now: datetime) -> None:
     """:raises Conflict: voting_closed outside the voting window (server time)."""
-    if not cycle.is_voting_open(now):
+    if not window.is_voting_open(now):
         raise Conflict(_("Voting is not open: ballots are taken only between the published opening "
                          "and closing times."), "voting_closed")
 
@@ -122,24 +125,31 @@ def ballot_costs(session, cycle: Cycle) -> dict[int, int]:
     return {project_id: estimated if cost is None else cost for project_id, cost, estimated in rows}
 
 
-def cycle_for_casting(session, cycle_id: int) -> Cycle:
-    """The cycle with what casting reads of it (its community, phase, window and rules; the rest
-    loads on first access).
+@dataclass(frozen=True)
+class CastingCycle:
+    """What casting reads of a cycle before its lock: its community, voting window and rules."""
 
-    :raises NotFound: unknown_cycle.
-    """
-    cycle = session.execute(_cycle_for_casting(), {"id": cycle_id}).scalar()
-    if cycle is None:
+    id: int
+    community_id: int
+    window: VotingWindow
+    rules: BallotRules
+    rules_frozen: bool
+
+    @classmethod
+    def of(cls, cycle) -> CastingCycle:
+        """From a `Cycle`, or a row of the casting path's cycle statement."""
+        return cls(cycle.id, cycle.community_id,
+                   VotingWindow(cycle.phase, cycle.voting_opens_at, cycle.voting_closes_at),
+                   BallotRules.of(cycle), cycle.rules_frozen_at is not None)
+
+
+def cycle_for_casting(session, cycle_id: int) -> CastingCycle:
+    """:raises NotFound: unknown_cycle."""
+    connection = session.connection()
+    rows = _sql(connection).cycle.rows(connection, {"id": cycle_id})
+    if not rows:
         raise NotFound(_("There is no cycle %(id)s.", id=cycle_id), "unknown_cycle")
-    return cycle
-
-
-@functools.cache
-def _cycle_for_casting():
-    """Built once: building the load options and the statement's cache key cost more than the query."""
-    return select(Cycle).where(Cycle.id == bindparam("id")).options(load_only(
-        Cycle.community_id, Cycle.phase, Cycle.voting_opens_at, Cycle.voting_closes_at, Cycle.method,
-        Cycle.min_choices, Cycle.max_choices, Cycle.points, Cycle.fund_fen, Cycle.rules_frozen_at))
+    return CastingCycle.of(rows[0])
 
 
 def check_choices(session, cycle: Cycle, voter: User | Resident, pairs, now: datetime) -> dict[int, int]:
@@ -148,12 +158,12 @@ def check_choices(session, cycle: Cycle, voter: User | Resident, pairs, now: dat
     :raises Forbidden, Conflict, Invalid: as `cast_ballot`.
     """
     eligible_resident(voter, cycle)
-    ensure_voting_open(cycle, now)
+    ensure_voting_open(cycle.window, now)
     return validate_choices(BallotRules.of(cycle), ballot_costs(session, cycle), pairs)
 
 
-def cast_ballot(session, cycle: Cycle, voter: User | Resident, choices, channel: str, worker: User | None,
-                now: datetime, *, idempotency: Idempotency | None = None) -> CastOutcome:
+def cast_ballot(session, cycle: Cycle | CastingCycle, voter: User | Bearer | Resident, choices, channel: str,
+                worker: User | None, now: datetime, *, idempotency: Idempotency | None = None) -> CastOutcome:
     """Record a ballot (or a new version of the voter's ballot) and return the receipt.
 
     `choices` are (project id, points) pairs as sent; points are 1 except in cumulative voting.
@@ -164,22 +174,23 @@ def cast_ballot(session, cycle: Cycle, voter: User | Resident, choices, channel:
         too_many_choices, over_budget; idempotency_key_reused.
     """
     choices = list(choices)
+    if isinstance(cycle, Cycle):
+        cycle = CastingCycle.of(cycle)
     if idempotency and (stored := _stored_answer(session, idempotency)):
         return stored
     resident = eligible_resident(voter, cycle)
     _check_worker(channel, worker, resident)
-    ensure_voting_open(cycle, now)
+    ensure_voting_open(cycle.window, now)
     code, receipt = voter_code(current_app.config["SECRET_KEY"], cycle.id, resident.id), new_receipt()
     connection = session.connection()
-    sql = _sql(session)
+    sql = _sql(connection)
     seq, head_hash = lock_chain_head(session, cycle.id)  # on SQLite the write lock is held from here
     if idempotency and (stored := _stored_answer(session, idempotency)):
         return stored
-    if cycle.rules_frozen_at is None:
-        _freeze_rules(session, cycle, now)
+    rules = cycle.rules if cycle.rules_frozen else _freeze_rules(session, cycle.id, now)
     state = sql.read_state(connection, cycle.id, code)
     ensure_voting_open(state.window, now)
-    chosen = validate_choices(BallotRules.of(cycle), state.costs, choices)
+    chosen = validate_choices(rules, state.costs, choices)
 
     seq, version = seq + 1, state.previous_version + 1
     row = canonical_row(seq=seq, voter_code=code, version=version, channel=channel,
@@ -201,8 +212,10 @@ def cast_ballot(session, cycle: Cycle, voter: User | Resident, choices, channel:
 
 def lock_chain_head(session, cycle_id: int) -> tuple[int, str]:
     """Lock the cycle's chain head until the commit, creating it at the genesis; (last_seq, head_hash)."""
-    return tuple(session.connection().execute(_sql(session).lock_chain,
-                                              {"cycle": cycle_id, "genesis": genesis_hash(cycle_id)}).one())
+    connection = session.connection()
+    (seq, head_hash), = _sql(connection).lock_chain.rows(connection, {"cycle": cycle_id,
+                                                                      "genesis": genesis_hash(cycle_id)})
+    return seq, head_hash
 
 
 def current_ballot(session, cycle: Cycle, voter: User | Resident) -> Ballot | None:
@@ -328,7 +341,7 @@ class _State:
 
     superseded_id: int | None
     previous_version: int
-    window: Cycle
+    window: VotingWindow
     costs: dict[int, int]
 
     @classmethod
@@ -336,7 +349,7 @@ class _State:
         """From the superseded (id, version) and rows (phase, opens, closes, project id, cost)."""
         window, costs = None, {}
         for phase, opens_at, closes_at, project_id, cost in rows:
-            window = window or Cycle(phase=phase, voting_opens_at=opens_at, voting_closes_at=closes_at)
+            window = window or VotingWindow(phase, opens_at, closes_at)
             if project_id is not None:
                 costs[project_id] = cost
         return cls(superseded[0], superseded[1] or 0, window, costs)
@@ -352,78 +365,93 @@ WHERE cycle.id = :cycle"""
 
 
 class _Statements:
-    """The casting path's statements, built once per dialect: reusing a statement object saves
-    building it and computing its cache key on every cast."""
+    """The casting path's statements for one dialect, run on the driver's cursor (`DriverStatement`:
+    a sixth of a cast was SQLAlchemy's work for each statement)."""
 
-    def __init__(self, dialect: str):
-        self.postgres = dialect == "postgresql"
+    def __init__(self, dialect):
+        self.postgres = dialect.name == "postgresql"
         upsert = (postgresql if self.postgres else sqlite).insert
         ballot, choice, chain, roll = (Ballot.__table__, BallotChoice.__table__, BallotChain.__table__,
                                        RollEntry.__table__)
+        c = Cycle.__table__.c
+        self.cycle = DriverStatement(
+            select(c.id, c.community_id, c.phase, c.voting_opens_at, c.voting_closes_at, c.method, c.min_choices,
+                   c.max_choices, c.points, c.fund_fen, c.rules_frozen_at).where(c.id == bindparam("id")), dialect)
         # Create the head at the genesis, or "update" it to itself: either way it is locked.
-        self.lock_chain = (upsert(chain).values(cycle_id=bindparam("cycle"), last_seq=0, head_hash=bindparam("genesis"))
-                           .on_conflict_do_update(index_elements=["cycle_id"], set_={"last_seq": chain.c.last_seq})
-                           .returning(chain.c.last_seq, chain.c.head_hash))
+        self.lock_chain = DriverStatement(
+            upsert(chain).values(cycle_id=bindparam("cycle"), last_seq=0, head_hash=bindparam("genesis"))
+            .on_conflict_do_update(index_elements=["cycle_id"], set_={"last_seq": chain.c.last_seq})
+            .returning(chain.c.last_seq, chain.c.head_hash), dialect)
+        if self.postgres:  # steps 4 and 5 in one statement each (data-modifying WITH)
+            self.state, self.record_all = (DriverStatement(_STATE_POSTGRESQL, dialect),
+                                           DriverStatement(_RECORD_POSTGRESQL, dialect))
+            return
         # The current ballot is the voter's highest version.
-        self.supersede = (update(ballot).where(ballot.c.cycle_id == bindparam("cycle"),
-                                               ballot.c.voter_code == bindparam("code"), ballot.c.is_current)
-                          .values(is_current=False).returning(ballot.c.id, ballot.c.version))
-        self.window_and_costs = text(_WINDOW_AND_COSTS).columns(  # typed: SQLite gives datetimes as text
-            Cycle.phase, Cycle.voting_opens_at, Cycle.voting_closes_at, Project.id, Project.cost_fen)
-        self.insert_ballot = insert(ballot).returning(ballot.c.id)
-        self.insert_choices = insert(choice)
-        self.move_head = (update(chain).where(chain.c.cycle_id == bindparam("cycle"))
-                          .values(last_seq=bindparam("seq"), head_hash=bindparam("head")))
+        self.supersede = DriverStatement(
+            update(ballot).where(ballot.c.cycle_id == bindparam("cycle"), ballot.c.voter_code == bindparam("code"),
+                                 ballot.c.is_current).values(is_current=False).returning(ballot.c.id, ballot.c.version),
+            dialect)
+        self.window_and_costs = DriverStatement(text(_WINDOW_AND_COSTS).columns(  # typed: SQLite's datetimes are text
+            Cycle.phase, Cycle.voting_opens_at, Cycle.voting_closes_at, Project.id, Project.cost_fen), dialect)
+        self.insert_ballot = DriverStatement(
+            insert(ballot).values({name: bindparam(name) for name in _BALLOT_COLUMNS}).returning(ballot.c.id), dialect)
+        self.insert_choices = DriverStatement(insert(choice).values(
+            ballot_id=bindparam("ballot_id"), project_id=bindparam("project_id"), points=bindparam("points")), dialect)
+        self.move_head = DriverStatement(update(chain).where(chain.c.cycle_id == bindparam("cycle"))
+                                         .values(last_seq=bindparam("seq"), head_hash=bindparam("head")), dialect)
         # The roll entry says the resident voted, and by the channel of the latest ballot.
         voted = upsert(roll).values(cycle_id=bindparam("cycle"), resident_id=bindparam("resident"), has_voted=True,
                                     channel=bindparam("channel"))
-        self.mark_voted = (voted.on_conflict_do_update(index_elements=["cycle_id", "resident_id"],
-                                                       set_={"has_voted": True, "channel": voted.excluded.channel},
-                                                       where=roll.c.channel.is_distinct_from(voted.excluded.channel))
-                           .returning(roll.c.id))
+        self.mark_voted = DriverStatement(
+            voted.on_conflict_do_update(index_elements=["cycle_id", "resident_id"],
+                                        set_={"has_voted": True, "channel": voted.excluded.channel},
+                                        where=roll.c.channel.is_distinct_from(voted.excluded.channel))
+            .returning(roll.c.id), dialect)
 
     def read_state(self, connection, cycle_id: int, code: str) -> _State:
         """Supersede the voter's current ballot and read the window and the costs."""
         values = {"cycle": cycle_id, "code": code}
         if self.postgres:
-            rows = connection.execute(_STATE_POSTGRESQL, values).all()
+            rows = self.state.rows(connection, values)
             return _State.of(rows[0][:2], (row[2:] for row in rows))
-        superseded = connection.execute(self.supersede, values).one_or_none() or (None, None)
-        return _State.of(superseded, connection.execute(self.window_and_costs, values))
+        superseded = self.supersede.rows(connection, values)
+        return _State.of(superseded[0] if superseded else (None, None), self.window_and_costs.rows(connection, values))
 
     def record(self, connection, ballot: dict, chosen: list[tuple[int, int]], resident_id: int) -> tuple:
         """Insert the ballot and its choices, move the chain head, mark the roll entry; the ballot's
         id and the roll entry's (None when it did not change)."""
         marks = {"cycle": ballot["cycle_id"], "resident": resident_id, "channel": ballot["channel"]}
         if self.postgres:
-            return tuple(connection.execute(_RECORD_POSTGRESQL, ballot | marks | {
-                "projects": [p for p, _n in chosen], "points": [n for _p, n in chosen]}).one())
-        ballot_id = connection.execute(self.insert_ballot, ballot).scalar_one()
+            return tuple(self.record_all.rows(connection, ballot | marks | {
+                "projects": [p for p, _n in chosen], "points": [n for _p, n in chosen]})[0])
+        (ballot_id,), = self.insert_ballot.rows(connection, ballot)
         if chosen:
-            connection.execute(self.insert_choices, [{"ballot_id": ballot_id, "project_id": p, "points": n}
-                                                     for p, n in chosen])
-        connection.execute(self.move_head, {"cycle": ballot["cycle_id"], "seq": ballot["seq"],
-                                            "head": ballot["chain_hash"]})
-        return ballot_id, connection.execute(self.mark_voted, marks).scalar()
+            self.insert_choices.run_many(connection, [{"ballot_id": ballot_id, "project_id": p, "points": n}
+                                                      for p, n in chosen])
+        self.move_head.rows(connection, {"cycle": ballot["cycle_id"], "seq": ballot["seq"],
+                                         "head": ballot["chain_hash"]})
+        marked = self.mark_voted.rows(connection, marks)
+        return ballot_id, marked[0][0] if marked else None
 
 
-@functools.cache
-def _statements(dialect: str) -> _Statements:
+_BALLOT_COLUMNS = ("cycle_id", "voter_code", "version", "channel", "worker_id", "cast_at", "receipt", "is_current",
+                   "seq", "chain_hash")
+
+
+@per_dialect
+def _sql(dialect) -> _Statements:
     return _Statements(dialect)
 
 
-def _sql(session) -> _Statements:
-    return _statements(session.get_bind().dialect.name)
-
-
-def _freeze_rules(session, cycle: Cycle, now: datetime) -> None:
-    """Fix the cycle's rules at its first ballot, then re-read them (what a concurrent rule change
+def _freeze_rules(session, cycle_id: int, now: datetime) -> BallotRules:
+    """Fix the cycle's rules at its first ballot, then read them again (what a concurrent rule change
     committed before the freeze is what this ballot is checked against)."""
-    session.execute(
-        update(Cycle).where(Cycle.id == cycle.id, Cycle.rules_frozen_at.is_(None)).values(rules_frozen_at=now)
-        .execution_options(synchronize_session=False)
-    )
-    session.refresh(cycle)
+    cycle = Cycle.__table__
+    connection = session.connection()
+    connection.execute(update(cycle).where(cycle.c.id == cycle_id, cycle.c.rules_frozen_at.is_(None))
+                       .values(rules_frozen_at=now))
+    _expire_copies(session, (Cycle, cycle_id))
+    return BallotRules.of(_sql(connection).cycle.rows(connection, {"id": cycle_id})[0])
 
 
 # PostgreSQL takes steps 4 and 5 in one statement each (data-modifying WITH), a round trip each.

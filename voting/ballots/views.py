@@ -55,7 +55,7 @@ def vote(cycle_id):
     """The ballot: projects, limits, running total; POST comes back from the confirm step."""
     cycle = get_cycle(db.session, cycle_id)
     eligible_resident(current_user, cycle)
-    ensure_voting_open(cycle, utcnow())
+    ensure_voting_open(cycle.window, utcnow())
     current = current_ballot(db.session, cycle, current_user)
     if request.method == "POST":
         selected = _selected(choices_from_form(request.form, cycle.method))

@@ -1,4 +1,5 @@
 """The yearly cycle of a community: fund, phases with their times, and the voting rules."""
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, String, UniqueConstraint
@@ -16,6 +17,32 @@ DEFAULT_FUND_FEN = 200_000 * 100
 
 def _in(column: str, values: tuple[str, ...]) -> str:
     return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+@dataclass(frozen=True)
+class VotingWindow:
+    """A cycle's stored phase with its voting window: all the clock needs to tell the phase."""
+
+    phase: str
+    voting_opens_at: datetime | None
+    voting_closes_at: datetime | None
+
+    def current_phase(self, now: datetime) -> str:
+        """The phase at `now`: voting opens and closes by the clock, no scheduler needed.
+
+        Staff open the vote by setting the stored phase to `voting` once the window and the ballot
+        are ready; until `voting_opens_at` the cycle is still in review (the vote is scheduled), and
+        from `voting_closes_at` on it is in results.
+        """
+        if self.phase == "voting":
+            if self.voting_opens_at and now < self.voting_opens_at:
+                return "review"
+            if self.voting_closes_at and now >= self.voting_closes_at:
+                return "results"
+        return self.phase
+
+    def is_voting_open(self, now: datetime) -> bool:
+        return self.current_phase(now) == "voting"
 
 
 class Cycle(db.Model):
@@ -60,19 +87,13 @@ class Cycle(db.Model):
 
     community: Mapped[Community] = relationship()
 
-    def current_phase(self, now: datetime) -> str:
-        """The phase at `now`: voting opens and closes by the clock, no scheduler needed.
+    @property
+    def window(self) -> VotingWindow:
+        return VotingWindow(self.phase, self.voting_opens_at, self.voting_closes_at)
 
-        Staff open the vote by setting the stored phase to `voting` once the window and the ballot
-        are ready; until `voting_opens_at` the cycle is still in review (the vote is scheduled), and
-        from `voting_closes_at` on it is in results.
-        """
-        if self.phase == "voting":
-            if self.voting_opens_at and now < self.voting_opens_at:
-                return "review"
-            if self.voting_closes_at and now >= self.voting_closes_at:
-                return "results"
-        return self.phase
+    def current_phase(self, now: datetime) -> str:
+        """The phase at `now` (see `VotingWindow.current_phase`)."""
+        return self.window.current_phase(now)
 
     def is_voting_scheduled(self, now: datetime) -> bool:
         """Whether staff have opened the vote for a time still to come."""
