@@ -10,7 +10,8 @@ How one cast runs, in one transaction (the view commits):
    cast of the cycle queues here, so the chain grows one ballot at a time and each resident's
    versions follow each other without gap or repeat. On SQLite the cast's transaction, and its
    write lock, begins here (`database.reads_before_lock`): the sign-in and the checks above ran
-   before it;
+   before it. On PostgreSQL the API reads the cycle and takes this lock in one statement
+   (`cycle_for_casting`), before the checks of step 1: a refusal releases it by its rollback;
 3. look again for a stored answer to the key; freeze the cycle's rules at the first ballot;
 4. read again, now that nobody else can change them for this cycle, the voting window (closing
    the vote takes the chain head too, see `results.services.ensure_result`) and the ballot's
@@ -127,29 +128,41 @@ def ballot_costs(session, cycle: Cycle) -> dict[int, int]:
 
 @dataclass(frozen=True)
 class CastingCycle:
-    """What casting reads of a cycle before its lock: its community, voting window and rules."""
+    """What casting reads of a cycle before it re-reads under the lock: its community, voting window
+    and rules; and on PostgreSQL, where the API reads the cycle and locks its chain head in one
+    statement, the head as locked (last seq, head hash)."""
 
     id: int
     community_id: int
     window: VotingWindow
     rules: BallotRules
     rules_frozen: bool
+    locked_head: tuple[int, str] | None = None
 
     @classmethod
-    def of(cls, cycle) -> CastingCycle:
+    def of(cls, cycle, locked_head: tuple[int, str] | None = None) -> CastingCycle:
         """From a `Cycle`, or a row of the casting path's cycle statement."""
         return cls(cycle.id, cycle.community_id,
                    VotingWindow(cycle.phase, cycle.voting_opens_at, cycle.voting_closes_at),
-                   BallotRules.of(cycle), cycle.rules_frozen_at is not None)
+                   BallotRules.of(cycle), cycle.rules_frozen_at is not None, locked_head)
 
 
 def cycle_for_casting(session, cycle_id: int) -> CastingCycle:
-    """:raises NotFound: unknown_cycle."""
+    """The cycle a ballot is cast in. On PostgreSQL this also locks its chain head (a round trip
+    fewer): a refusal before the cast is recorded releases it at once, by the rollback.
+
+    :raises NotFound: unknown_cycle.
+    """
     connection = session.connection()
-    rows = _sql(connection).cycle.rows(connection, {"id": cycle_id})
+    sql = _sql(connection)
+    if sql.postgres:
+        rows = sql.cycle_and_lock.rows(connection, {"id": cycle_id, "genesis": genesis_hash(cycle_id)})
+    else:
+        rows = sql.cycle.rows(connection, {"id": cycle_id})
     if not rows:
         raise NotFound(_("There is no cycle %(id)s.", id=cycle_id), "unknown_cycle")
-    return CastingCycle.of(rows[0])
+    row = rows[0]
+    return CastingCycle.of(row, (row.last_seq, row.head_hash) if sql.postgres else None)
 
 
 def check_choices(session, cycle: Cycle, voter: User | Resident, pairs, now: datetime) -> dict[int, int]:
@@ -184,7 +197,8 @@ def cast_ballot(session, cycle: Cycle | CastingCycle, voter: User | Bearer | Res
     code, receipt = voter_code(current_app.config["SECRET_KEY"], cycle.id, resident.id), new_receipt()
     connection = session.connection()
     sql = _sql(connection)
-    seq, head_hash = lock_chain_head(session, cycle.id)  # on SQLite the write lock is held from here
+    # on SQLite the write lock is held from here
+    seq, head_hash = cycle.locked_head or lock_chain_head(session, cycle.id)
     if idempotency and (stored := _stored_answer(session, idempotency)):
         return stored
     rules = cycle.rules if cycle.rules_frozen else _freeze_rules(session, cycle.id, now)
@@ -382,7 +396,10 @@ class _Statements:
             upsert(chain).values(cycle_id=bindparam("cycle"), last_seq=0, head_hash=bindparam("genesis"))
             .on_conflict_do_update(index_elements=["cycle_id"], set_={"last_seq": chain.c.last_seq})
             .returning(chain.c.last_seq, chain.c.head_hash), dialect)
-        if self.postgres:  # steps 4 and 5 in one statement each (data-modifying WITH)
+        if self.postgres:  # steps 2, 4 and 5 in one statement each (data-modifying WITH)
+            self.cycle_and_lock = DriverStatement(text(_CYCLE_AND_LOCK_POSTGRESQL).columns(
+                c.id, c.community_id, c.phase, c.voting_opens_at, c.voting_closes_at, c.method, c.min_choices,
+                c.max_choices, c.points, c.fund_fen, c.rules_frozen_at, chain.c.last_seq, chain.c.head_hash), dialect)
             self.state, self.record_all = (DriverStatement(_STATE_POSTGRESQL, dialect),
                                            DriverStatement(_RECORD_POSTGRESQL, dialect))
             return
@@ -454,7 +471,19 @@ def _freeze_rules(session, cycle_id: int, now: datetime) -> BallotRules:
     return BallotRules.of(_sql(connection).cycle.rows(connection, {"id": cycle_id})[0])
 
 
-# PostgreSQL takes steps 4 and 5 in one statement each (data-modifying WITH), a round trip each.
+# PostgreSQL takes steps 2 (with the read of the cycle), 4 and 5 in one statement each (data-modifying
+# WITH), a round trip each. An unknown cycle creates no head and answers no row.
+_CYCLE_AND_LOCK_POSTGRESQL = """
+WITH casting_cycle AS (
+    SELECT id, community_id, phase, voting_opens_at, voting_closes_at, method, min_choices, max_choices, points,
+           fund_fen, rules_frozen_at
+    FROM cycle WHERE id = :id),
+head AS (
+    INSERT INTO ballot_chain (cycle_id, last_seq, head_hash) SELECT id, 0, :genesis FROM casting_cycle
+    ON CONFLICT (cycle_id) DO UPDATE SET last_seq = ballot_chain.last_seq
+    RETURNING last_seq, head_hash)
+SELECT casting_cycle.*, head.last_seq, head.head_hash FROM casting_cycle, head
+"""
 _STATE_POSTGRESQL = text("""
 WITH superseded AS (
     UPDATE ballot SET is_current = false WHERE cycle_id = :cycle AND voter_code = :code AND is_current
@@ -484,7 +513,9 @@ SELECT (SELECT id FROM new_ballot), (SELECT id FROM roll)
 
 
 def _expire_copies(session, *keys) -> None:
-    """Expire the session's copies of rows changed by Core statements (so they are read afresh)."""
+    """Expire the session's copies of rows changed behind its back (so they are read afresh)."""
+    if not len(session.identity_map):  # the API's casts hold none: no keys to build
+        return
     for model, primary_key in keys:
         held = session.identity_map.get(identity_key(model, primary_key))
         if held is not None and object_session(held) is session:
