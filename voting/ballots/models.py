@@ -28,7 +28,7 @@ class RollEntry(db.Model):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    cycle_id: Mapped[int] = mapped_column(ForeignKey("cycle.id"), index=True)
+    cycle_id: Mapped[int] = mapped_column(ForeignKey("cycle.id"))  # indexed by the unique constraint
     resident_id: Mapped[int] = mapped_column(ForeignKey("resident.id"), index=True)
     has_voted: Mapped[bool] = mapped_column(default=False)
     channel: Mapped[str | None] = mapped_column(String(16))
@@ -54,7 +54,7 @@ class Ballot(db.Model):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    cycle_id: Mapped[int] = mapped_column(ForeignKey("cycle.id"), index=True)
+    cycle_id: Mapped[int] = mapped_column(ForeignKey("cycle.id"))  # indexed by (cycle_id, seq): one index less to write
     voter_code: Mapped[str] = mapped_column(String(32))
     version: Mapped[int]
     channel: Mapped[str] = mapped_column(String(16))
