@@ -79,7 +79,7 @@ class ResidentFacts:
 @dataclass(frozen=True)
 class Bearer:
     """The account an API token stands for: its scope and its resident's facts, read with the token
-    in one Core statement (no ORM entities: casting, the API's busiest call, needs nothing more;
+    in one statement on the driver's cursor (no ORM entities: casting, the API's busiest call, needs nothing more;
     `access.acting_user()` loads the account itself for the views that need it)."""
 
     id: int
