@@ -10,11 +10,13 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from voting.accounts.models import User
+from voting.accounts.models import ApiToken, User
 from voting.ballots import chain
 from voting.ballots.codes import normalise_receipt
 from voting.ballots.models import Ballot, BallotChain, RollEntry
+from voting.ballots.services import cycle_for_casting
 from voting.database import utcnow
+from voting.errors import Unauthorized
 from voting.extensions import db
 
 RECEIPT = re.compile(r"^[0-9A-HJKMNP-TV-Z]{4}-[0-9A-HJKMNP-TV-Z]{4}-[0-9A-HJKMNP-TV-Z]{4}$")
@@ -250,6 +252,66 @@ def test_a_resident_account_without_a_registry_link_may_not_vote(world, client, 
 
 def test_anonymous_cast_is_401(world, client):
     assert client.put(path(world.a), json={"projects": ids(world.a, 0)}).status_code == 401
+
+
+def _chain_heads() -> int:
+    db.session.expire_all()
+    return db.session.scalar(select(func.count()).select_from(BallotChain))
+
+
+def test_casting_reads_its_own_token_and_refuses_before_anything_else(world, client, auth):
+    """The cast reads its token with the cycle (`reads_own_token`): whatever is wrong with the
+    token, the answer is 401, even for a cycle that does not exist, and nothing is written."""
+    token = auth.token("resident-ca-1")
+    unknown = f"/api/v1/cycles/{world.a.cycle.id + 999}/ballot"
+    body = {"projects": ids(world.a, 0)}
+    heads = _chain_heads()
+
+    def refused(headers) -> None:
+        for url in (path(world.a), unknown):
+            response = client.put(url, json=body, headers=headers)
+            assert response.status_code == 401 and response.get_json()["error"]["code"] == "unauthorized", url
+            assert response.headers["WWW-Authenticate"] == "Bearer"
+
+    refused({})
+    refused({"Authorization": "Bearer forged-token"})
+    refused({"Authorization": f"Basic {token}"})
+    row = db.session.scalar(select(ApiToken))
+    row.expires_at = utcnow() - timedelta(seconds=1)
+    db.session.commit()
+    refused({"Authorization": f"Bearer {token}"})
+    token = auth.token("resident-ca-1")
+    world.a.residents[0].is_enabled = False
+    db.session.commit()
+    refused({"Authorization": f"Bearer {token}"})
+    world.a.residents[0].is_enabled = True
+    world.a.residents[0].session_version += 1  # signed out everywhere
+    db.session.commit()
+    refused({"Authorization": f"Bearer {token}"})
+    assert stored(world.a) == [] and _chain_heads() == heads
+    token = auth.token("resident-ca-1")  # a good token: now the unknown cycle is 404, the known one votes
+    response = client.put(unknown, json=body, headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 404 and response.get_json()["error"]["code"] == "unknown_cycle"
+    assert client.put(path(world.a), json=body, headers={"Authorization": f"Bearer {token}"}).status_code == 200
+
+
+def test_an_unknown_token_does_not_lock_the_chain_head(world, auth):
+    """On PostgreSQL the statement that reads the token and the cycle also locks the cycle's chain
+    head (creating it at the first ballot); for an unknown token it creates, and locks, nothing."""
+    def head_in_this_transaction() -> bool:
+        return db.session.scalar(select(func.count()).select_from(BallotChain)
+                                 .where(BallotChain.cycle_id == world.a.cycle.id)) == 1
+
+    token = auth.token("resident-ca-1")
+    assert not head_in_this_transaction()
+    with pytest.raises(Unauthorized):
+        cycle_for_casting(db.session, world.a.cycle.id, "forged-token")
+    assert not head_in_this_transaction()
+    db.session.rollback()
+    bearer, cycle = cycle_for_casting(db.session, world.a.cycle.id, token)
+    assert (bearer.id, cycle.id) == (world.a.residents[0].id, world.a.cycle.id)
+    assert head_in_this_transaction() == (db.engine.dialect.name == "postgresql")
+    db.session.rollback()
 
 
 # --- Revision -----------------------------------------------------------------------------------

@@ -44,9 +44,9 @@ def test_a_cast_sends_one_statement_per_step(world, client, auth, monkeypatch):
     db.session.remove()
     db.engine.dispose()  # untraced connections for the tests after this one
     assert response.status_code == 200 and response.get_json()["version"] == 2
-    # the token with its account and resident; the cycle; the chain head's lock; the superseded
+    # the token with its account and resident, and the cycle; the chain head's lock; the superseded
     # ballot with the window and the costs; the ballot, its choices, the chain head and the roll
-    # entry. PostgreSQL reads the cycle and locks the head in one statement, and records in one;
-    # SQLite, which has no data-modifying WITH, records in three and one for each choice (executemany)
-    expected = 4 if db.engine.dialect.name == "postgresql" else 8 + 2
+    # entry. PostgreSQL also locks the head in the first statement, and records in one; SQLite,
+    # which has no data-modifying WITH, records in three and one for each choice (executemany)
+    expected = 3 if db.engine.dialect.name == "postgresql" else 7 + 2
     assert len(sent) == expected, "\n".join(sent)

@@ -43,7 +43,7 @@ from voting.audit.records import RecordHeader, RecordProject
 from voting.ballots import paper
 from voting.ballots.codes import voter_code
 from voting.ballots.models import Ballot, BallotChain, PaperBatch, PaperEntry, RollEntry
-from voting.ballots.services import cast_ballot, cycle_for_casting
+from voting.ballots.services import cast_ballot
 from voting.cycles.models import Cycle
 from voting.cycles.services import move_phase, set_rules, set_window
 from voting.database import utcnow
@@ -438,7 +438,7 @@ class Election:
 
     def service_cast(self, voter, pairs, channel, worker, expected, index: int | None) -> None:
         before = state(self.cycle_id)
-        outcome = transactional(lambda: cast_ballot(db.session, cycle_for_casting(db.session, self.cycle_id),
+        outcome = transactional(lambda: cast_ballot(db.session, db.session.get(Cycle, self.cycle_id),
                                                     voter, pairs, channel, worker, utcnow()))
         if expected is None:
             assert not isinstance(outcome, DomainError), outcome

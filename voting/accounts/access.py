@@ -26,7 +26,8 @@ def is_api_request() -> bool:
 
 def acting_user():
     """The signed-in user of this request (token for the API, session for pages). For the API the
-    account is loaded on first use: `deny_by_default` checked the token (`bearer()`)."""
+    account is loaded on first use: `deny_by_default` (or the view, see `reads_own_token`) read the
+    token's `accounts.services.Bearer` into `g.api_bearer`."""
     if is_api_request():
         if "api_user" not in g:
             from ..extensions import db
@@ -37,9 +38,31 @@ def acting_user():
     return current_user
 
 
-def bearer():
-    """The API request's `accounts.services.Bearer` (who its token stands for), or None."""
-    return g.get("api_bearer")
+def reads_own_token(view):
+    """Mark an API view that reads its bearer token itself, in its first statement, instead of
+    `deny_by_default` in a statement of its own: a round trip fewer on casting, the API's busiest
+    call. Before anything else it must hand what it read to `accept_bearer`, which refuses (401)
+    a missing, unknown or ended token."""
+    view.reads_own_token = True
+    return view
+
+
+def presented_token() -> str | None:
+    """The API request's bearer token as sent (`Authorization: Bearer …`), or None."""
+    scheme, _sep, token = request.headers.get("Authorization", "").partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+
+def accept_bearer(found):
+    """For a view marked `@reads_own_token`: make `found` (`accounts.services.Bearer`, or None for
+    a missing, unknown or ended token) this request's bearer.
+
+    :raises Unauthorized: when it is None.
+    """
+    if found is None:
+        raise Unauthorized(_("Please sign in first."))
+    g.api_bearer = found
+    return found
 
 
 def require_roles(*roles: str):
@@ -71,15 +94,17 @@ def require_scope(user, community_id: int) -> None:
 
 
 def deny_by_default():
-    """Before every request: let public endpoints and static files through, else require sign-in."""
+    """Before every request: let public endpoints and static files through, else require sign-in
+    (an API view marked `@reads_own_token` checks its token itself)."""
     api = is_api_request()
+    view = current_app.view_functions.get(request.endpoint) if request.endpoint else None
+    own_token = getattr(view, "reads_own_token", False)
     if api:
-        g.api_bearer = _bearer()
+        g.api_bearer = None if own_token else _bearer()
         g.pop("api_user", None)  # loaded by `acting_user` for this bearer (`g` outlives a request in tests)
     if request.endpoint is None or request.endpoint == "static" or request.endpoint.endswith(".static"):
         return None
-    view = current_app.view_functions.get(request.endpoint)
-    if view is None or getattr(view, "is_public", False):
+    if view is None or getattr(view, "is_public", False) or (api and own_token):
         return None
     if not (g.api_bearer if api else current_user.is_authenticated):
         raise Unauthorized(_("Please sign in first."))
@@ -90,5 +115,5 @@ def _bearer():
     from ..extensions import db
     from .services import user_for_token
 
-    scheme, _sep, token = request.headers.get("Authorization", "").partition(" ")
-    return user_for_token(db.session, token.strip()) if scheme.lower() == "bearer" and token.strip() else None
+    token = presented_token()
+    return user_for_token(db.session, token) if token else None

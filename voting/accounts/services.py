@@ -53,7 +53,7 @@ def issue_token(session, user: User, lifetime_hours: int) -> tuple[str, ApiToken
     token = secrets.token_urlsafe(32)
     row = ApiToken(
         user_id=user.id,
-        token_hash=_token_hash(token),
+        token_hash=token_hash(token),
         session_version=user.session_version,
         expires_at=utcnow() + timedelta(hours=lifetime_hours),
     )
@@ -93,29 +93,41 @@ class Bearer:
 def user_for_token(session, token: str) -> Bearer | None:
     """The account a bearer token stands for, or None when unknown, expired or ended."""
     connection = session.connection()
-    rows = _token_query(connection).rows(connection, {"token_hash": _token_hash(token)})
-    if not rows:
-        return None
-    row = rows[0]
-    if row.expires_at <= utcnow() or not row.is_enabled or row.session_version != row.token_version:
+    rows = _token_query(connection).rows(connection, {"token_hash": token_hash(token)})
+    return bearer_of(rows[0]) if rows else None
+
+
+def bearer_query():
+    """The select of a token's `bearer_of` columns, for the `token_hash` parameter: the token, its
+    account and the account's resident, each column named after its table. The casting path reads it
+    in the same statement as the cycle (`ballots.services.cycle_for_casting`)."""
+    token, user, resident = ApiToken.__table__.c, User.__table__.c, Resident.__table__.c
+    return (select(token.expires_at.label("token_expires_at"), token.session_version.label("token_version"),
+                   user.id.label("user_id"), user.role.label("user_role"),
+                   user.community_id.label("user_community_id"), user.grid_id.label("user_grid_id"),
+                   user.is_enabled.label("user_is_enabled"), user.session_version.label("user_session_version"),
+                   resident.id.label("resident_id"), resident.community_id.label("resident_community_id"),
+                   resident.grid_id.label("resident_grid_id"), resident.status.label("resident_status"))
+            .select_from(ApiToken.__table__.join(User.__table__, user.id == token.user_id)
+                         .outerjoin(Resident.__table__, resident.id == user.resident_id))
+            .where(token.token_hash == bindparam("token_hash")))
+
+
+def bearer_of(row) -> Bearer | None:
+    """The `Bearer` of a row of `bearer_query`'s columns, or None when the token has expired, its
+    account is disabled or the account's sessions were ended since it was issued."""
+    if (row.token_expires_at <= utcnow() or not row.user_is_enabled
+            or row.user_session_version != row.token_version):
         return None
     resident = None if row.resident_id is None else ResidentFacts(row.resident_id, row.resident_community_id,
                                                                      row.resident_grid_id, row.resident_status)
-    return Bearer(row.id, row.role, row.community_id, row.grid_id, resident)
+    return Bearer(row.user_id, row.user_role, row.user_community_id, row.user_grid_id, resident)
 
 
 @per_dialect
 def _token_query(dialect) -> DriverStatement:
     """One round trip for every API request, on the driver's cursor (see `DriverStatement`)."""
-    token, user, resident = ApiToken.__table__.c, User.__table__.c, Resident.__table__.c
-    return DriverStatement(
-        select(token.expires_at, token.session_version.label("token_version"), user.id, user.role, user.community_id,
-               user.grid_id, user.is_enabled, user.session_version, resident.id.label("resident_id"),
-               resident.community_id.label("resident_community_id"), resident.grid_id.label("resident_grid_id"),
-               resident.status.label("resident_status"))
-        .select_from(ApiToken.__table__.join(User.__table__, user.id == token.user_id)
-                     .outerjoin(Resident.__table__, resident.id == user.resident_id))
-        .where(token.token_hash == bindparam("token_hash")), dialect)
+    return DriverStatement(bearer_query(), dialect)
 
 
 def user_for_session_id(session, session_id: str) -> User | None:
@@ -174,7 +186,8 @@ def create_user(session, *, role: str, username: str, password: str, community_c
     return user
 
 
-def _token_hash(token: str) -> str:
+def token_hash(token: str) -> str:
+    """What is stored of an API token: its SHA-256, in hex."""
     return hashlib.sha256(token.encode()).hexdigest()
 
 

@@ -17,7 +17,7 @@ import re
 from flask import jsonify, request
 from flask_babel import gettext as _
 
-from ..accounts.access import acting_user, bearer, public, require_roles
+from ..accounts.access import accept_bearer, acting_user, presented_token, public, reads_own_token, require_roles
 from ..api import bp, json_body
 from ..cycles.api import iso
 from ..cycles.services import get_cycle
@@ -48,12 +48,13 @@ def ballot_pairs(body: dict) -> list[tuple[object, object]]:
 
 
 @bp.put("/cycles/<int:cycle_id>/ballot")
+@reads_own_token
 @reads_before_lock
 @transactional
 def put_ballot(cycle_id):
     """Cast or revise the resident's ballot; 200 {receipt, cast_at, version}."""
-    user = bearer()
-    cycle = cycle_for_casting(db.session, cycle_id)
+    user, cycle = cycle_for_casting(db.session, cycle_id, presented_token())
+    accept_bearer(user)
     pairs = ballot_pairs(json_body())
     key = request.headers.get("Idempotency-Key")
     idempotency = None

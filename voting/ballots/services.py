@@ -10,8 +10,9 @@ How one cast runs, in one transaction (the view commits):
    cast of the cycle queues here, so the chain grows one ballot at a time and each resident's
    versions follow each other without gap or repeat. On SQLite the cast's transaction, and its
    write lock, begins here (`database.reads_before_lock`): the sign-in and the checks above ran
-   before it. On PostgreSQL the API reads the cycle and takes this lock in one statement
-   (`cycle_for_casting`), before the checks of step 1: a refusal releases it by its rollback;
+   before it. The API reads its bearer token with the cycle (`cycle_for_casting`), and on
+   PostgreSQL that statement takes this lock too, before the checks of step 1: a refusal releases
+   it by its rollback;
 3. look again for a stored answer to the key; freeze the cycle's rules at the first ballot;
 4. read again, now that nobody else can change them for this cycle, the voting window (closing
    the vote takes the chain head too, see `results.services.ensure_result`) and the ballot's
@@ -38,17 +39,17 @@ from datetime import datetime
 
 from flask import current_app
 from flask_babel import gettext as _
-from sqlalchemy import bindparam, insert, select, text, update
+from sqlalchemy import Integer, bindparam, column, insert, literal_column, select, text, true, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import object_session
 from sqlalchemy.orm.util import identity_key
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from ..accounts.models import User
-from ..accounts.services import Bearer, ResidentFacts
+from ..accounts.services import Bearer, ResidentFacts, bearer_of, bearer_query, token_hash
 from ..cycles.models import Cycle, VotingWindow
 from ..database import DriverStatement, per_dialect
-from ..errors import Conflict, Forbidden, Invalid, NotFound
+from ..errors import Conflict, Forbidden, Invalid, NotFound, Unauthorized
 from ..proposals.models import Project
 from ..residents.models import Resident
 from .chain import canonical_row, genesis_hash, next_hash
@@ -147,22 +148,26 @@ class CastingCycle:
                    BallotRules.of(cycle), cycle.rules_frozen_at is not None, locked_head)
 
 
-def cycle_for_casting(session, cycle_id: int) -> CastingCycle:
-    """The cycle a ballot is cast in. On PostgreSQL this also locks its chain head (a round trip
-    fewer): a refusal before the cast is recorded releases it at once, by the rollback.
+def cycle_for_casting(session, cycle_id: int, token: str | None) -> tuple[Bearer, CastingCycle]:
+    """The bearer of an API `token` and the cycle its ballot is cast in, read in one statement; on
+    PostgreSQL the same statement locks the cycle's chain head (for a known token only; a refusal
+    before the cast is recorded releases it at once, by the rollback). For a view marked
+    `accounts.access.reads_own_token`.
 
+    :raises Unauthorized: a missing, unknown or ended token (before an unknown cycle: the cycles
+        are not probed without signing in).
     :raises NotFound: unknown_cycle.
     """
     connection = session.connection()
     sql = _sql(connection)
-    if sql.postgres:
-        rows = sql.cycle_and_lock.rows(connection, {"id": cycle_id, "genesis": genesis_hash(cycle_id)})
-    else:
-        rows = sql.cycle.rows(connection, {"id": cycle_id})
-    if not rows:
-        raise NotFound(_("There is no cycle %(id)s.", id=cycle_id), "unknown_cycle")
+    rows = sql.casting_start.rows(connection, {"token_hash": token_hash(token), "id": cycle_id,
+                                               "genesis": genesis_hash(cycle_id)}) if token else []
+    if not rows or (bearer := bearer_of(rows[0])) is None:
+        raise Unauthorized(_("Please sign in first."))
     row = rows[0]
-    return CastingCycle.of(row, (row.last_seq, row.head_hash) if sql.postgres else None)
+    if row.id is None:
+        raise NotFound(_("There is no cycle %(id)s.", id=cycle_id), "unknown_cycle")
+    return bearer, CastingCycle.of(row, (row.last_seq, row.head_hash) if sql.postgres else None)
 
 
 def check_choices(session, cycle: Cycle, voter: User | Resident, pairs, now: datetime) -> dict[int, int]:
@@ -388,18 +393,16 @@ class _Statements:
         ballot, choice, chain, roll = (Ballot.__table__, BallotChoice.__table__, BallotChain.__table__,
                                        RollEntry.__table__)
         c = Cycle.__table__.c
-        self.cycle = DriverStatement(
-            select(c.id, c.community_id, c.phase, c.voting_opens_at, c.voting_closes_at, c.method, c.min_choices,
-                   c.max_choices, c.points, c.fund_fen, c.rules_frozen_at).where(c.id == bindparam("id")), dialect)
+        cycle_columns = (c.id, c.community_id, c.phase, c.voting_opens_at, c.voting_closes_at, c.method,
+                         c.min_choices, c.max_choices, c.points, c.fund_fen, c.rules_frozen_at)
+        self.cycle = DriverStatement(select(*cycle_columns).where(c.id == bindparam("id")), dialect)
         # Create the head at the genesis, or "update" it to itself: either way it is locked.
         self.lock_chain = DriverStatement(
             upsert(chain).values(cycle_id=bindparam("cycle"), last_seq=0, head_hash=bindparam("genesis"))
             .on_conflict_do_update(index_elements=["cycle_id"], set_={"last_seq": chain.c.last_seq})
             .returning(chain.c.last_seq, chain.c.head_hash), dialect)
-        if self.postgres:  # steps 2, 4 and 5 in one statement each (data-modifying WITH)
-            self.cycle_and_lock = DriverStatement(text(_CYCLE_AND_LOCK_POSTGRESQL).columns(
-                c.id, c.community_id, c.phase, c.voting_opens_at, c.voting_closes_at, c.method, c.min_choices,
-                c.max_choices, c.points, c.fund_fen, c.rules_frozen_at, chain.c.last_seq, chain.c.head_hash), dialect)
+        self.casting_start = DriverStatement(_casting_start(cycle_columns, self.postgres), dialect)
+        if self.postgres:  # steps 4 and 5 in one statement each (data-modifying WITH)
             self.state, self.record_all = (DriverStatement(_STATE_POSTGRESQL, dialect),
                                            DriverStatement(_RECORD_POSTGRESQL, dialect))
             return
@@ -471,26 +474,35 @@ def _freeze_rules(session, cycle_id: int, now: datetime) -> BallotRules:
     return BallotRules.of(_sql(connection).cycle.rows(connection, {"id": cycle_id})[0])
 
 
-# PostgreSQL takes steps 2 (with the read of the cycle), 4 and 5 in one statement each (data-modifying
-# WITH), a round trip each. An unknown cycle creates no head and answers no row.
-_CYCLE_AND_LOCK_POSTGRESQL = """
-WITH casting_cycle AS (
-    SELECT id, community_id, phase, voting_opens_at, voting_closes_at, method, min_choices, max_choices, points,
-           fund_fen, rules_frozen_at
-    FROM cycle WHERE id = :id),
-head AS (
-    INSERT INTO ballot_chain (cycle_id, last_seq, head_hash) SELECT id, 0, :genesis FROM casting_cycle
-    ON CONFLICT (cycle_id) DO UPDATE SET last_seq = ballot_chain.last_seq
-    RETURNING last_seq, head_hash)
-SELECT casting_cycle.*, head.last_seq, head.head_hash FROM casting_cycle, head
-"""
+def _casting_start(cycle_columns, postgres: bool):
+    """The token's bearer (`accounts.services.bearer_query`) with the cycle `id` (its columns None
+    when unknown): no row for an unknown token. On PostgreSQL it also locks the cycle's chain head,
+    as `lock_chain` does, when both are known (a data-modifying WITH)."""
+    bearer = bearer_query().cte("bearer")
+    cycle = Cycle.__table__
+    if not postgres:
+        return select(bearer, *cycle_columns).select_from(bearer.outerjoin(cycle, cycle.c.id == bindparam("id")))
+    chain = BallotChain.__table__
+    casting_cycle = (select(*cycle_columns)
+                     .where(cycle.c.id == bindparam("id"), select(literal_column("1")).select_from(bearer).exists())
+                     .cte("casting_cycle"))
+    head = (postgresql.insert(chain)
+            .from_select(["cycle_id", "last_seq", "head_hash"],
+                         select(casting_cycle.c.id, literal_column("0"), bindparam("genesis")))
+            .on_conflict_do_update(index_elements=["cycle_id"], set_={"last_seq": chain.c.last_seq})
+            .returning(chain.c.last_seq, chain.c.head_hash).cte("head"))
+    return select(bearer, casting_cycle, head).select_from(bearer.outerjoin(casting_cycle.join(head, true()), true()))
+
+
+# PostgreSQL takes steps 4 and 5 in one statement each (data-modifying WITH), a round trip each.
 _STATE_POSTGRESQL = text("""
 WITH superseded AS (
     UPDATE ballot SET is_current = false WHERE cycle_id = :cycle AND voter_code = :code AND is_current
     RETURNING id, version)
 SELECT (SELECT id FROM superseded), (SELECT version FROM superseded), state.*
 FROM (""" + _WINDOW_AND_COSTS + """) AS state
-""")
+""").columns(column("superseded_id", Integer), column("previous_version", Integer), Cycle.phase, Cycle.voting_opens_at,
+             Cycle.voting_closes_at, Project.id, Project.cost_fen)
 _RECORD_POSTGRESQL = text("""
 WITH new_ballot AS (
     INSERT INTO ballot (cycle_id, voter_code, version, channel, worker_id, cast_at, receipt, is_current, seq,
@@ -509,7 +521,7 @@ roll AS (
     WHERE roll_entry.channel IS DISTINCT FROM excluded.channel
     RETURNING id)
 SELECT (SELECT id FROM new_ballot), (SELECT id FROM roll)
-""")
+""").columns(column("ballot_id", Integer), column("roll_id", Integer))
 
 
 def _expire_copies(session, *keys) -> None:
