@@ -478,11 +478,11 @@ def _casting_start(cycle_columns, postgres: bool):
     """The token's bearer (`accounts.services.bearer_query`) with the cycle `id` (its columns None
     when unknown): no row for an unknown token. On PostgreSQL it also locks the cycle's chain head,
     as `lock_chain` does, when both are known (a data-modifying WITH)."""
-    bearer = bearer_query().cte("bearer")
     cycle = Cycle.__table__
-    if not postgres:
+    if not postgres:  # a plain SELECT: SQLite's write lock waits for the first write (`reads_before_lock`)
+        bearer = bearer_query().subquery("bearer")
         return select(bearer, *cycle_columns).select_from(bearer.outerjoin(cycle, cycle.c.id == bindparam("id")))
-    chain = BallotChain.__table__
+    bearer, chain = bearer_query().cte("bearer"), BallotChain.__table__
     casting_cycle = (select(*cycle_columns)
                      .where(cycle.c.id == bindparam("id"), select(literal_column("1")).select_from(bearer).exists())
                      .cte("casting_cycle"))
