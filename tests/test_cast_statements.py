@@ -45,8 +45,8 @@ def test_a_cast_sends_one_statement_per_step(world, client, auth, monkeypatch):
     assert response.status_code == 200 and response.get_json()["version"] == 2
     # the token with its account and resident, and the cycle; the chain head's lock; the superseded
     # ballot with the window and the costs; the ballot, its choices, the chain head and the roll
-    # entry. PostgreSQL also locks the head in the first statement, and records in one; SQLite,
-    # which has no data-modifying WITH, records in three and one for each choice (executemany)
+    # entry. PostgreSQL takes the lock and reads the rest in one statement, and records in one;
+    # SQLite, which has no data-modifying WITH, records in three and one for each choice (executemany)
     expected = 3 if db.engine.dialect.name == "postgresql" else 7 + 2
     counted = [statement for statement in sent if not _NOT_COUNTED.match(statement)]
     assert len(counted) == expected, "\n".join(sent)

@@ -10,21 +10,21 @@ How one cast runs, in one transaction (the view commits):
    cast of the cycle queues here, so the chain grows one ballot at a time and each resident's
    versions follow each other without gap or repeat. On SQLite the cast's transaction, and its
    write lock, begins here (`database.reads_before_lock`): the sign-in and the checks above ran
-   before it. The API reads its bearer token with the cycle (`cycle_for_casting`), and on
-   PostgreSQL that statement takes this lock too, before the checks of step 1: a refusal releases
-   it by its rollback;
-3. look again for a stored answer to the key; freeze the cycle's rules at the first ballot;
+   before it (the API reads its bearer token with the cycle, `cycle_for_casting`);
+3. look again for a stored answer to the key;
 4. read again, now that nobody else can change them for this cycle, the voting window (closing
    the vote takes the chain head too, see `results.services.ensure_result`) and the ballot's
-   costs, and mark the voter's current ballot superseded (`UPDATE … RETURNING` its version); check
-   the window and the choices (422, see `rules.py`);
+   costs, and mark the voter's current ballot superseded (`UPDATE … RETURNING` its version);
+   freeze the cycle's rules at the first ballot; check the window and the choices (422, see
+   `rules.py`);
 5. record the ballot (the next link of the hash chain, `chain.py`) and its choices, move the chain
    head, and mark the roll entry (that the resident voted, and how); with a key, store the answer.
 
 The path reads the cycle and writes with statements run on the driver's own cursor
 (`database.DriverStatement`: no unit-of-work flush, none of SQLAlchemy's work per statement); on
-PostgreSQL steps 2, 4 and 5 are a statement each (data-modifying WITH); copies of the rows it
-changed that the session already holds are expired. The partial unique index on `ballot (cycle_id, voter_code) WHERE is_current`
+PostgreSQL steps 2 to 4 are one statement and step 5 another (data-modifying WITH; the first
+checks that its snapshot is no older than its lock, see `_LOCK_AND_STATE_POSTGRESQL`); copies of
+the rows it changed that the session already holds are expired. The partial unique index on `ballot (cycle_id, voter_code) WHERE is_current`
 is the database's own guarantee of one current ballot; `@transactional` retries deadlocks,
 serialisation failures and the (60-bit, practically never) clash of a new receipt code with an
 old one.
@@ -39,7 +39,7 @@ from datetime import datetime
 
 from flask import current_app
 from flask_babel import gettext as _
-from sqlalchemy import Integer, bindparam, column, insert, literal_column, select, text, true, update
+from sqlalchemy import Integer, bindparam, column, insert, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import object_session
 from sqlalchemy.orm.util import identity_key
@@ -130,29 +130,25 @@ def ballot_costs(session, cycle: Cycle) -> dict[int, int]:
 @dataclass(frozen=True)
 class CastingCycle:
     """What casting reads of a cycle before it re-reads under the lock: its community, voting window
-    and rules; and on PostgreSQL, where the API reads the cycle and locks its chain head in one
-    statement, the head as locked (last seq, head hash)."""
+    and rules."""
 
     id: int
     community_id: int
     window: VotingWindow
     rules: BallotRules
     rules_frozen: bool
-    locked_head: tuple[int, str] | None = None
 
     @classmethod
-    def of(cls, cycle, locked_head: tuple[int, str] | None = None) -> CastingCycle:
+    def of(cls, cycle) -> CastingCycle:
         """From a `Cycle`, or a row of the casting path's cycle statement."""
         return cls(cycle.id, cycle.community_id,
                    VotingWindow(cycle.phase, cycle.voting_opens_at, cycle.voting_closes_at),
-                   BallotRules.of(cycle), cycle.rules_frozen_at is not None, locked_head)
+                   BallotRules.of(cycle), cycle.rules_frozen_at is not None)
 
 
 def cycle_for_casting(session, cycle_id: int, token: str | None) -> tuple[Bearer, CastingCycle]:
-    """The bearer of an API `token` and the cycle its ballot is cast in, read in one statement; on
-    PostgreSQL the same statement locks the cycle's chain head (for a known token only; a refusal
-    before the cast is recorded releases it at once, by the rollback). For a view marked
-    `accounts.access.reads_own_token`.
+    """The bearer of an API `token` and the cycle its ballot is cast in, read in one statement (for a
+    view marked `accounts.access.reads_own_token`).
 
     :raises Unauthorized: a missing, unknown or ended token (before an unknown cycle: the cycles
         are not probed without signing in).
@@ -160,14 +156,13 @@ def cycle_for_casting(session, cycle_id: int, token: str | None) -> tuple[Bearer
     """
     connection = session.connection()
     sql = _sql(connection)
-    rows = sql.casting_start.rows(connection, {"token_hash": token_hash(token), "id": cycle_id,
-                                               "genesis": genesis_hash(cycle_id)}) if token else []
+    rows = sql.casting_start.rows(connection, {"token_hash": token_hash(token), "id": cycle_id}) if token else []
     if not rows or (bearer := bearer_of(rows[0])) is None:
         raise Unauthorized(_("Please sign in first."))
     row = rows[0]
     if row.id is None:
         raise NotFound(_("There is no cycle %(id)s.", id=cycle_id), "unknown_cycle")
-    return bearer, CastingCycle.of(row, (row.last_seq, row.head_hash) if sql.postgres else None)
+    return bearer, CastingCycle.of(row)
 
 
 def check_choices(session, cycle: Cycle, voter: User | Resident, pairs, now: datetime) -> dict[int, int]:
@@ -194,30 +189,29 @@ def cast_ballot(session, cycle: Cycle | CastingCycle, voter: User | Bearer | Res
     choices = list(choices)
     if isinstance(cycle, Cycle):
         cycle = CastingCycle.of(cycle)
-    if idempotency and (stored := _stored_answer(session, idempotency)):
-        return stored
+    connection = session.connection()
+    sql = _sql(connection)
+    if idempotency and (stored := sql.stored_answer(connection, idempotency)):
+        return _replay(stored, idempotency)
     resident = eligible_resident(voter, cycle)
     _check_worker(channel, worker, resident)
     ensure_voting_open(cycle.window, now)
     code, receipt = voter_code(current_app.config["SECRET_KEY"], cycle.id, resident.id), new_receipt()
-    connection = session.connection()
-    sql = _sql(connection)
-    # on SQLite the write lock is held from here
-    seq, head_hash = cycle.locked_head or lock_chain_head(session, cycle.id)
-    if idempotency and (stored := _stored_answer(session, idempotency)):
-        return stored
+    locked = sql.lock_and_read(connection, cycle.id, code, idempotency)  # on SQLite the write lock from here
+    if locked.stored:
+        return _replay(locked.stored, idempotency)
+    state = locked.state
     rules = cycle.rules if cycle.rules_frozen else _freeze_rules(session, cycle.id, now)
-    state = sql.read_state(connection, cycle.id, code)
     ensure_voting_open(state.window, now)
     chosen = validate_choices(rules, state.costs, choices)
 
-    seq, version = seq + 1, state.previous_version + 1
+    seq, version = locked.seq + 1, state.previous_version + 1
     row = canonical_row(seq=seq, voter_code=code, version=version, channel=channel,
                         worker=worker.username if worker else None, choices=chosen.items(), cast_at=now,
                         receipt=receipt)
     ballot = {"cycle_id": cycle.id, "voter_code": code, "version": version, "channel": channel,
               "worker_id": worker.id if worker else None, "cast_at": now, "receipt": receipt, "is_current": True,
-              "seq": seq, "chain_hash": next_hash(head_hash, row)}
+              "seq": seq, "chain_hash": next_hash(locked.head_hash, row)}
     ballot_id, roll_id = sql.record(connection, ballot, sorted(chosen.items()), resident.id)
     _expire_copies(session, (BallotChain, cycle.id), *([(RollEntry, roll_id)] if roll_id else []),
                    *([(Ballot, state.superseded_id)] if state.superseded_id else []))
@@ -342,15 +336,16 @@ def assisted_counts(session, user: User, cycle: Cycle) -> list[AssistedHour]:
     return [AssistedHour(worker, hour, n) for (worker, hour), n in sorted(counts.items())]
 
 
-def _stored_answer(session, idempotency: Idempotency) -> CastOutcome | None:
-    stored = session.scalar(select(IdempotentAnswer).where(IdempotentAnswer.user_id == idempotency.user_id,
-                                                           IdempotentAnswer.key == idempotency.key))
-    if stored is None:
-        return None
-    if stored.request_hash != idempotency.request_hash:
+def _replay(stored: tuple[str, str], idempotency: Idempotency) -> CastOutcome:
+    """The stored answer (request hash, body) to the key, replayed.
+
+    :raises Invalid: idempotency_key_reused, when it answered a different request.
+    """
+    request_hash, body = stored
+    if request_hash != idempotency.request_hash:
         raise Invalid(_("This Idempotency-Key was already used for a different ballot; send a new key."),
                       "idempotency_key_reused")
-    return CastOutcome(json.loads(stored.body), True, None)
+    return CastOutcome(json.loads(body), True, None)
 
 
 @dataclass(frozen=True)
@@ -372,6 +367,18 @@ class _State:
             if project_id is not None:
                 costs[project_id] = cost
         return cls(superseded[0], superseded[1] or 0, window, costs)
+
+
+@dataclass(frozen=True)
+class _Locked:
+    """What a cast reads as it locks the chain head: the head (last seq, head hash), the answer
+    already stored for its idempotency key (request hash, body; then nothing else was done), and
+    the `_State`."""
+
+    seq: int
+    head_hash: str
+    stored: tuple[str, str] | None
+    state: _State | None
 
 
 # The cycle's window with the cost of each project on its ballot (a row a project, or one row with
@@ -401,10 +408,13 @@ class _Statements:
             upsert(chain).values(cycle_id=bindparam("cycle"), last_seq=0, head_hash=bindparam("genesis"))
             .on_conflict_do_update(index_elements=["cycle_id"], set_={"last_seq": chain.c.last_seq})
             .returning(chain.c.last_seq, chain.c.head_hash), dialect)
-        self.casting_start = DriverStatement(_casting_start(cycle_columns, self.postgres), dialect)
-        if self.postgres:  # steps 4 and 5 in one statement each (data-modifying WITH)
-            self.state, self.record_all = (DriverStatement(_STATE_POSTGRESQL, dialect),
-                                           DriverStatement(_RECORD_POSTGRESQL, dialect))
+        self.casting_start = DriverStatement(_casting_start(cycle_columns), dialect)
+        stored = IdempotentAnswer.__table__.c
+        self.stored_answer_of = DriverStatement(select(stored.request_hash, stored.body).where(
+            stored.user_id == bindparam("user"), stored.key == bindparam("key")), dialect)
+        if self.postgres:  # steps 2 to 4, and step 5, in one statement each (data-modifying WITH)
+            self.lock_and_state, self.record_all = (DriverStatement(_LOCK_AND_STATE_POSTGRESQL, dialect),
+                                                    DriverStatement(_RECORD_POSTGRESQL, dialect))
             return
         # The current ballot is the voter's highest version.
         self.supersede = DriverStatement(
@@ -428,14 +438,33 @@ class _Statements:
                                         where=roll.c.channel.is_distinct_from(voted.excluded.channel))
             .returning(roll.c.id), dialect)
 
-    def read_state(self, connection, cycle_id: int, code: str) -> _State:
-        """Supersede the voter's current ballot and read the window and the costs."""
-        values = {"cycle": cycle_id, "code": code}
+    def stored_answer(self, connection, idempotency: Idempotency) -> tuple[str, str] | None:
+        """The answer stored for the idempotency key: (request hash, body), or None."""
+        rows = self.stored_answer_of.rows(connection, {"user": idempotency.user_id, "key": idempotency.key})
+        return tuple(rows[0]) if rows else None
+
+    def lock_and_read(self, connection, cycle_id: int, code: str, idempotency: Idempotency | None) -> _Locked:
+        """Lock the cycle's chain head; unless an answer is stored for the key, supersede the voter's
+        current ballot and read the window and the costs (steps 2 to 4)."""
+        values = {"cycle": cycle_id, "genesis": genesis_hash(cycle_id), "code": code,
+                  "user": idempotency.user_id if idempotency else None, "key": idempotency.key if idempotency else None}
         if self.postgres:
-            rows = self.state.rows(connection, values)
-            return _State.of(rows[0][:2], (row[2:] for row in rows))
+            rows = self.lock_and_state.rows(connection, values)
+            if rows[0].last_seq is None:  # a cast or a close committed while this one waited: again, still locked
+                rows = self.lock_and_state.rows(connection, values)
+            first = rows[0]
+            if first.last_seq is None:
+                raise RuntimeError(f"the chain head of cycle {cycle_id} moved while locked")
+            stored = (first.request_hash, first.body) if first.request_hash is not None else None
+            state = None if stored else _State.of((first.superseded_id, first.previous_version),
+                                                  (tuple(row)[6:] for row in rows))
+            return _Locked(first.last_seq, first.head_hash, stored, state)
+        (seq, head_hash), = self.lock_chain.rows(connection, values)
+        if idempotency and (stored := self.stored_answer(connection, idempotency)):
+            return _Locked(seq, head_hash, stored, None)
         superseded = self.supersede.rows(connection, values)
-        return _State.of(superseded[0] if superseded else (None, None), self.window_and_costs.rows(connection, values))
+        state = _State.of(superseded[0] if superseded else (None, None), self.window_and_costs.rows(connection, values))
+        return _Locked(seq, head_hash, None, state)
 
     def record(self, connection, ballot: dict, chosen: list[tuple[int, int]], resident_id: int) -> tuple:
         """Insert the ballot and its choices, move the chain head, mark the roll entry; the ballot's
@@ -474,35 +503,36 @@ def _freeze_rules(session, cycle_id: int, now: datetime) -> BallotRules:
     return BallotRules.of(_sql(connection).cycle.rows(connection, {"id": cycle_id})[0])
 
 
-def _casting_start(cycle_columns, postgres: bool):
+def _casting_start(cycle_columns):
     """The token's bearer (`accounts.services.bearer_query`) with the cycle `id` (its columns None
-    when unknown): no row for an unknown token. On PostgreSQL it also locks the cycle's chain head,
-    as `lock_chain` does, when both are known (a data-modifying WITH)."""
-    cycle = Cycle.__table__
-    if not postgres:  # a plain SELECT: SQLite's write lock waits for the first write (`reads_before_lock`)
-        bearer = bearer_query().subquery("bearer")
-        return select(bearer, *cycle_columns).select_from(bearer.outerjoin(cycle, cycle.c.id == bindparam("id")))
-    bearer, chain = bearer_query().cte("bearer"), BallotChain.__table__
-    casting_cycle = (select(*cycle_columns)
-                     .where(cycle.c.id == bindparam("id"), select(literal_column("1")).select_from(bearer).exists())
-                     .cte("casting_cycle"))
-    head = (postgresql.insert(chain)
-            .from_select(["cycle_id", "last_seq", "head_hash"],
-                         select(casting_cycle.c.id, literal_column("0"), bindparam("genesis")))
-            .on_conflict_do_update(index_elements=["cycle_id"], set_={"last_seq": chain.c.last_seq})
-            .returning(chain.c.last_seq, chain.c.head_hash).cte("head"))
-    return select(bearer, casting_cycle, head).select_from(bearer.outerjoin(casting_cycle.join(head, true()), true()))
+    when unknown), or no row for an unknown token. A plain SELECT: SQLite's write lock waits for the
+    first write (`database.reads_before_lock`)."""
+    bearer, cycle = bearer_query().subquery("bearer"), Cycle.__table__
+    return select(bearer, *cycle_columns).select_from(bearer.outerjoin(cycle, cycle.c.id == bindparam("id")))
 
 
-# PostgreSQL takes steps 4 and 5 in one statement each (data-modifying WITH), a round trip each.
-_STATE_POSTGRESQL = text("""
-WITH superseded AS (
-    UPDATE ballot SET is_current = false WHERE cycle_id = :cycle AND voter_code = :code AND is_current
+# PostgreSQL takes steps 2 to 4 in one statement. Its snapshot is taken before it waits for the lock:
+# it is current only if nobody moved the chain head in between (every cast and every close writes a
+# new version of the head row, with a new xmin). When somebody did, the head is locked but not
+# returned, nothing is superseded, and the statement runs again, now with a current snapshot.
+_LOCK_AND_STATE_POSTGRESQL = text("""
+WITH head AS (
+    INSERT INTO ballot_chain (cycle_id, last_seq, head_hash) VALUES (:cycle, 0, :genesis)
+    ON CONFLICT (cycle_id) DO UPDATE SET last_seq = ballot_chain.last_seq
+    WHERE ballot_chain.xmin = (SELECT xmin FROM ballot_chain WHERE cycle_id = :cycle)
+    RETURNING last_seq, head_hash),
+stored AS (SELECT request_hash, body FROM idempotent_answer WHERE user_id = :user AND key = :key),
+superseded AS (
+    UPDATE ballot SET is_current = false
+    WHERE cycle_id = :cycle AND voter_code = :code AND is_current
+      AND EXISTS (SELECT FROM head) AND NOT EXISTS (SELECT FROM stored)
     RETURNING id, version)
-SELECT (SELECT id FROM superseded), (SELECT version FROM superseded), state.*
-FROM (""" + _WINDOW_AND_COSTS + """) AS state
-""").columns(column("superseded_id", Integer), column("previous_version", Integer), Cycle.phase, Cycle.voting_opens_at,
-             Cycle.voting_closes_at, Project.id, Project.cost_fen)
+SELECT head.last_seq, head.head_hash, stored.request_hash, stored.body,
+       (SELECT id FROM superseded), (SELECT version FROM superseded), state.*
+FROM (""" + _WINDOW_AND_COSTS + """) AS state LEFT JOIN head ON true LEFT JOIN stored ON true
+""").columns(BallotChain.last_seq, BallotChain.head_hash, IdempotentAnswer.request_hash, IdempotentAnswer.body,
+             column("superseded_id", Integer), column("previous_version", Integer), Cycle.phase,
+             Cycle.voting_opens_at, Cycle.voting_closes_at, Project.id, Project.cost_fen)
 _RECORD_POSTGRESQL = text("""
 WITH new_ballot AS (
     INSERT INTO ballot (cycle_id, voter_code, version, channel, worker_id, cast_at, receipt, is_current, seq,
