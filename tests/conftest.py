@@ -47,13 +47,17 @@ def database_url(tmp_path_factory) -> str:
 
 
 @pytest.fixture()
-def app(database_url):
+def app(database_url, tmp_path):
     app = create_app({
         "SQLALCHEMY_DATABASE_URI": database_url,
         "TESTING": True,
         "WTF_CSRF_ENABLED": False,
         "RATELIMIT_ENABLED": False,
     })
+    # What the app writes to its instance folder (the demo's accounts, uploads) stays out of the
+    # checkout's instance/, where `make run` keeps the developer's own demo and its accounts.
+    app.instance_path = str(tmp_path / "instance")
+    os.makedirs(app.instance_path)
     with app.app_context():
         yield app
         db.session.remove()

@@ -1,9 +1,13 @@
 """`voting demo`: the district of SPEC §5, deterministic by seed."""
+from pathlib import Path
+
 import pytest
 from sqlalchemy import func, select
 
+from voting import ROOT
 from voting.accounts.models import User
 from voting.cycles.models import Cycle
+from voting.demo import accounts_file
 from voting.extensions import db
 from voting.geography.models import Community, Grid, SubDistrict
 from voting.proposals.models import Project
@@ -61,6 +65,16 @@ def test_demo_refuses_a_loaded_database(demo, runner):
     again = runner.invoke(args=["demo", "--password", "Demo-Pass-1"])
     assert again.exit_code != 0 and "already" in again.output
     assert count(Community) == 45
+
+
+def test_demo_saves_its_accounts_in_the_apps_instance_folder(demo, runner, app):
+    """`make run` shows the saved accounts again (`--if-empty`); the file is the app's own (a test
+    app's lies in a temporary folder, not in the checkout's instance/)."""
+    saved = accounts_file(app)
+    assert saved.parent == Path(app.instance_path) and "Demo-Pass-1" in saved.read_text()
+    assert Path(app.instance_path) != ROOT / "instance"
+    again = runner.invoke(args=["demo", "--if-empty"])
+    assert again.exit_code == 0 and again.output.strip() == saved.read_text().strip()
 
 
 def test_demo_is_deterministic(runner, app):
