@@ -4,7 +4,7 @@ from __future__ import annotations
 import functools
 import itertools
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from voting.accounts.models import User
 from voting.cycles.models import Cycle
@@ -16,6 +16,8 @@ from voting.residents.services import hash_id_number, id_check_char
 from werkzeug.security import generate_password_hash
 
 _counter = itertools.count(1)
+# When test residents joined the registry, unless a test says: before any test's vote opened.
+REGISTERED_AT = datetime(2020, 1, 1)
 
 
 @functools.cache
@@ -75,11 +77,12 @@ class Factory:
                              community_id=community.id if community else None,
                              grid_id=grid.id if grid else None, resident_id=resident.id if resident else None))
 
-    def resident(self, community: Community, grid: Grid, username: str, status: str = "active") -> User:
+    def resident(self, community: Community, grid: Grid, username: str, status: str = "active",
+                 registered_at: datetime = REGISTERED_AT) -> User:
         serial = next(_counter)
         person = self.add(Resident(community_id=community.id, grid_id=grid.id, name=f"居民{serial}",
                                    id_hash=hash_id_number("test", valid_id_number(serial) + str(serial)),
-                                   address=f"{serial}栋", status=status))
+                                   address=f"{serial}栋", status=status, created_at=registered_at))
         return self.user(username, "resident", community, resident=person)
 
     def cycle(self, community: Community, year: int = 2026, phase: str = "voting", **rules) -> Cycle:

@@ -8,6 +8,7 @@ import click
 from flask import current_app
 from flask.cli import FlaskGroup, with_appcontext
 
+from .config import secret_keys
 from .errors import DomainError
 from .extensions import db
 
@@ -134,7 +135,7 @@ def import_residents(path, community_code):
     try:
         community = get_community(db.session, community_code)
         rows = read_registry(Path(path).read_bytes(), path)
-        count = add_residents(db.session, community, rows, current_app.config["SECRET_KEY"])
+        count = add_residents(db.session, community, rows, secret_keys(current_app.config))
     except (DomainError, RegistryFileError) as error:
         db.session.rollback()
         raise click.ClickException(getattr(error, "message", str(error))) from None

@@ -18,6 +18,9 @@ class Settings:
     redis_url: str | None
     ratelimit_enabled: bool
     proxy_count: int = 0
+    # Earlier keys during a rotation: sessions they signed, ID numbers they hashed and votes whose voter
+    # codes they made still work (the vote's chain head names its key); new ones use `secret_key`.
+    secret_key_fallbacks: tuple[str, ...] = ()
     token_lifetime_hours: int = 12
     # PostgreSQL connections kept per worker process (a sync gunicorn worker uses one at a time), and
     # how many more it may open at a peak; see docs/deploy.md for sizing across hosts.
@@ -32,6 +35,7 @@ class Settings:
         return cls(
             database_url=environ.get("VOTING_DATABASE_URL") or default_db,
             secret_key=environ.get("VOTING_SECRET_KEY") or _stored_secret(instance_path / "secret_key"),
+            secret_key_fallbacks=tuple(environ.get("VOTING_SECRET_KEY_FALLBACKS", "").replace(",", " ").split()),
             redis_url=environ.get("VOTING_REDIS_URL") or None,
             ratelimit_enabled=environ.get("VOTING_RATELIMIT_ENABLED", "true").strip().lower() in _TRUE,
             proxy_count=int(environ.get("VOTING_PROXY_COUNT") or 0),
@@ -47,6 +51,7 @@ class Settings:
                                   pool_timeout=10, pool_recycle=1800)
         return {
             "SECRET_KEY": self.secret_key,
+            "SECRET_KEY_FALLBACKS": list(self.secret_key_fallbacks),
             "SQLALCHEMY_DATABASE_URI": self.database_url,
             "SQLALCHEMY_ENGINE_OPTIONS": engine_options,
             "RATELIMIT_ENABLED": self.ratelimit_enabled,
@@ -62,6 +67,11 @@ class Settings:
             "BABEL_DEFAULT_TIMEZONE": "Asia/Shanghai",
             "MAX_CONTENT_LENGTH": 40 * 1024 * 1024,  # four phone photos of 8 MB and the form
         }
+
+
+def secret_keys(config) -> list[str]:
+    """The app's keys, the current one first, then the fallbacks of a rotation."""
+    return [config["SECRET_KEY"], *config.get("SECRET_KEY_FALLBACKS", ())]
 
 
 def _stored_secret(path: Path) -> str:

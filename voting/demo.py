@@ -82,6 +82,10 @@ REJECTION_REASONS = [
 ]
 
 
+# When the demo's residents joined the registry: before its first vote (2019).
+REGISTERED_AT = datetime(2018, 12, 1)
+
+
 class DemoError(Exception):
     """The demo cannot be loaded (the database already holds a district)."""
 
@@ -187,6 +191,7 @@ def _residents(session, build: _Build, community, grids, per_grid: int) -> list[
                 name=rng.choice(SURNAMES) + "".join(rng.choice(GIVEN) for _ in range(rng.choice((1, 2)))),
                 id_hash=hash_id_number(build.secret_key, first17 + id_check_char(first17)),
                 phone=f"1{rng.choice('3578')}{rng.randrange(10**9):09d}",
+                created_at=REGISTERED_AT,  # before every demo vote opened: all are in its electorate
                 address=f"{community.name}{rng.choice(ESTATES)}{grid_number}栋{rng.randrange(1, 7)}单元{rng.randrange(1, 19)}0{rng.randrange(1, 5)}",
             )
             session.add(resident)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from flask_babel import gettext as _
 from sqlalchemy import bindparam, select
@@ -70,6 +70,7 @@ class ResidentFacts:
     community_id: int
     grid_id: int
     status: str
+    created_at: datetime  # when the registry listed them: the electorate is fixed when voting opens
 
     @property
     def is_active(self) -> bool:
@@ -107,7 +108,8 @@ def bearer_query():
                    user.community_id.label("user_community_id"), user.grid_id.label("user_grid_id"),
                    user.is_enabled.label("user_is_enabled"), user.session_version.label("user_session_version"),
                    resident.id.label("resident_id"), resident.community_id.label("resident_community_id"),
-                   resident.grid_id.label("resident_grid_id"), resident.status.label("resident_status"))
+                   resident.grid_id.label("resident_grid_id"), resident.status.label("resident_status"),
+                   resident.created_at.label("resident_created_at"))
             .select_from(ApiToken.__table__.join(User.__table__, user.id == token.user_id)
                          .outerjoin(Resident.__table__, resident.id == user.resident_id))
             .where(token.token_hash == bindparam("token_hash")))
@@ -120,7 +122,8 @@ def bearer_of(row) -> Bearer | None:
             or row.user_session_version != row.token_version):
         return None
     resident = None if row.resident_id is None else ResidentFacts(row.resident_id, row.resident_community_id,
-                                                                     row.resident_grid_id, row.resident_status)
+                                                                     row.resident_grid_id, row.resident_status,
+                                                                     row.resident_created_at)
     return Bearer(row.user_id, row.user_role, row.user_community_id, row.user_grid_id, resident)
 
 

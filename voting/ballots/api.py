@@ -24,8 +24,8 @@ from ..cycles.services import get_cycle
 from ..database import reads_before_lock, transactional, utcnow
 from ..errors import BadRequest, Forbidden, NotFound
 from ..extensions import db, limiter
-from .services import (Idempotency, assisted_counts, cast_ballot, current_ballot, cycle_for_casting, find_receipt,
-                       receipt_answer, request_hash)
+from .services import (Idempotency, cast_ballot, current_ballot, cycle_for_casting, find_receipt, receipt_answer,
+                       worker_counts)
 
 _KEY = re.compile(r"^[\x21-\x7e]{1,100}$")
 
@@ -52,7 +52,7 @@ def ballot_pairs(body: dict) -> list[tuple[object, object]]:
 @reads_before_lock
 @transactional
 def put_ballot(cycle_id):
-    """Cast or revise the resident's ballot; 200 {receipt, cast_at, version}."""
+    """Cast or revise the resident's ballot; 200 {receipt, cast_at, version, seq, chain_hash}."""
     user, cycle = cycle_for_casting(db.session, cycle_id, presented_token())
     accept_bearer(user)
     pairs = ballot_pairs(json_body())
@@ -61,7 +61,7 @@ def put_ballot(cycle_id):
     if key is not None:
         if not _KEY.match(key):
             raise BadRequest(_("An Idempotency-Key has 1 to 100 visible ASCII characters."), "bad_idempotency_key")
-        idempotency = Idempotency(user.id, key, request_hash(cycle.id, pairs))
+        idempotency = Idempotency.of(user.id, key, cycle.id, pairs)
     outcome = cast_ballot(db.session, cycle, user, pairs, "online", None, utcnow(), idempotency=idempotency)
     response = jsonify(outcome.answer)
     if outcome.replayed:
@@ -81,7 +81,7 @@ def get_ballot(cycle_id):
         raise NotFound(_("You have no ballot in this vote yet."), "no_ballot")
     return jsonify({
         "receipt": ballot.receipt, "cast_at": iso(ballot.cast_at), "version": ballot.version,
-        "channel": ballot.channel, "projects": [c.project_id for c in ballot.choices],
+        "seq": ballot.seq, "chain_hash": ballot.chain_hash, "projects": [c.project_id for c in ballot.choices],
         "points": {str(c.project_id): c.points for c in ballot.choices},
     })
 
@@ -90,14 +90,16 @@ def get_ballot(cycle_id):
 @public
 @limiter.limit("60 per minute")
 def ballot_receipt(code):
-    """Check a receipt: {found, cycle, recorded_at, superseded}; 200 with found false when unknown."""
+    """Check a receipt: {found, cycle, seq, recorded_at, superseded, chain_hash}; 200 with found false
+    when unknown."""
     return jsonify(receipt_answer(find_receipt(db.session, code)))
 
 
 @bp.get("/cycles/<int:cycle_id>/assisted")
 @require_roles("staff", "admin", "auditor")
 def assisted_ballots(cycle_id):
-    """Assisted ballots per worker per hour (counts only): [{worker, hour, ballots}]."""
+    """Assisted and paper ballots per worker (counts only, from the voter roll):
+    [{worker, channel, ballots}]."""
     cycle = get_cycle(db.session, cycle_id)
-    rows = assisted_counts(db.session, acting_user(), cycle)
-    return jsonify([{"worker": r.worker, "hour": iso(r.hour), "ballots": r.ballots} for r in rows])
+    rows = worker_counts(db.session, acting_user(), cycle)
+    return jsonify([{"worker": r.worker, "channel": r.channel, "ballots": r.ballots} for r in rows])

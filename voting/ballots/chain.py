@@ -8,18 +8,15 @@ of its cycle, in the order of `seq` (1, 2, 3, … with no gap):
     chain_hash[seq] = sha256_hex(chain_hash[seq - 1] + "\\n" + canonical_row(seq))
 
 where sha256_hex is the lowercase hexadecimal SHA-256 of the UTF-8 text, and canonical_row is one
-line of text, nine fields joined by "|":
+line of text, seven fields joined by "|":
 
-    v1|seq|voter_code|version|channel|worker|choices|cast_at|receipt
+    v2|seq|voter_code|version|choices|cast_at|receipt
 
-    v1          the format of this row (a later format gets another tag)
+    v2          the format of this row (v1 also had the channel and the worker, which the voter
+                roll holds: a record and a roll that shared them could be joined)
     seq         the ballot's position in its cycle's chain, decimal
     voter_code  the pseudonymous voter code (lowercase hexadecimal)
     version     1 for a voter's first ballot, 2 for the first revision, …
-    channel     online, assisted or paper
-    worker      the username of the grid worker or staff member who recorded the ballot,
-                percent-encoded as UTF-8 (RFC 3986: only A-Z a-z 0-9 - . _ ~ stay as they are);
-                empty for an online ballot
     choices     "project id:points" for every chosen project, ascending by project id, joined
                 by ","; points are 1 except in cumulative voting; empty for an empty ballot
     cast_at     when the ballot was recorded, UTC, ISO 8601 with microseconds and a Z:
@@ -34,9 +31,8 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 from datetime import datetime
-from urllib.parse import quote
 
-FORMAT = "v1"
+FORMAT = "v2"
 
 
 def sha256_hex(text: str) -> str:
@@ -60,13 +56,11 @@ def format_choices(choices: Iterable[tuple[int, int]]) -> str:
     return ",".join(f"{int(project_id)}:{int(points)}" for project_id, points in sorted(choices))
 
 
-def canonical_row(*, seq: int, voter_code: str, version: int, channel: str, worker: str | None,
-                  choices: Iterable[tuple[int, int]], cast_at: datetime, receipt: str) -> str:
+def canonical_row(*, seq: int, voter_code: str, version: int, choices: Iterable[tuple[int, int]],
+                  cast_at: datetime, receipt: str) -> str:
     """The text of one recorded ballot that the chain hashes (see the module docstring)."""
-    fields = (
-        FORMAT, str(int(seq)), voter_code, str(int(version)), channel, quote(worker or "", safe=""),
-        format_choices(choices), format_cast_at(cast_at), receipt,
-    )
+    fields = (FORMAT, str(int(seq)), voter_code, str(int(version)), format_choices(choices),
+              format_cast_at(cast_at), receipt)
     return "|".join(fields)
 
 

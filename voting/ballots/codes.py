@@ -11,6 +11,7 @@ CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 _CROCKFORD_READ = str.maketrans({"O": "0", "I": "1", "L": "1"})
 RECEIPT_CHARS = 12
 VOTER_CODE_HEX = 24
+KEY_FINGERPRINT_HEX = 16
 VOTING_CODE_DIGITS = 12
 _RECEIPT_PATTERN = re.compile(rf"^[{CROCKFORD}]{{{RECEIPT_CHARS}}}$")
 
@@ -20,6 +21,21 @@ def voter_code(secret_key: str, cycle_id: int, resident_id: int) -> str:
     truncated to 24 hex digits (96 bits). The roll never stores it; only the key links the two."""
     digest = hmac.new(secret_key.encode(), f"voter:{cycle_id}:{resident_id}".encode(), hashlib.sha256)
     return digest.hexdigest()[:VOTER_CODE_HEX]
+
+
+def key_fingerprint(secret_key: str) -> str:
+    """What a cycle's chain head stores of the key its voter codes come from: 16 hex digits of an
+    HMAC under the key (names the key without revealing it)."""
+    return hmac.new(secret_key.encode(), b"voting:voter-key", hashlib.sha256).hexdigest()[:KEY_FINGERPRINT_HEX]
+
+
+def key_with_fingerprint(keys, fingerprint: str | None) -> str | None:
+    """Of the server's keys (the current one first, then the fallbacks of a rotation), the one a
+    cycle's voter codes come from: the current key for a cycle with no ballot yet (`fingerprint`
+    None), else the key with that fingerprint, or None when this server holds no such key."""
+    if fingerprint is None:
+        return keys[0]
+    return next((key for key in keys if key_fingerprint(key) == fingerprint), None)
 
 
 def new_receipt() -> str:

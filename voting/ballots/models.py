@@ -1,15 +1,22 @@
 """Ballots and the voter roll, kept apart so that nothing joins a resident to their choices.
 
-The roll (`RollEntry`) says *that* a resident of the cycle voted and by which channel. The ballots
-say *what* was chosen, under a pseudonymous voter code derived with a server-side key; every
-version is kept and exactly one is current (a partial unique index).
+The roll (`RollEntry`) says *that* a resident of the cycle voted, by which channel and, for an
+assisted or paper ballot, which worker entered it. The ballots say only *what* was chosen, under a
+pseudonymous voter code derived with a server-side key (no channel, no worker: nothing the roll
+also holds); every version is kept and exactly one is current (a partial unique index).
+
+One ballot per resident holds whatever the key: the cycle's chain head names the key its voter
+codes come from (`BallotChain.voter_key`, a fingerprint, fixed by the first cast), and every
+ballot carries it under a composite foreign key, so a host with another key cannot record a
+ballot in that cycle at all.
 
 Every recorded ballot version also extends its cycle's hash chain (`seq`, `chain_hash`; the head
 in `BallotChain`); see `chain.py` for the exact text that is hashed.
 """
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint, text
+from sqlalchemy import (CheckConstraint, ForeignKey, ForeignKeyConstraint, Index, String, Text, UniqueConstraint,
+                        text)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..database import utcnow
@@ -25,6 +32,8 @@ class RollEntry(db.Model):
         UniqueConstraint("cycle_id", "resident_id"),
         CheckConstraint("channel IS NULL OR channel IN ('online', 'assisted', 'paper')", name="channel"),
         CheckConstraint("has_voted = (channel IS NOT NULL)", name="voted_channel"),
+        CheckConstraint("(COALESCE(channel, 'online') <> 'online') = (worker_id IS NOT NULL)",
+                        name="worker_for_offline"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -32,6 +41,8 @@ class RollEntry(db.Model):
     resident_id: Mapped[int] = mapped_column(ForeignKey("resident.id"), index=True)
     has_voted: Mapped[bool] = mapped_column(default=False)
     channel: Mapped[str | None] = mapped_column(String(16))
+    # Who entered the latest ballot (assisted or paper): counted per worker, never on a ballot's row.
+    worker_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
 
 
 class Ballot(db.Model):
@@ -41,8 +52,9 @@ class Ballot(db.Model):
         UniqueConstraint("cycle_id", "seq"),
         CheckConstraint("version >= 1", name="version"),
         CheckConstraint("seq >= 1", name="seq"),
-        CheckConstraint("channel IN ('online', 'assisted', 'paper')", name="channel"),
-        CheckConstraint("(channel = 'online') = (worker_id IS NULL)", name="worker_for_offline"),
+        # The key of the cycle's voter codes (`BallotChain.voter_key`); also the cycle's foreign key.
+        ForeignKeyConstraint(["cycle_id", "voter_key"], ["ballot_chain.cycle_id", "ballot_chain.voter_key"],
+                             name="fk_ballot_chain_key"),
         Index(
             "uq_ballot_current",
             "cycle_id",
@@ -54,11 +66,10 @@ class Ballot(db.Model):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    cycle_id: Mapped[int] = mapped_column(ForeignKey("cycle.id"))  # indexed by (cycle_id, seq): one index less to write
+    cycle_id: Mapped[int]  # indexed by (cycle_id, seq): one index less to write
     voter_code: Mapped[str] = mapped_column(String(32))
+    voter_key: Mapped[str] = mapped_column(String(16))
     version: Mapped[int]
-    channel: Mapped[str] = mapped_column(String(16))
-    worker_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
     cast_at: Mapped[datetime]
     receipt: Mapped[str] = mapped_column(String(32), unique=True)
     is_current: Mapped[bool] = mapped_column(default=True)
@@ -83,31 +94,36 @@ class BallotChoice(db.Model):
 
 
 class BallotChain(db.Model):
-    """The head of a cycle's hash chain: locked from a cast's first write to its commit, and by the
-    count when voting closes (`last_seq` 0: no ballot yet)."""
+    """The head of a cycle's hash chain: locked from a cast's first write to its commit, by closing
+    the vote early and by the count (`last_seq` 0: no ballot yet). `voter_key` is the fingerprint
+    of the key the cycle's voter codes come from (`codes.key_fingerprint`), set by the first cast."""
 
     __tablename__ = "ballot_chain"
-    __table_args__ = (CheckConstraint("last_seq >= 0", name="last_seq"),)
+    __table_args__ = (CheckConstraint("last_seq >= 0", name="last_seq"),
+                      UniqueConstraint("cycle_id", "voter_key", name="uq_ballot_chain_key"))
 
     cycle_id: Mapped[int] = mapped_column(ForeignKey("cycle.id"), primary_key=True)
     last_seq: Mapped[int] = mapped_column(default=0)
     head_hash: Mapped[str] = mapped_column(String(64))
+    voter_key: Mapped[str] = mapped_column(String(16))
 
 
 class IdempotentAnswer(db.Model):
-    """The first answer to a cast sent with an `Idempotency-Key`, replayed for the same key."""
+    """The first answer to a cast sent with an `Idempotency-Key`, replayed for the same key until it
+    expires (a few hours, never past the close; the count deletes the cycle's answers).
+
+    Nothing here names the account or the choices: the key is stored as a hash of (account, key),
+    and the request as a hash salted with it (choices alone are few enough to guess)."""
 
     __tablename__ = "idempotent_answer"
-    __table_args__ = (UniqueConstraint("user_id", "key"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id", ondelete="CASCADE"))
-    key: Mapped[str] = mapped_column(String(100))
-    # SHA-256 of the request (cycle and choices): the same key with another body is refused.
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    cycle_id: Mapped[int] = mapped_column(ForeignKey("cycle.id"), index=True)
+    # SHA-256 of the key's hash, the cycle and the choices: the same key with another body is refused.
     request_hash: Mapped[str] = mapped_column(String(64))
-    status: Mapped[int]
-    body: Mapped[str] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    body: Mapped[str] = mapped_column(Text)  # {receipt, cast_at, version, seq, chain_hash}: no choices
+    expires_at: Mapped[datetime] = mapped_column(index=True)
 
 
 class PaperBatch(db.Model):
@@ -143,7 +159,8 @@ class PaperBatch(db.Model):
 
 
 class PaperEntry(db.Model):
-    """One paper ballot as typed in one round. Its choices are erased once it became a ballot."""
+    """One paper ballot as typed in one round. Its choices and its resident are erased once it
+    became a ballot (what is left says only that a paper of the batch was counted)."""
 
     __tablename__ = "paper_entry"
     __table_args__ = (
@@ -151,13 +168,14 @@ class PaperEntry(db.Model):
         CheckConstraint("round IN (1, 2)", name="round"),
         CheckConstraint("status IN ('pending', 'disputed', 'accepted')", name="status"),
         CheckConstraint("(status = 'accepted') = (choices IS NULL)", name="choices_until_accepted"),
+        CheckConstraint("(status = 'accepted') = (resident_id IS NULL)", name="resident_until_accepted"),
         CheckConstraint("(status = 'disputed') = (problem IS NOT NULL)", name="problem_when_disputed"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     batch_id: Mapped[int] = mapped_column(ForeignKey("paper_batch.id", ondelete="CASCADE"), index=True)
     round: Mapped[int]
-    resident_id: Mapped[int] = mapped_column(ForeignKey("resident.id"))
+    resident_id: Mapped[int | None] = mapped_column(ForeignKey("resident.id"))
     # "id:points,id:points" ascending by project id, as in the hash chain.
     choices: Mapped[str | None] = mapped_column(String(2000))
     status: Mapped[str] = mapped_column(String(16), default="pending")

@@ -2,11 +2,13 @@
 
 How one cast runs, in one transaction (the view commits):
 
-1. refuse what can be refused without a lock: not eligible (403 not_eligible), the wrong worker
-   (403 not_your_grid), a closed vote (409 voting_closed); replay the stored answer when the
-   `Idempotency-Key` was seen before;
+1. refuse what can be refused without a lock: not eligible (403 not_eligible: not a resident of
+   the community, or registered after voting opened), the wrong worker (403 not_your_grid), a
+   closed vote (409 voting_closed), a server without the key of the cycle's voter codes (409
+   voter_key_unknown); replay the stored answer when the `Idempotency-Key` was seen before;
 2. lock the cycle's chain head, the first write (`INSERT … ON CONFLICT DO UPDATE … RETURNING`:
-   created at the genesis, or "updated" to itself; either way locked until the commit). Every
+   created at the genesis with the fingerprint of this server's key, or "updated" to itself; either
+   way locked until the commit). Every
    cast of the cycle queues here, so the chain grows one ballot at a time and each resident's
    versions follow each other without gap or repeat. On SQLite the cast's transaction, and its
    write lock, begins here (`database.reads_before_lock`): the sign-in and the checks above ran
@@ -18,14 +20,17 @@ How one cast runs, in one transaction (the view commits):
    freeze the cycle's rules at the first ballot; check the window and the choices (422, see
    `rules.py`);
 5. record the ballot (the next link of the hash chain, `chain.py`) and its choices, move the chain
-   head, and mark the roll entry (that the resident voted, and how); with a key, store the answer.
+   head, and mark the roll entry (that the resident voted, how, and which worker entered it: the
+   ballot itself has neither); with a key, store the answer (no choices, no account, expiring).
 
 The path reads the cycle and writes with statements run on the driver's own cursor
 (`database.DriverStatement`: no unit-of-work flush, none of SQLAlchemy's work per statement); on
 PostgreSQL steps 2 to 4 are one statement and step 5 another (data-modifying WITH; the first
 checks that its snapshot is no older than its lock, see `_LOCK_AND_STATE_POSTGRESQL`); copies of
 the rows it changed that the session already holds are expired. The partial unique index on `ballot (cycle_id, voter_code) WHERE is_current`
-is the database's own guarantee of one current ballot; `@transactional` retries deadlocks,
+is the database's own guarantee of one current ballot per voter code, and the ballot's foreign key
+to its chain head's key (`models.Ballot`) that no other key makes voter codes for the cycle;
+`@transactional` retries deadlocks,
 serialisation failures and the (60-bit, practically never) clash of a new receipt code with an
 old one.
 """
@@ -33,13 +38,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections import Counter
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from flask import current_app
 from flask_babel import gettext as _
-from sqlalchemy import Integer, bindparam, column, insert, select, text, update
+from sqlalchemy import Integer, bindparam, column, delete, func, insert, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import object_session
 from sqlalchemy.orm.util import identity_key
@@ -47,24 +51,37 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from ..accounts.models import User
 from ..accounts.services import Bearer, ResidentFacts, bearer_of, bearer_query, token_hash
+from ..config import secret_keys
 from ..cycles.models import Cycle, VotingWindow
 from ..database import DriverStatement, per_dialect
 from ..errors import Conflict, Forbidden, Invalid, NotFound, Unauthorized
 from ..proposals.models import Project
 from ..residents.models import Resident
 from .chain import canonical_row, genesis_hash, next_hash
-from .codes import new_receipt, new_voting_code, normalise_receipt, normalise_voting_code, voter_code
+from .codes import (key_fingerprint, key_with_fingerprint, new_receipt, new_voting_code, normalise_receipt,
+                    normalise_voting_code, voter_code)
 from .models import Ballot, BallotChain, BallotChoice, IdempotentAnswer, RollEntry
 from .rules import BallotRules, validate_choices
 
 
+# How long a stored answer to an `Idempotency-Key` is replayed (never past the vote's close).
+IDEMPOTENT_ANSWER_HOURS = 6
+
+
 @dataclass(frozen=True)
 class Idempotency:
-    """An `Idempotency-Key` of the acting user, with the hash of the request it came with."""
+    """An `Idempotency-Key` of the acting user, as stored: a hash of (account, key), and a hash of the
+    request salted with it (nothing stored names the account, and the few possible choices cannot be
+    guessed from the request's hash)."""
 
-    user_id: int
-    key: str
+    key_hash: str
     request_hash: str
+
+    @classmethod
+    def of(cls, user_id: int, key: str, cycle_id: int, pairs) -> Idempotency:
+        key_hash = hashlib.sha256(f"idempotency:{user_id}:{key}".encode()).hexdigest()
+        canonical = sorted((str(project), str(points)) for project, points in pairs)
+        return cls(key_hash, hashlib.sha256(json.dumps([key_hash, cycle_id, canonical]).encode()).hexdigest())
 
 
 @dataclass(frozen=True)
@@ -76,16 +93,11 @@ class CastOutcome:
     ballot_id: int | None
 
 
-def request_hash(cycle_id: int, pairs) -> str:
-    """A fingerprint of a cast request (its cycle and choices as sent), for idempotency keys."""
-    canonical = sorted((str(project), str(points)) for project, points in pairs)
-    return hashlib.sha256(json.dumps([cycle_id, canonical]).encode()).hexdigest()
-
-
 def eligible_resident(voter: User | Bearer | Resident, cycle: Cycle | CastingCycle
                       ) -> Resident | ResidentFacts:
-    """The registry resident who may vote in the cycle: an active resident of its community
-    (reached through their resident account, or directly for assisted and paper ballots).
+    """The registry resident who may vote in the cycle: an active resident of its community who was
+    in the registry when voting opened (the electorate is fixed then; reached through their resident
+    account, or directly for assisted and paper ballots).
 
     :raises Forbidden: not_eligible otherwise.
     """
@@ -97,7 +109,15 @@ def eligible_resident(voter: User | Bearer | Resident, cycle: Cycle | CastingCyc
         raise Forbidden(_("This vote is for the residents of another community."), "not_eligible")
     if not voter.is_active:
         raise Forbidden(_("The register no longer lists you as living in this community."), "not_eligible")
+    if registered_after_opening(voter, cycle.window):
+        raise Forbidden(_("You were added to the register after this vote opened; you can vote from the "
+                          "next year's vote."), "not_eligible")
     return voter
+
+
+def registered_after_opening(resident: Resident | ResidentFacts, window: VotingWindow) -> bool:
+    """Whether the resident joined the registry after the vote opened (the electorate is fixed then)."""
+    return window.voting_opens_at is not None and resident.created_at > window.voting_opens_at
 
 
 def _check_worker(channel: str, worker: User | None, resident: Resident) -> None:
@@ -130,20 +150,45 @@ def ballot_costs(session, cycle: Cycle) -> dict[int, int]:
 @dataclass(frozen=True)
 class CastingCycle:
     """What casting reads of a cycle before it re-reads under the lock: its community, voting window
-    and rules."""
+    and rules, and the fingerprint of the key of its voter codes (None before its first ballot)."""
 
     id: int
     community_id: int
     window: VotingWindow
     rules: BallotRules
     rules_frozen: bool
+    voter_key: str | None
 
     @classmethod
-    def of(cls, cycle) -> CastingCycle:
+    def of(cls, cycle, voter_key: str | None) -> CastingCycle:
         """From a `Cycle`, or a row of the casting path's cycle statement."""
         return cls(cycle.id, cycle.community_id,
                    VotingWindow(cycle.phase, cycle.voting_opens_at, cycle.voting_closes_at),
-                   BallotRules.of(cycle), cycle.rules_frozen_at is not None)
+                   BallotRules.of(cycle), cycle.rules_frozen_at is not None, voter_key)
+
+    @classmethod
+    def read(cls, session, cycle: Cycle) -> CastingCycle:
+        return cls.of(cycle, session.scalar(select(BallotChain.voter_key).where(BallotChain.cycle_id == cycle.id)))
+
+
+def cycle_voter_key(voter_key: str | None) -> str:
+    """This server's key for a cycle's voter codes: the one whose fingerprint the chain head holds
+    (the current `SECRET_KEY` or one of its `SECRET_KEY_FALLBACKS`), the current one before the
+    first ballot.
+
+    :raises Conflict: voter_key_unknown when this server holds no such key (another host's key, or
+        a rotation that dropped it before the vote closed): its voter codes would make a second
+        ballot for residents who already voted.
+    """
+    key = key_with_fingerprint(secret_keys(current_app.config), voter_key)
+    if key is None:
+        current_app.logger.error("no key of this server has the fingerprint %s of a vote's voter codes: "
+                                 "set VOTING_SECRET_KEY (or VOTING_SECRET_KEY_FALLBACKS) as on the other hosts",
+                                 voter_key)
+        raise Conflict(_("This server cannot record ballots in this vote: it does not hold the key the "
+                         "vote started with. Please try again later; the district's IT has been told."),
+                       "voter_key_unknown")
+    return key
 
 
 def cycle_for_casting(session, cycle_id: int, token: str | None) -> tuple[Bearer, CastingCycle]:
@@ -162,7 +207,7 @@ def cycle_for_casting(session, cycle_id: int, token: str | None) -> tuple[Bearer
     row = rows[0]
     if row.id is None:
         raise NotFound(_("There is no cycle %(id)s.", id=cycle_id), "unknown_cycle")
-    return bearer, CastingCycle.of(row)
+    return bearer, CastingCycle.of(row, row.voter_key)
 
 
 def check_choices(session, cycle: Cycle, voter: User | Resident, pairs, now: datetime) -> dict[int, int]:
@@ -188,16 +233,18 @@ def cast_ballot(session, cycle: Cycle | CastingCycle, voter: User | Bearer | Res
     """
     choices = list(choices)
     if isinstance(cycle, Cycle):
-        cycle = CastingCycle.of(cycle)
+        cycle = CastingCycle.read(session, cycle)
     connection = session.connection()
     sql = _sql(connection)
-    if idempotency and (stored := sql.stored_answer(connection, idempotency)):
+    if idempotency and (stored := sql.stored_answer(connection, idempotency, now)):
         return _replay(stored, idempotency)
     resident = eligible_resident(voter, cycle)
     _check_worker(channel, worker, resident)
     ensure_voting_open(cycle.window, now)
-    code, receipt = voter_code(current_app.config["SECRET_KEY"], cycle.id, resident.id), new_receipt()
-    locked = sql.lock_and_read(connection, cycle.id, code, idempotency)  # on SQLite the write lock from here
+    key = cycle_voter_key(cycle.voter_key)
+    code, receipt = voter_code(key, cycle.id, resident.id), new_receipt()
+    locked = sql.lock_and_read(connection, cycle.id, key_fingerprint(key), code, idempotency, now)
+    # (on SQLite the write lock from here)
     if locked.stored:
         return _replay(locked.stored, idempotency)
     state = locked.state
@@ -206,39 +253,53 @@ def cast_ballot(session, cycle: Cycle | CastingCycle, voter: User | Bearer | Res
     chosen = validate_choices(rules, state.costs, choices)
 
     seq, version = locked.seq + 1, state.previous_version + 1
-    row = canonical_row(seq=seq, voter_code=code, version=version, channel=channel,
-                        worker=worker.username if worker else None, choices=chosen.items(), cast_at=now,
+    row = canonical_row(seq=seq, voter_code=code, version=version, choices=chosen.items(), cast_at=now,
                         receipt=receipt)
-    ballot = {"cycle_id": cycle.id, "voter_code": code, "version": version, "channel": channel,
-              "worker_id": worker.id if worker else None, "cast_at": now, "receipt": receipt, "is_current": True,
-              "seq": seq, "chain_hash": next_hash(locked.head_hash, row)}
-    ballot_id, roll_id = sql.record(connection, ballot, sorted(chosen.items()), resident.id)
+    chain_hash = next_hash(locked.head_hash, row)
+    ballot = {"cycle_id": cycle.id, "voter_code": code, "voter_key": locked.voter_key, "version": version,
+              "cast_at": now, "receipt": receipt, "is_current": True, "seq": seq, "chain_hash": chain_hash}
+    marks = {"cycle": cycle.id, "resident": resident.id, "channel": channel, "worker": worker.id if worker else None}
+    ballot_id, roll_id = sql.record(connection, ballot, sorted(chosen.items()), marks)
     _expire_copies(session, (BallotChain, cycle.id), *([(RollEntry, roll_id)] if roll_id else []),
                    *([(Ballot, state.superseded_id)] if state.superseded_id else []))
-    answer = {"receipt": receipt, "cast_at": _iso(now), "version": version}
+    answer = {"receipt": receipt, "cast_at": _iso(now), "version": version, "seq": seq, "chain_hash": chain_hash}
     if idempotency:
-        connection.execute(insert(IdempotentAnswer.__table__), {
-            "user_id": idempotency.user_id, "key": idempotency.key, "request_hash": idempotency.request_hash,
-            "status": 200, "body": json.dumps(answer)})
+        sql.store_answer(connection, idempotency, cycle, answer, now)
     return CastOutcome(answer, False, ballot_id)
 
 
 def lock_chain_head(session, cycle_id: int) -> tuple[int, str]:
-    """Lock the cycle's chain head until the commit, creating it at the genesis; (last_seq, head_hash)."""
+    """Lock the cycle's chain head until the commit, creating it at the genesis; (last_seq, head_hash).
+
+    Casting, closing the vote early and counting it take this lock: a ballot being recorded at the
+    close is committed before it (and counted); one that comes after finds voting closed."""
     connection = session.connection()
-    (seq, head_hash), = _sql(connection).lock_chain.rows(connection, {"cycle": cycle_id,
-                                                                      "genesis": genesis_hash(cycle_id)})
+    key = current_app.config["SECRET_KEY"]  # a chain created here has no ballot: any key would do
+    (seq, head_hash, _key), = _sql(connection).lock_chain.rows(connection, {
+        "cycle": cycle_id, "genesis": genesis_hash(cycle_id), "voter_key": key_fingerprint(key)})
+    _expire_copies(session, (BallotChain, cycle_id))
     return seq, head_hash
 
 
 def current_ballot(session, cycle: Cycle, voter: User | Resident) -> Ballot | None:
     """The voter's current ballot in the cycle (for the voter's own eyes only), or None."""
     resident = voter.resident if isinstance(voter, User) else voter
-    if resident is None:
+    fingerprint = session.scalar(select(BallotChain.voter_key).where(BallotChain.cycle_id == cycle.id))
+    if resident is None or fingerprint is None:
         return None
-    code = voter_code(current_app.config["SECRET_KEY"], cycle.id, resident.id)
+    code = voter_code(cycle_voter_key(fingerprint), cycle.id, resident.id)
     return session.scalar(select(Ballot).where(Ballot.cycle_id == cycle.id, Ballot.voter_code == code,
                                                Ballot.is_current))
+
+
+def how_i_voted(session, cycle: Cycle, user: User) -> tuple[str | None, User | None]:
+    """How the resident's latest ballot was recorded, from the roll (for their own eyes): its channel
+    and the worker who entered it (None online)."""
+    entry = session.scalar(select(RollEntry).where(RollEntry.cycle_id == cycle.id,
+                                                   RollEntry.resident_id == user.resident_id))
+    if entry is None:
+        return None, None
+    return entry.channel, session.get(User, entry.worker_id) if entry.worker_id else None
 
 
 def chosen_projects(session, ballot: Ballot) -> list[tuple[Project, int]]:
@@ -257,11 +318,13 @@ def find_receipt(session, text: str) -> Ballot | None:
 
 
 def receipt_answer(ballot: Ballot | None) -> dict:
-    """The public answer about a receipt: never the choices, never the voter."""
+    """The public answer about a receipt: never the choices, never the voter. Its `seq` and
+    `chain_hash` (the chain's hash after the ballot) commit to the record: a voter who kept them can
+    show that a record rewritten since no longer holds their ballot."""
     if ballot is None:
         return {"found": False}
-    return {"found": True, "cycle": ballot.cycle_id, "recorded_at": _iso(ballot.cast_at),
-            "superseded": not ballot.is_current}
+    return {"found": True, "cycle": ballot.cycle_id, "seq": ballot.seq, "recorded_at": _iso(ballot.cast_at),
+            "superseded": not ballot.is_current, "chain_hash": ballot.chain_hash}
 
 
 def issue_voting_code(session, resident: Resident) -> str:
@@ -314,26 +377,29 @@ def resident_of_my_grid(session, worker: User, resident_id: int) -> Resident:
 
 
 @dataclass(frozen=True)
-class AssistedHour:
+class WorkerCount:
+    """How many residents' ballots (their latest) a worker entered by one channel."""
+
     worker: str
-    hour: datetime  # the hour's start, naive UTC
+    channel: str
     ballots: int
 
 
-def assisted_counts(session, user: User, cycle: Cycle) -> list[AssistedHour]:
-    """How many assisted ballots each worker recorded in each hour (every version counts).
-    Counts only: never which resident, never which choices.
+def worker_counts(session, user: User, cycle: Cycle) -> list[WorkerCount]:
+    """Which worker entered how many assisted and paper ballots, from the voter roll (each resident's
+    latest ballot), by worker and channel. Counts only: a ballot's row in the record names no
+    worker, so nothing here leads to a resident's choices.
 
     :raises Forbidden: for anyone but staff of the cycle's community, the district admin and auditors.
     """
     if user.role not in ("staff", "admin", "auditor") or not user.can_act_in(cycle.community_id):
         raise Forbidden(_("Only the community's staff, the district admin and auditors see this."))
     rows = session.execute(
-        select(User.username, Ballot.cast_at).join(User, User.id == Ballot.worker_id)
-        .where(Ballot.cycle_id == cycle.id, Ballot.channel == "assisted")
+        select(User.username, RollEntry.channel, func.count()).join(User, User.id == RollEntry.worker_id)
+        .where(RollEntry.cycle_id == cycle.id, RollEntry.has_voted)
+        .group_by(User.username, RollEntry.channel).order_by(User.username, RollEntry.channel)
     )
-    counts = Counter((username, cast_at.replace(minute=0, second=0, microsecond=0)) for username, cast_at in rows)
-    return [AssistedHour(worker, hour, n) for (worker, hour), n in sorted(counts.items())]
+    return [WorkerCount(worker, channel, n) for worker, channel, n in rows]
 
 
 def _replay(stored: tuple[str, str], idempotency: Idempotency) -> CastOutcome:
@@ -371,15 +437,18 @@ class _State:
 
 @dataclass(frozen=True)
 class _Locked:
-    """What a cast reads as it locks the chain head: the head (last seq, head hash), the answer
-    already stored for its idempotency key (request hash, body; then nothing else was done), and
-    the `_State`."""
+    """What a cast reads as it locks the chain head: the head (last seq, head hash, the fingerprint of
+    its voter codes' key), the answer already stored for its idempotency key (request hash, body;
+    then nothing else was done), and the `_State`."""
 
     seq: int
     head_hash: str
+    voter_key: str
     stored: tuple[str, str] | None
     state: _State | None
 
+
+_TIME = Cycle.__table__.c.created_at.type  # a naive UTC datetime (text on SQLite)
 
 # The cycle's window with the cost of each project on its ballot (a row a project, or one row with
 # no project).
@@ -405,13 +474,21 @@ class _Statements:
         self.cycle = DriverStatement(select(*cycle_columns).where(c.id == bindparam("id")), dialect)
         # Create the head at the genesis, or "update" it to itself: either way it is locked.
         self.lock_chain = DriverStatement(
-            upsert(chain).values(cycle_id=bindparam("cycle"), last_seq=0, head_hash=bindparam("genesis"))
+            upsert(chain).values(cycle_id=bindparam("cycle"), last_seq=0, head_hash=bindparam("genesis"),
+                                 voter_key=bindparam("voter_key"))
             .on_conflict_do_update(index_elements=["cycle_id"], set_={"last_seq": chain.c.last_seq})
-            .returning(chain.c.last_seq, chain.c.head_hash), dialect)
+            .returning(chain.c.last_seq, chain.c.head_hash, chain.c.voter_key), dialect)
         self.casting_start = DriverStatement(_casting_start(cycle_columns), dialect)
-        stored = IdempotentAnswer.__table__.c
-        self.stored_answer_of = DriverStatement(select(stored.request_hash, stored.body).where(
-            stored.user_id == bindparam("user"), stored.key == bindparam("key")), dialect)
+        stored = IdempotentAnswer.__table__
+        self.stored_answer_of = DriverStatement(select(stored.c.request_hash, stored.c.body).where(
+            stored.c.key_hash == bindparam("key"), stored.c.expires_at > bindparam("now", type_=_TIME)),
+            dialect)
+        self.insert_answer = DriverStatement(insert(stored).values(
+            key_hash=bindparam("key"), cycle_id=bindparam("cycle"), request_hash=bindparam("request_hash"),
+            body=bindparam("body"), expires_at=bindparam("expires_at", type_=_TIME)), dialect)
+        # An expired answer is never replayed; deleted when the next one is stored (and by the count).
+        self.purge_answers = DriverStatement(delete(stored).where(
+            stored.c.expires_at <= bindparam("now", type_=_TIME)), dialect)
         if self.postgres:  # steps 2 to 4, and step 5, in one statement each (data-modifying WITH)
             self.lock_and_state, self.record_all = (DriverStatement(_LOCK_AND_STATE_POSTGRESQL, dialect),
                                                     DriverStatement(_RECORD_POSTGRESQL, dialect))
@@ -431,23 +508,41 @@ class _Statements:
                                          .values(last_seq=bindparam("seq"), head_hash=bindparam("head")), dialect)
         # The roll entry says the resident voted, and by the channel of the latest ballot.
         voted = upsert(roll).values(cycle_id=bindparam("cycle"), resident_id=bindparam("resident"), has_voted=True,
-                                    channel=bindparam("channel"))
+                                    channel=bindparam("channel"), worker_id=bindparam("worker"))
         self.mark_voted = DriverStatement(
             voted.on_conflict_do_update(index_elements=["cycle_id", "resident_id"],
-                                        set_={"has_voted": True, "channel": voted.excluded.channel},
-                                        where=roll.c.channel.is_distinct_from(voted.excluded.channel))
+                                        set_={"has_voted": True, "channel": voted.excluded.channel,
+                                              "worker_id": voted.excluded.worker_id},
+                                        where=roll.c.channel.is_distinct_from(voted.excluded.channel)
+                                        | roll.c.worker_id.is_distinct_from(voted.excluded.worker_id))
             .returning(roll.c.id), dialect)
 
-    def stored_answer(self, connection, idempotency: Idempotency) -> tuple[str, str] | None:
-        """The answer stored for the idempotency key: (request hash, body), or None."""
-        rows = self.stored_answer_of.rows(connection, {"user": idempotency.user_id, "key": idempotency.key})
+    def stored_answer(self, connection, idempotency: Idempotency, now: datetime) -> tuple[str, str] | None:
+        """The answer stored for the idempotency key and not expired: (request hash, body), or None."""
+        rows = self.stored_answer_of.rows(connection, {"key": idempotency.key_hash, "now": now})
         return tuple(rows[0]) if rows else None
 
-    def lock_and_read(self, connection, cycle_id: int, code: str, idempotency: Idempotency | None) -> _Locked:
-        """Lock the cycle's chain head; unless an answer is stored for the key, supersede the voter's
-        current ballot and read the window and the costs (steps 2 to 4)."""
-        values = {"cycle": cycle_id, "genesis": genesis_hash(cycle_id), "code": code,
-                  "user": idempotency.user_id if idempotency else None, "key": idempotency.key if idempotency else None}
+    def store_answer(self, connection, idempotency: Idempotency, cycle: CastingCycle, answer: dict,
+                     now: datetime) -> None:
+        """Keep the answer for a retry with the same key: a few hours, and never past the close."""
+        expires_at = now + timedelta(hours=IDEMPOTENT_ANSWER_HOURS)
+        if cycle.window.voting_closes_at is not None:
+            expires_at = min(expires_at, cycle.window.voting_closes_at)
+        self.purge_answers.rows(connection, {"now": now})
+        self.insert_answer.rows(connection, {"key": idempotency.key_hash, "cycle": cycle.id, "body": json.dumps(answer),
+                                            "request_hash": idempotency.request_hash, "expires_at": expires_at})
+
+    def lock_and_read(self, connection, cycle_id: int, voter_key: str, code: str, idempotency: Idempotency | None,
+                      now: datetime) -> _Locked:
+        """Lock the cycle's chain head (created with this server's `voter_key` fingerprint at the
+        first ballot); unless an answer is stored for the key, supersede the voter's current ballot
+        and read the window and the costs (steps 2 to 4).
+
+        :raises Conflict: voter_key_unknown when the head names another key (a host with another key
+            started the vote since this cast read the cycle).
+        """
+        values = {"cycle": cycle_id, "genesis": genesis_hash(cycle_id), "code": code, "voter_key": voter_key,
+                  "key": idempotency.key_hash if idempotency else None, "now": now}
         if self.postgres:
             rows = self.lock_and_state.rows(connection, values)
             if rows[0].last_seq is None:  # a cast or a close committed while this one waited: again, still locked
@@ -455,21 +550,22 @@ class _Statements:
             first = rows[0]
             if first.last_seq is None:
                 raise RuntimeError(f"the chain head of cycle {cycle_id} moved while locked")
+            _check_voter_key(first.voter_key, voter_key)
             stored = (first.request_hash, first.body) if first.request_hash is not None else None
             state = None if stored else _State.of((first.superseded_id, first.previous_version),
-                                                  (tuple(row)[6:] for row in rows))
-            return _Locked(first.last_seq, first.head_hash, stored, state)
-        (seq, head_hash), = self.lock_chain.rows(connection, values)
-        if idempotency and (stored := self.stored_answer(connection, idempotency)):
-            return _Locked(seq, head_hash, stored, None)
+                                                  (tuple(row)[7:] for row in rows))
+            return _Locked(first.last_seq, first.head_hash, first.voter_key, stored, state)
+        (seq, head_hash, head_key), = self.lock_chain.rows(connection, values)
+        _check_voter_key(head_key, voter_key)
+        if idempotency and (stored := self.stored_answer(connection, idempotency, now)):
+            return _Locked(seq, head_hash, head_key, stored, None)
         superseded = self.supersede.rows(connection, values)
         state = _State.of(superseded[0] if superseded else (None, None), self.window_and_costs.rows(connection, values))
-        return _Locked(seq, head_hash, None, state)
+        return _Locked(seq, head_hash, head_key, None, state)
 
-    def record(self, connection, ballot: dict, chosen: list[tuple[int, int]], resident_id: int) -> tuple:
-        """Insert the ballot and its choices, move the chain head, mark the roll entry; the ballot's
-        id and the roll entry's (None when it did not change)."""
-        marks = {"cycle": ballot["cycle_id"], "resident": resident_id, "channel": ballot["channel"]}
+    def record(self, connection, ballot: dict, chosen: list[tuple[int, int]], marks: dict) -> tuple:
+        """Insert the ballot and its choices, move the chain head, mark the roll entry (`marks`: cycle,
+        resident, channel, worker); the ballot's id and the roll entry's (None when it did not change)."""
         if self.postgres:
             return tuple(self.record_all.rows(connection, ballot | marks | {
                 "projects": [p for p, _n in chosen], "points": [n for _p, n in chosen]})[0])
@@ -483,8 +579,15 @@ class _Statements:
         return ballot_id, marked[0][0] if marked else None
 
 
-_BALLOT_COLUMNS = ("cycle_id", "voter_code", "version", "channel", "worker_id", "cast_at", "receipt", "is_current",
-                   "seq", "chain_hash")
+_BALLOT_COLUMNS = ("cycle_id", "voter_code", "voter_key", "version", "cast_at", "receipt", "is_current", "seq",
+                   "chain_hash")
+
+
+def _check_voter_key(head_key: str, voter_key: str) -> None:
+    if head_key != voter_key:  # the ballot's foreign key would refuse it too
+        cycle_voter_key(head_key)  # says so, unless this server holds that key after all
+        raise Conflict(_("Another server started this vote a moment ago; please send your ballot again."),
+                       "voter_key_changed")
 
 
 @per_dialect
@@ -507,8 +610,10 @@ def _casting_start(cycle_columns):
     """The token's bearer (`accounts.services.bearer_query`) with the cycle `id` (its columns None
     when unknown), or no row for an unknown token. A plain SELECT: SQLite's write lock waits for the
     first write (`database.reads_before_lock`)."""
-    bearer, cycle = bearer_query().subquery("bearer"), Cycle.__table__
-    return select(bearer, *cycle_columns).select_from(bearer.outerjoin(cycle, cycle.c.id == bindparam("id")))
+    bearer, cycle, chain = bearer_query().subquery("bearer"), Cycle.__table__, BallotChain.__table__
+    return (select(bearer, *cycle_columns, chain.c.voter_key)
+            .select_from(bearer.outerjoin(cycle, cycle.c.id == bindparam("id"))
+                         .outerjoin(chain, chain.c.cycle_id == cycle.c.id)))
 
 
 # PostgreSQL takes steps 2 to 4 in one statement. Its snapshot is taken before it waits for the lock:
@@ -517,28 +622,27 @@ def _casting_start(cycle_columns):
 # returned, nothing is superseded, and the statement runs again, now with a current snapshot.
 _LOCK_AND_STATE_POSTGRESQL = text("""
 WITH head AS (
-    INSERT INTO ballot_chain (cycle_id, last_seq, head_hash) VALUES (:cycle, 0, :genesis)
+    INSERT INTO ballot_chain (cycle_id, last_seq, head_hash, voter_key) VALUES (:cycle, 0, :genesis, :voter_key)
     ON CONFLICT (cycle_id) DO UPDATE SET last_seq = ballot_chain.last_seq
     WHERE ballot_chain.xmin = (SELECT xmin FROM ballot_chain WHERE cycle_id = :cycle)
-    RETURNING last_seq, head_hash),
-stored AS (SELECT request_hash, body FROM idempotent_answer WHERE user_id = :user AND key = :key),
+    RETURNING last_seq, head_hash, voter_key),
+stored AS (SELECT request_hash, body FROM idempotent_answer WHERE key_hash = :key AND expires_at > :now),
 superseded AS (
     UPDATE ballot SET is_current = false
     WHERE cycle_id = :cycle AND voter_code = :code AND is_current
-      AND EXISTS (SELECT FROM head) AND NOT EXISTS (SELECT FROM stored)
+      AND EXISTS (SELECT FROM head WHERE voter_key = :voter_key) AND NOT EXISTS (SELECT FROM stored)
     RETURNING id, version)
-SELECT head.last_seq, head.head_hash, stored.request_hash, stored.body,
+SELECT head.last_seq, head.head_hash, head.voter_key, stored.request_hash, stored.body,
        (SELECT id FROM superseded), (SELECT version FROM superseded), state.*
 FROM (""" + _WINDOW_AND_COSTS + """) AS state LEFT JOIN head ON true LEFT JOIN stored ON true
-""").columns(BallotChain.last_seq, BallotChain.head_hash, IdempotentAnswer.request_hash, IdempotentAnswer.body,
+""").columns(BallotChain.last_seq, BallotChain.head_hash, BallotChain.voter_key, IdempotentAnswer.request_hash,
+             IdempotentAnswer.body,
              column("superseded_id", Integer), column("previous_version", Integer), Cycle.phase,
              Cycle.voting_opens_at, Cycle.voting_closes_at, Project.id, Project.cost_fen)
 _RECORD_POSTGRESQL = text("""
 WITH new_ballot AS (
-    INSERT INTO ballot (cycle_id, voter_code, version, channel, worker_id, cast_at, receipt, is_current, seq,
-                        chain_hash)
-    VALUES (:cycle_id, :voter_code, :version, :channel, :worker_id, :cast_at, :receipt, :is_current, :seq,
-            :chain_hash)
+    INSERT INTO ballot (cycle_id, voter_code, voter_key, version, cast_at, receipt, is_current, seq, chain_hash)
+    VALUES (:cycle_id, :voter_code, :voter_key, :version, :cast_at, :receipt, :is_current, :seq, :chain_hash)
     RETURNING id),
 choices AS (
     INSERT INTO ballot_choice (ballot_id, project_id, points)
@@ -546,9 +650,12 @@ choices AS (
     FROM new_ballot, unnest(CAST(:projects AS integer[]), CAST(:points AS integer[])) AS chosen (project_id, points)),
 head AS (UPDATE ballot_chain SET last_seq = :seq, head_hash = :chain_hash WHERE cycle_id = :cycle_id),
 roll AS (
-    INSERT INTO roll_entry (cycle_id, resident_id, has_voted, channel) VALUES (:cycle, :resident, true, :channel)
-    ON CONFLICT (cycle_id, resident_id) DO UPDATE SET has_voted = true, channel = excluded.channel
+    INSERT INTO roll_entry (cycle_id, resident_id, has_voted, channel, worker_id)
+    VALUES (:cycle, :resident, true, :channel, :worker)
+    ON CONFLICT (cycle_id, resident_id) DO UPDATE SET has_voted = true, channel = excluded.channel,
+                                                      worker_id = excluded.worker_id
     WHERE roll_entry.channel IS DISTINCT FROM excluded.channel
+       OR roll_entry.worker_id IS DISTINCT FROM excluded.worker_id
     RETURNING id)
 SELECT (SELECT id FROM new_ballot), (SELECT id FROM roll)
 """).columns(column("ballot_id", Integer), column("roll_id", Integer))

@@ -25,10 +25,9 @@ from . import bp, paper
 from .forms import (ActionForm, AssistedBallotForm, BallotForm, PaperBatchForm, PaperEntryForm, ReceiptForm,
                     choices_from_form, hidden_choices)
 from .rules import BallotRules
-from .services import (Idempotency, assisted_counts, cast_ballot, check_choices, chosen_projects,
-                       confirm_resident, current_ballot, eligible_resident, ensure_voting_open, find_receipt,
-                       grid_residents,
-                       request_hash, resident_of_my_grid)
+from .services import (Idempotency, cast_ballot, check_choices, chosen_projects, confirm_resident, current_ballot,
+                       eligible_resident, ensure_voting_open, find_receipt, grid_residents, how_i_voted,
+                       resident_of_my_grid, worker_counts)
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 
@@ -101,8 +100,9 @@ def my_ballot(cycle_id):
     cycle = get_cycle(db.session, cycle_id)
     ballot = current_ballot(db.session, cycle, current_user)
     chosen = chosen_projects(db.session, ballot) if ballot else []
-    worker = db.session.get(User, ballot.worker_id) if ballot and ballot.worker_id else None
-    return render_template("ballots/my_ballot.html", cycle=cycle, ballot=ballot, chosen=chosen, worker=worker,
+    channel, worker = how_i_voted(db.session, cycle, current_user) if ballot else (None, None)
+    return render_template("ballots/my_ballot.html", cycle=cycle, ballot=ballot, chosen=chosen, channel=channel,
+                           worker=worker,
                            qr=_receipt_qr(ballot.receipt) if ballot else None, now=utcnow())
 
 
@@ -203,9 +203,9 @@ def assist_cast(cycle_id, resident_id):
 @bp.get("/cycles/<int:cycle_id>/assisted")
 @require_roles("staff", "admin", "auditor")
 def assisted_stats(cycle_id):
-    """Assisted ballots per worker per hour (counts only)."""
+    """Assisted and paper ballots per worker (counts only)."""
     cycle = get_cycle(db.session, cycle_id)
-    rows = assisted_counts(db.session, current_user, cycle)
+    rows = worker_counts(db.session, current_user, cycle)
     return render_template("ballots/assisted_stats.html", cycle=cycle, rows=rows)
 
 
@@ -358,7 +358,7 @@ def _form_idempotency(cycle, pairs, resident_id: int | None = None) -> Idempoten
     if not _REQUEST_ID.match(request_id):
         return None
     key = f"web:{request_id}" if resident_id is None else f"web:{resident_id}:{request_id}"
-    return Idempotency(current_user.id, key[:100], request_hash(cycle.id, pairs))
+    return Idempotency.of(current_user.id, key[:100], cycle.id, pairs)
 
 
 def _assisted_resident(cycle, resident_id: int) -> Resident:

@@ -285,7 +285,7 @@ def move_phase(session, user, cycle: Cycle, phase, reason=None, now: datetime | 
     :raises Conflict: `phase_out_of_order` for anything but the next phase; `voting_scheduled` when
         the vote is already set to open; `not_ready` when the vote cannot open yet.
     """
-    now = now or utcnow()
+    clock_given, now = now is not None, now or utcnow()
     require_staff_of(user, cycle.community_id)
     if phase not in PHASES:
         raise InvalidField("phase", _("Unknown phase; the phases are %(names)s.", names=", ".join(PHASES)),
@@ -311,8 +311,14 @@ def move_phase(session, user, cycle: Cycle, phase, reason=None, now: datetime | 
                 "reason", _("Say why voting closes before its set time; the reason is published."),
                 "reason_required",
             )
+        # here: ballots import cycles. Casts hold the chain head until they commit: once it is ours,
+        # every acknowledged ballot is in, and the close's time (read now) is later than each of them.
+        from ..ballots.services import lock_chain_head
+
+        lock_chain_head(session, cycle.id)
+        now = now if clock_given else utcnow()
         cycle.closed_early_reason = reason
-        cycle.voting_closes_at = now
+        cycle.voting_closes_at = min(now, cycle.voting_closes_at or now)
     elif phase == "implementation":
         from ..results.services import ensure_result  # here: results import cycles
 

@@ -53,8 +53,9 @@ class RegistryRejected(Exception):
         self.problems = problems
 
 
-def import_residents(session, community, rows, secret_key: str) -> int:
-    """Add every row to the community's registry, or none of them.
+def import_residents(session, community, rows, keys: list[str]) -> int:
+    """Add every row to the community's registry, or none of them. The ID numbers are hashed with
+    the app's current key (`keys[0]`); one registered under an earlier key of a rotation is known too.
 
     :raises RegistryRejected: naming each bad row: a bad ID number, an unknown grid, a resident
         already registered or listed twice, a missing name or address, over-long text.
@@ -81,12 +82,14 @@ def import_residents(session, community, rows, secret_key: str) -> int:
         if values["grid"] not in grids:
             row_problems.append(_("grid '%(grid)s' is not a grid of %(community)s",
                                   grid=values["grid"], community=community.code))
-        id_hash = None
+        id_hash, hashes = None, []
         try:
-            id_hash = hash_id_number(secret_key, validate_id_number(values["id_number"]))
+            number = validate_id_number(values["id_number"])
+            hashes = [hash_id_number(key, number) for key in keys]
+            id_hash = hashes[0]
         except Invalid as error:
             row_problems.append(error.message)
-        if id_hash and id_hash in known:
+        if known.intersection(hashes):
             row_problems.append(_("this resident is already registered"))
         elif id_hash in seen:
             row_problems.append(_("the same ID number is on row %(row)d", row=seen[id_hash]))

@@ -10,6 +10,7 @@ from flask_login import current_user
 
 from ..accounts.access import require_roles
 from ..audit.services import log_action
+from ..config import secret_keys
 from ..cycles.services import require_oversight, require_staff_of
 from ..database import transactional, utcnow
 from ..extensions import db
@@ -45,7 +46,7 @@ def import_file(code):
     upload = form.registry.data
     try:
         rows = read_registry(upload.read(), upload.filename or "")
-        count = import_residents(db.session, place, rows, current_app.config["SECRET_KEY"])
+        count = import_residents(db.session, place, rows, secret_keys(current_app.config))
     except RegistryFileError as error:
         db.session.rollback()
         return _import_page(place, form, file_error=str(error)), 422

@@ -10,10 +10,11 @@ import json
 from fractions import Fraction
 
 from flask_babel import gettext as _
-from sqlalchemy import and_, func, select
+from flask import current_app
+from sqlalchemy import and_, delete, func, select
 from sqlalchemy.orm import selectinload
 
-from ..ballots.models import Ballot, BallotChain
+from ..ballots.models import Ballot, BallotChain, IdempotentAnswer, RollEntry
 from ..ballots.services import lock_chain_head
 from ..cycles.models import Cycle
 from ..cycles.services import ballot_projects
@@ -69,6 +70,9 @@ def ensure_result(session, cycle: Cycle, now) -> CycleResult:
     chain_seq, chain_head = lock_chain_head(session, cycle.id)
     if (stored := session.get(CycleResult, cycle.id)) is not None:  # counted while we waited
         return stored
+    _check_one_ballot_per_voter(session, cycle)
+    # The answers kept for retried casts go with the vote (they expire at the close anyway).
+    session.execute(delete(IdempotentAnswer).where(IdempotentAnswer.cycle_id == cycle.id))
     election = cycle_election(session, cycle)
     outcome = count_votes(election, cycle.outcome_rule, cycle.threshold)
     result = CycleResult(
@@ -107,8 +111,28 @@ def counted_offline_clause(cycle_id):
 
 
 def _eligible(session, cycle: Cycle) -> int:
-    return session.scalar(select(func.count(Resident.id)).where(
-        Resident.community_id == cycle.community_id, Resident.status == "active")) or 0
+    """The electorate: active residents of the community registered when voting opened."""
+    stmt = select(func.count(Resident.id)).where(Resident.community_id == cycle.community_id,
+                                                 Resident.status == "active")
+    if cycle.voting_opens_at is not None:
+        stmt = stmt.where(Resident.created_at <= cycle.voting_opens_at)
+    return session.scalar(stmt) or 0
+
+
+def _check_one_ballot_per_voter(session, cycle: Cycle) -> None:
+    """:raises Conflict: count_refused when the current ballots are not as many as the voters on the
+    roll (a ballot recorded under another key, or a database changed by hand): nothing is published."""
+    ballots = session.scalar(select(func.count()).select_from(Ballot)
+                             .where(Ballot.cycle_id == cycle.id, Ballot.is_current)) or 0
+    voters = session.scalar(select(func.count()).select_from(RollEntry)
+                            .where(RollEntry.cycle_id == cycle.id, RollEntry.has_voted)) or 0
+    if ballots != voters:
+        current_app.logger.error("cycle %s: %s current ballots against %s voters on the roll; count refused",
+                                 cycle.id, ballots, voters)
+        raise Conflict(_("The count is not published: the record holds %(ballots)d current ballots but the "
+                         "voter roll lists %(voters)d voters. Each resident has one ballot, so the district "
+                         "must find out why before anything is counted.", ballots=ballots, voters=voters),
+                       "count_refused")
 
 
 def _outcome_json(project) -> dict:
