@@ -59,11 +59,11 @@ def test_cast_gives_a_receipt_and_the_ballot_reads_back(world, client, voter):
     response = put(client, voter, world.a, {"projects": ids(world.a, 0, 3)})
     assert response.status_code == 200, response.get_json()
     body = response.get_json()
-    assert set(body) == {"receipt", "cast_at", "version"}
+    assert set(body) == {"receipt", "cast_at", "version", "seq", "chain_hash"}
     assert RECEIPT.match(body["receipt"]) and body["version"] == 1 and body["cast_at"].endswith("Z")
     current = client.get(path(world.a), headers=voter).get_json()
     assert current["receipt"] == body["receipt"] and current["version"] == 1
-    assert current["projects"] == sorted(ids(world.a, 0, 3)) and current["channel"] == "online"
+    assert current["projects"] == sorted(ids(world.a, 0, 3)) and current["seq"] == body["seq"]
     roll = db.session.scalar(select(RollEntry))
     assert roll.resident_id == world.a.residents[0].resident_id and roll.has_voted and roll.channel == "online"
 
@@ -365,7 +365,10 @@ def test_the_voter_code_is_a_keyed_pseudonym_not_on_the_roll(world, client, vote
                         hashlib.sha256).hexdigest()[:24]
     assert stored(world.a)[0][0] == expected
     roll_columns = {c.name for c in RollEntry.__table__.columns}
-    assert roll_columns == {"id", "cycle_id", "resident_id", "has_voted", "channel"}
+    assert roll_columns == {"id", "cycle_id", "resident_id", "has_voted", "channel", "worker_id"}
+    # ... and the ballot has nothing of the roll's: no channel, no worker
+    assert {c.name for c in Ballot.__table__.columns} == {"id", "cycle_id", "voter_code", "voter_key", "version",
+                                                          "cast_at", "receipt", "is_current", "seq", "chain_hash"}
 
 
 # --- Idempotency-Key ----------------------------------------------------------------------------
@@ -419,7 +422,7 @@ def test_receipt_lookup_is_public_and_shows_no_choices(world, client, voter):
     found = client.get(f"/api/v1/receipts/{answer['receipt']}")
     assert found.status_code == 200
     assert found.get_json() == {"found": True, "cycle": world.a.cycle.id, "recorded_at": answer["cast_at"],
-                                "superseded": False}
+                                "superseded": False, "seq": 1, "chain_hash": answer["chain_hash"]}
     typed = answer["receipt"].lower().replace("-", "").replace("0", "o")
     assert client.get(f"/api/v1/receipts/{typed}").get_json()["found"] is True
 
@@ -443,9 +446,7 @@ def _recompute(cycle_id):
     rows = db.session.scalars(select(Ballot).where(Ballot.cycle_id == cycle_id).order_by(Ballot.seq)).all()
     texts = []
     for b in rows:
-        worker = db.session.get(User, b.worker_id) if b.worker_id else None
-        texts.append(chain.canonical_row(seq=b.seq, voter_code=b.voter_code, version=b.version, channel=b.channel,
-                                         worker=worker.username if worker else None,
+        texts.append(chain.canonical_row(seq=b.seq, voter_code=b.voter_code, version=b.version,
                                          choices=[(c.project_id, c.points) for c in b.choices], cast_at=b.cast_at,
                                          receipt=b.receipt))
     return rows, texts
@@ -489,10 +490,9 @@ def test_a_changed_row_breaks_the_chain_there(world, client, auth, voter):
 def test_canonical_row_format():
     from datetime import datetime
 
-    row = chain.canonical_row(seq=7, voter_code="ab12", version=2, channel="assisted", worker="grid 1|x",
-                              choices=[(12, 1), (3, 2)], cast_at=datetime(2026, 5, 1, 8, 30, 5),
-                              receipt="7KQ2-M9XD-4T1B")
-    assert row == "v1|7|ab12|2|assisted|grid%201%7Cx|3:2,12:1|2026-05-01T08:30:05.000000Z|7KQ2-M9XD-4T1B"
+    row = chain.canonical_row(seq=7, voter_code="ab12", version=2, choices=[(12, 1), (3, 2)],
+                              cast_at=datetime(2026, 5, 1, 8, 30, 5), receipt="7KQ2-M9XD-4T1B")
+    assert row == "v2|7|ab12|2|3:2,12:1|2026-05-01T08:30:05.000000Z|7KQ2-M9XD-4T1B"
 
 
 def test_chain_module_imports_only_the_standard_library():
@@ -513,7 +513,7 @@ def test_one_current_ballot_is_a_database_rule(world, client, voter):
 
     put(client, voter, world.a, {"projects": ids(world.a, 0)})
     first = db.session.scalar(select(Ballot))
-    db.session.add(Ballot(cycle_id=first.cycle_id, voter_code=first.voter_code, version=2, channel="online",
+    db.session.add(Ballot(cycle_id=first.cycle_id, voter_code=first.voter_code, voter_key=first.voter_key, version=2,
                           cast_at=utcnow(), receipt="ZZZZ-ZZZZ-ZZZZ", is_current=True, seq=2, chain_hash="0" * 64))
     with pytest.raises(IntegrityError):
         db.session.flush()
