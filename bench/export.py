@@ -43,6 +43,7 @@ PROJECTS = 8
 REVISING = 0.1
 BATCH = 50_000
 CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+VOTER_KEY = "0123456789abcdef"  # the fingerprint of the synthetic voter codes' key (they are not HMACs)
 
 
 def build(url: str, rows: int) -> int:
@@ -60,9 +61,9 @@ def build(url: str, rows: int) -> int:
                 conn.execute(text("DROP SCHEMA public CASCADE"))
                 conn.execute(text("CREATE SCHEMA public"))
         upgrade(revision="heads")
-        cycle_id, worker_id, project_ids = _base_rows(db)
+        cycle_id, project_ids = _base_rows(db)
         started = time.perf_counter()
-        ballots, choices, current = _ballot_rows(cycle_id, worker_id, project_ids, rows)
+        ballots, choices, current = _ballot_rows(cycle_id, project_ids, rows)
         db.session.close()
         _insert(db, url, ballots, choices)
         db.engine.dispose()
@@ -73,8 +74,10 @@ def build(url: str, rows: int) -> int:
     return cycle_id
 
 
-def _base_rows(db) -> tuple[int, int, list[int]]:
+def _base_rows(db) -> tuple[int, list[int]]:
     from voting.accounts.models import User
+    from voting.ballots.chain import genesis_hash
+    from voting.ballots.models import BallotChain
     from voting.cycles.models import Cycle
     from voting.geography.models import Community, Grid, SubDistrict
     from voting.proposals.models import Project
@@ -91,6 +94,7 @@ def _base_rows(db) -> tuple[int, int, list[int]]:
                   voting_closes_at=opens + timedelta(days=14), rules_frozen_at=opens, fund_fen=200_000 * 100 * 50)
     db.session.add_all([worker, cycle])
     db.session.flush()
+    db.session.add(BallotChain(cycle_id=cycle.id, last_seq=0, head_hash=genesis_hash(cycle.id), voter_key=VOTER_KEY))
     generator = random.Random(SEED)
     projects = [Project(cycle_id=cycle.id, title=f"项目{n}", description="基准", category="road",
                         estimated_cost_fen=cost, cost_fen=cost, status="on_ballot")
@@ -98,7 +102,7 @@ def _base_rows(db) -> tuple[int, int, list[int]]:
                                          start=1)]
     db.session.add_all(projects)
     db.session.commit()
-    return cycle.id, worker.id, [p.id for p in projects]
+    return cycle.id, [p.id for p in projects]
 
 
 def _receipt(number: int) -> str:
@@ -110,7 +114,7 @@ def _receipt(number: int) -> str:
     return f"{raw[:4]}-{raw[4:8]}-{raw[8:]}"
 
 
-def _ballot_rows(cycle_id: int, worker_id: int, project_ids: list[int], rows: int):
+def _ballot_rows(cycle_id: int, project_ids: list[int], rows: int):
     """(ballot rows, choice rows, current choices per voter) with a real chain, in seq order."""
     from voting.ballots.chain import canonical_row, genesis_hash, next_hash
 
@@ -126,18 +130,15 @@ def _ballot_rows(cycle_id: int, worker_id: int, project_ids: list[int], rows: in
         voter = index if index < voters else index - voters
         version = 1 if index < voters else 2
         code = hashlib.sha256(f"bench-voter-{voter}".encode()).hexdigest()[:24]
-        assisted = generator.random() < 0.2
         size = generator.choice((1, 2, 3))
         chosen = sorted(set(generator.choices(project_ids, weights, k=size)))
         cast_at = start + timedelta(microseconds=index * 500_000 + generator.randrange(1000))
         receipt = _receipt(index * 7919 + 13)
-        previous = next_hash(previous, canonical_row(
-            seq=seq, voter_code=code, version=version, channel="assisted" if assisted else "online",
-            worker="grid-bench01-1" if assisted else None, choices=[(p, 1) for p in chosen], cast_at=cast_at,
-            receipt=receipt))
+        previous = next_hash(previous, canonical_row(seq=seq, voter_code=code, version=version,
+                                                     choices=[(p, 1) for p in chosen], cast_at=cast_at,
+                                                     receipt=receipt))
         is_current = not (index < voters and voter < revisions)
-        ballots.append((seq, cycle_id, code, version, "assisted" if assisted else "online",
-                        worker_id if assisted else None, cast_at, receipt, is_current, previous))
+        ballots.append((seq, cycle_id, code, VOTER_KEY, version, cast_at, receipt, is_current, previous))
         choices.extend((seq, p) for p in chosen)
         current[voter] = chosen
     return ballots, choices, current
@@ -145,7 +146,7 @@ def _ballot_rows(cycle_id: int, worker_id: int, project_ids: list[int], rows: in
 
 def _insert(db, url: str, ballots: list, choices: list) -> None:
     """Ballots with id = seq (the table is empty), then their choices: executemany or COPY."""
-    columns = "id, cycle_id, voter_code, version, channel, worker_id, cast_at, receipt, is_current, chain_hash"
+    columns = "id, cycle_id, voter_code, voter_key, version, cast_at, receipt, is_current, chain_hash"
     if url.startswith("postgresql"):
         connection = db.engine.raw_connection()
         try:
@@ -170,8 +171,8 @@ def _insert(db, url: str, ballots: list, choices: list) -> None:
             cursor.execute("BEGIN")
             for first in range(0, len(ballots), BATCH):
                 cursor.executemany(
-                    f"INSERT INTO ballot ({columns}, seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    [(*b[:6], b[6].strftime("%Y-%m-%d %H:%M:%S.%f"), *b[7:], b[0]) for b in ballots[first:first + BATCH]])
+                    f"INSERT INTO ballot ({columns}, seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    [(*b[:5], b[5].strftime("%Y-%m-%d %H:%M:%S.%f"), *b[6:], b[0]) for b in ballots[first:first + BATCH]])
             for first in range(0, len(choices), BATCH):
                 cursor.executemany("INSERT INTO ballot_choice (ballot_id, project_id, points) VALUES (?, ?, 1)",
                                    choices[first:first + BATCH])
@@ -196,7 +197,8 @@ def _store_result(db, cycle_id: int, project_ids: list[int], current: dict, rows
     election = Election.from_values([TallyProject(p, costs[p]) for p in project_ids], cycle.fund_fen,
                                     list(current.values()))
     outcome = count_votes(election, "greedy", None)
-    db.session.add(BallotChain(cycle_id=cycle_id, last_seq=rows, head_hash=head))
+    chain = db.session.get(BallotChain, cycle_id)
+    chain.last_seq, chain.head_hash = rows, head
     db.session.add(CycleResult(cycle_id=cycle_id, rule="greedy", ballots_counted=len(current),
                                eligible_voters=len(current), computed_at=cycle.voting_closes_at, tie_break="",
                                chain_seq=rows, chain_head=head, outcomes="[]",

@@ -83,8 +83,8 @@ def test_200_simultaneous_casts_from_one_resident(world, auth, live_server, caps
     assert [b.version for b in ballots] == [b.seq for b in ballots]  # one voter: the chain order is version order
     receipts = {json.loads(body)["receipt"] for status, body in results if status == 200}
     assert receipts == {b.receipt for b in ballots}
-    texts = [chain.canonical_row(seq=b.seq, voter_code=b.voter_code, version=b.version, channel=b.channel,
-                                 worker=None, choices=[(c.project_id, c.points) for c in b.choices],
+    texts = [chain.canonical_row(seq=b.seq, voter_code=b.voter_code, version=b.version,
+                                 choices=[(c.project_id, c.points) for c in b.choices],
                                  cast_at=b.cast_at, receipt=b.receipt) for b in ballots]
     assert chain.first_broken_link(world.a.cycle.id, zip(texts, [b.chain_hash for b in ballots])) is None
     assert db.session.get(BallotChain, world.a.cycle.id).last_seq == len(ballots)

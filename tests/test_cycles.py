@@ -408,7 +408,8 @@ def test_dashboard_shows_turnout_but_never_running_results(world, client, auth):
     cycle = world.a.cycle
     for n, resident in enumerate(world.a.residents):
         db.session.add(RollEntry(cycle_id=cycle.id, resident_id=resident.resident_id, has_voted=n < 2,
-                                 channel=("online", "assisted")[n] if n < 2 else None))
+                                 channel=("online", "assisted")[n] if n < 2 else None,
+                                 worker_id=world.a.worker.id if n == 1 else None))
     world.a.projects[0].votes = 12345  # even if some number were there, it must not show while voting
     db.session.commit()
     auth.login("staff-ca")
@@ -416,6 +417,17 @@ def test_dashboard_shows_turnout_but_never_running_results(world, client, auth):
     assert "2 / 3" in page and "66.7%" in page and "online: 1" in page and "with a grid worker: 1" in page
     assert "12345" not in page and "12,345" not in page
     assert "Close voting now" in page
+    assert "joined the register after voting opened" not in page  # zero is normal, and not shown
+
+
+def test_residents_registered_after_opening_are_not_in_the_electorate(world, factory, client, auth):
+    factory.resident(world.a.community, world.a.grid, "resident-ca-late",
+                     registered_at=world.a.cycle.voting_opens_at + timedelta(hours=1))
+    db.session.commit()
+    auth.login("staff-ca")
+    page = client.get(f"/cycles/{world.a.cycle.id}/manage", headers=EN).get_data(as_text=True)
+    assert "0 / 3" in page
+    assert "1 resident joined the register after voting opened" in page
 
 
 def test_dashboard_for_the_admin_is_read_only_and_closed_to_other_staff(world, app, client, auth):

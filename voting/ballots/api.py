@@ -24,8 +24,8 @@ from ..cycles.services import get_cycle
 from ..database import reads_before_lock, transactional, utcnow
 from ..errors import BadRequest, Forbidden, NotFound
 from ..extensions import db, limiter
-from .services import (Idempotency, cast_ballot, current_ballot, cycle_for_casting, find_receipt, receipt_answer,
-                       worker_counts)
+from .services import (Idempotency, cast_ballot, current_ballot, cycle_for_casting, find_receipt, how_i_voted,
+                       receipt_answer, worker_counts)
 
 _KEY = re.compile(r"^[\x21-\x7e]{1,100}$")
 
@@ -81,7 +81,8 @@ def get_ballot(cycle_id):
         raise NotFound(_("You have no ballot in this vote yet."), "no_ballot")
     return jsonify({
         "receipt": ballot.receipt, "cast_at": iso(ballot.cast_at), "version": ballot.version,
-        "seq": ballot.seq, "chain_hash": ballot.chain_hash, "projects": [c.project_id for c in ballot.choices],
+        "channel": how_i_voted(db.session, cycle, user)[0], "seq": ballot.seq, "chain_hash": ballot.chain_hash,
+        "projects": [c.project_id for c in ballot.choices],
         "points": {str(c.project_id): c.points for c in ballot.choices},
     })
 

@@ -53,6 +53,7 @@ from ..accounts.models import User
 from ..accounts.services import Bearer, ResidentFacts, bearer_of, bearer_query, token_hash
 from ..config import secret_keys
 from ..cycles.models import Cycle, VotingWindow
+from ..cycles.services import in_electorate
 from ..database import DriverStatement, per_dialect
 from ..errors import Conflict, Forbidden, Invalid, NotFound, Unauthorized
 from ..proposals.models import Project
@@ -357,9 +358,9 @@ def confirm_resident(session, resident: Resident, credential: str) -> None:
                       "to type it again."), "bad_credential")
 
 
-def grid_residents(session, worker: User, search: str = "") -> list[Resident]:
-    """The active residents of a grid worker's own grid, by name (optionally filtered)."""
-    stmt = select(Resident).where(Resident.grid_id == worker.grid_id, Resident.status == "active")
+def grid_residents(session, worker: User, cycle: Cycle, search: str = "") -> list[Resident]:
+    """The residents of a grid worker's own grid in the vote's electorate, by name (optionally filtered)."""
+    stmt = select(Resident).where(Resident.grid_id == worker.grid_id, in_electorate(cycle))
     if search.strip():
         like = f"%{search.strip()}%"
         stmt = stmt.where(Resident.name.like(like) | Resident.address.like(like))

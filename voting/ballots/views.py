@@ -142,7 +142,7 @@ def assist_list(cycle_id):
     cycle = get_cycle(db.session, cycle_id)
     search = request.args.get("q", "")[:40]
     own_community = current_user.community_id == cycle.community_id
-    residents = grid_residents(db.session, current_user, search) if own_community else []
+    residents = grid_residents(db.session, current_user, cycle, search) if own_community else []
     return render_template("ballots/assist_list.html", cycle=cycle, residents=residents, search=search,
                            now=utcnow())
 

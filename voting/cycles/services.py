@@ -333,6 +333,26 @@ def move_phase(session, user, cycle: Cycle, phase, reason=None, now: datetime | 
     return cycle
 
 
+def in_electorate(cycle: Cycle):
+    """The SQL condition on `Resident` for the cycle's electorate: active residents of its community
+    who were in the registry when voting opened (it is fixed then; later ones vote from the next
+    cycle). `ballots.services.eligible_resident` checks one resident the same way."""
+    condition = (Resident.community_id == cycle.community_id) & (Resident.status == "active")
+    if cycle.voting_opens_at is not None:
+        condition &= Resident.created_at <= cycle.voting_opens_at
+    return condition
+
+
+def added_after_opening(session, cycle: Cycle) -> int:
+    """How many active residents of the community joined the registry after voting opened (they are
+    not in this vote's electorate; zero is normal)."""
+    if cycle.voting_opens_at is None:
+        return 0
+    return session.scalar(select(func.count()).select_from(Resident).where(
+        Resident.community_id == cycle.community_id, Resident.status == "active",
+        Resident.created_at > cycle.voting_opens_at)) or 0
+
+
 @dataclass(frozen=True)
 class Turnout:
     """How many have voted, never what they chose."""
@@ -340,6 +360,7 @@ class Turnout:
     voted: int
     eligible: int
     by_channel: dict
+    added_after_opening: int = 0
 
     @property
     def percent(self) -> float | None:
@@ -347,15 +368,13 @@ class Turnout:
 
 
 def turnout(session, cycle: Cycle) -> Turnout:
-    """Residents of the roll who have voted, out of the community's active residents."""
+    """Residents of the roll who have voted, out of the electorate (`in_electorate`)."""
     from ..ballots.models import RollEntry  # here, so that importing cycles never imports ballots
 
     by_channel = dict(session.execute(
         select(RollEntry.channel, func.count()).where(RollEntry.cycle_id == cycle.id, RollEntry.has_voted)
         .group_by(RollEntry.channel)
     ).all())
-    eligible = session.scalar(
-        select(func.count()).select_from(Resident)
-        .where(Resident.community_id == cycle.community_id, Resident.status == "active")
-    )
-    return Turnout(voted=sum(by_channel.values()), eligible=eligible or 0, by_channel=by_channel)
+    eligible = session.scalar(select(func.count()).select_from(Resident).where(in_electorate(cycle)))
+    return Turnout(voted=sum(by_channel.values()), eligible=eligible or 0, by_channel=by_channel,
+                   added_after_opening=added_after_opening(session, cycle))

@@ -11,7 +11,7 @@ from sqlalchemy import and_, func, select
 from ..audit.services import log_action
 from ..ballots.models import RollEntry
 from ..cycles.models import Cycle
-from ..cycles.services import require_oversight
+from ..cycles.services import in_electorate, require_oversight
 from ..errors import Conflict, Forbidden
 from ..geography.models import Grid
 from ..residents.models import Resident
@@ -56,7 +56,7 @@ def grid_turnout(session, user, cycle: Cycle, now: datetime) -> list[GridTurnout
     voted = _voted(cycle).subquery()
     rows = session.execute(
         select(Grid, func.count(Resident.id), func.count(voted.c.resident_id))
-        .outerjoin(Resident, and_(Resident.grid_id == Grid.id, Resident.status == "active"))
+        .outerjoin(Resident, and_(Resident.grid_id == Grid.id, in_electorate(cycle)))
         .outerjoin(voted, voted.c.resident_id == Resident.id)
         .where(Grid.community_id == cycle.community_id)
         .group_by(Grid.id).order_by(Grid.code)
@@ -66,7 +66,8 @@ def grid_turnout(session, user, cycle: Cycle, now: datetime) -> list[GridTurnout
 
 
 def doors_to_knock(session, worker, cycle: Cycle, now: datetime) -> DoorList:
-    """The active residents of the worker's own grid who have not voted yet, by address (logged).
+    """The residents of the worker's own grid in the vote's electorate who have not voted yet, by
+    address (logged).
 
     :raises Forbidden: unless a grid worker of the cycle's community.
     :raises Conflict: `voting_closed` unless voting is open now.
@@ -77,7 +78,7 @@ def doors_to_knock(session, worker, cycle: Cycle, now: datetime) -> DoorList:
         raise Conflict(_("Voting is not open: the door-to-door list is only there while residents can vote."),
                        "voting_closed")
     grid = session.get(Grid, worker.grid_id)
-    active = select(Resident).where(Resident.grid_id == grid.id, Resident.status == "active")
+    active = select(Resident).where(Resident.grid_id == grid.id, in_electorate(cycle))
     eligible = session.scalar(select(func.count()).select_from(active.subquery()))
     residents = sorted(session.scalars(active.where(Resident.id.not_in(_voted(cycle)))), key=address_order)
     log_action(session, worker, "mobilise.view_doors", cycle.community, cycle=cycle.id, grid=grid.code,

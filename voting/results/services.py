@@ -17,7 +17,7 @@ from sqlalchemy.orm import selectinload
 from ..ballots.models import Ballot, BallotChain, IdempotentAnswer, RollEntry
 from ..ballots.services import lock_chain_head
 from ..cycles.models import Cycle
-from ..cycles.services import ballot_projects
+from ..cycles.services import ballot_projects, in_electorate
 from ..errors import Conflict
 from ..money import yuan_grouped
 from ..proposals.models import Project
@@ -111,12 +111,7 @@ def counted_offline_clause(cycle_id):
 
 
 def _eligible(session, cycle: Cycle) -> int:
-    """The electorate: active residents of the community registered when voting opened."""
-    stmt = select(func.count(Resident.id)).where(Resident.community_id == cycle.community_id,
-                                                 Resident.status == "active")
-    if cycle.voting_opens_at is not None:
-        stmt = stmt.where(Resident.created_at <= cycle.voting_opens_at)
-    return session.scalar(stmt) or 0
+    return session.scalar(select(func.count(Resident.id)).where(in_electorate(cycle))) or 0
 
 
 def _check_one_ballot_per_voter(session, cycle: Cycle) -> None:
