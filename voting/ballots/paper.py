@@ -262,12 +262,13 @@ def reconcile(session, user: User, batch: PaperBatch, now: datetime) -> Reconcil
         else:
             problems[resident_id] = "differs" if first and second else ("only_round_1" if first else "only_round_2")
     if agreeing:
-        closed = _lock_and_check_open(session, batch, now)
+        _lock_chain_and_read_window(session, batch)
+        closed = not batch.cycle.window.is_voting_open(now)
         voted = voted_on_roll(session, batch.cycle_id, agreeing)
         to_cast = []
         for resident_id in agreeing:
             if closed or resident_id in voted:
-                problems[resident_id] = closed or "already_voted"
+                problems[resident_id] = "voting_closed" if closed else "already_voted"
             else:
                 to_cast.append(resident_id)
         _random.shuffle(to_cast)  # never the registry's order
@@ -325,9 +326,8 @@ def decide_already_voted(session, user: User, batch: PaperBatch, entry_id: int, 
     resident = entry.resident
     earlier = voted_on_roll(session, batch.cycle_id, [resident.id]).get(resident.id)
     if decision == "replace":
-        closed = _lock_and_check_open(session, batch, now)
-        if closed:
-            ensure_voting_open(batch.cycle.window, now)  # raises voting_closed
+        _lock_chain_and_read_window(session, batch)
+        ensure_voting_open(batch.cycle.window, now)
         (cast_at,) = _paper_times(batch.created_at, now, 1)
         cast_ballot(session, batch.cycle, resident, _pairs(entry.choices), "paper", batch.round1_by, cast_at)
         for e in rounds:
@@ -352,13 +352,13 @@ def _settle(entry: PaperEntry, problem: str | None) -> None:
         entry.status, entry.problem = "disputed", problem
 
 
-def _lock_and_check_open(session, batch: PaperBatch, now: datetime) -> str | None:
-    """Take the cycle's chain head (as a cast does) and read the voting window again under it:
-    `voting_closed` when voting closed meanwhile (the drawn cast times are earlier than `now`, so
-    the cast itself cannot tell), else None."""
+def _lock_chain_and_read_window(session, batch: PaperBatch) -> None:
+    """Take the cycle's chain head (as a cast does: held to the commit) and read the cycle again
+    under it. The caller checks the window against the real time: the drawn cast times are earlier,
+    so the cast itself would not see that voting closed meanwhile; and the roll read after this
+    holds every ballot cast before."""
     lock_chain_head(session, batch.cycle_id)
     session.refresh(batch.cycle)
-    return None if batch.cycle.window.is_voting_open(now) else "voting_closed"
 
 
 def _paper_times(start: datetime, end: datetime, n: int) -> list[datetime]:
