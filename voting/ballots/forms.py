@@ -9,7 +9,8 @@ import re
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import HiddenField, PasswordField, SelectField, StringField
+from wtforms import HiddenField, PasswordField, RadioField, SelectField, StringField, TextAreaField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length
 
 _POINTS_FIELD = re.compile(r"^points-(\d{1,11})$")
@@ -64,6 +65,17 @@ class PaperBatchForm(FlaskForm):
 
 class PaperEntryForm(FlaskForm):
     resident = SelectField(_l("Resident on the roll"), coerce=int)
+
+
+class PaperDecisionForm(FlaskForm):
+    """The staff's decision about a paper of a resident who already voted (checked by the service)."""
+
+    decision = RadioField(_l("Decision"), validate_choice=False, choices=[
+        SelectChoice("replace", _l("Count the paper ballot: it replaces the earlier ballot")),
+        SelectChoice("discard", _l("Discard the paper ballot: the earlier ballot stands")),
+    ])
+    reason = TextAreaField(_l("Reason (kept in the action log)"), render_kw={"required": True, "maxlength": 500,
+                                                                          "rows": 2})
 
 
 class ActionForm(FlaskForm):

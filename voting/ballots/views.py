@@ -21,9 +21,10 @@ from ..errors import Forbidden, Invalid
 from ..extensions import db, limiter
 from ..proposals.models import ProjectPhoto
 from ..residents.models import Resident
+from ..webforms import handle_form, saved
 from . import bp, paper
-from .forms import (ActionForm, AssistedBallotForm, BallotForm, PaperBatchForm, PaperEntryForm, ReceiptForm,
-                    choices_from_form, hidden_choices)
+from .forms import (ActionForm, AssistedBallotForm, BallotForm, PaperBatchForm, PaperDecisionForm, PaperEntryForm,
+                    ReceiptForm, choices_from_form, hidden_choices)
 from .rules import BallotRules
 from .services import (Idempotency, cast_ballot, check_choices, chosen_projects, confirm_resident, current_ballot,
                        eligible_resident, ensure_voting_open, find_receipt, grid_residents, how_i_voted,
@@ -37,13 +38,21 @@ PROBLEM_LABELS = {
     "only_round_2": _l("only in round 2"),
     "not_eligible": _l("this resident may not vote"),
     "voting_closed": _l("voting is closed"),
+    "already_voted": _l("the resident already voted: the community's staff decide"),
 }
 ENTRY_LABELS = {"pending": _l("typed"), "disputed": _l("disputed"), "accepted": _l("counted")}
+# A paper typed for a resident who already voted, by the channel the roll gives.
+VOTED_LABELS = {"online": _l("already voted online"), "assisted": _l("already voted with a grid worker"),
+                "paper": _l("already voted on paper")}
+ALREADY_VOTED = {"online": _l("This resident already voted online."),
+                 "assisted": _l("This resident already voted with a grid worker."),
+                 "paper": _l("This resident already voted on paper.")}
 
 
 @bp.context_processor
 def _labels():
-    return {"PROBLEM_LABELS": PROBLEM_LABELS, "ENTRY_LABELS": ENTRY_LABELS}
+    return {"PROBLEM_LABELS": PROBLEM_LABELS, "ENTRY_LABELS": ENTRY_LABELS, "VOTED_LABELS": VOTED_LABELS,
+            "ALREADY_VOTED": ALREADY_VOTED}
 
 
 # --- Online voting -----------------------------------------------------------------------------
@@ -248,16 +257,22 @@ def paper_batch(batch_id):
 def paper_add(batch_id):
     """Type one paper ballot into the user's round."""
     batch = paper.get_batch(db.session, current_user, batch_id)
-    form = _entry_form(batch)
+    form = _entry_form(batch, paper.voted_in_grid(db.session, batch))
     pairs = choices_from_form(request.form, batch.cycle.method)
     if not form.validate_on_submit():
         return _batch_page(batch, _selected(pairs), form=form), 400
     try:
-        paper.add_entry(db.session, current_user, batch, form.resident.data, pairs, utcnow())
+        entry = paper.add_entry(db.session, current_user, batch, form.resident.data, pairs, utcnow())
     except Invalid as error:
         db.session.rollback()
         return _batch_page(batch, _selected(pairs), form=form, error=error.message), 422
-    flash(_("Entry saved."), "info")
+    earlier = paper.voted_on_roll(db.session, batch.cycle_id, [entry.resident_id]).get(entry.resident_id)
+    if earlier:
+        flash(" ".join((_("Entry saved."), str(ALREADY_VOTED[earlier]),
+                        _("The paper ballot is not counted unless the community's staff decide that it "
+                          "replaces the earlier ballot."))), "error")
+    else:
+        flash(_("Entry saved."), "info")
     return redirect(url_for("ballots.paper_batch", batch_id=batch.id))
 
 
@@ -294,6 +309,22 @@ def paper_reconcile(batch_id):
     if ActionForm().validate_on_submit():
         _flash_reconciliation(paper.reconcile(db.session, current_user, batch, utcnow()))
     return redirect(url_for("ballots.paper_batch", batch_id=batch.id))
+
+
+@bp.post("/paper/<int:batch_id>/entries/<int:entry_id>/decide")
+@require_roles("staff")
+@transactional
+def paper_decide(batch_id, entry_id):
+    """The community's staff decide a paper of a resident who already voted: replace or discard."""
+    batch = paper.get_batch(db.session, current_user, batch_id)
+    form = PaperDecisionForm()
+    done = {"replace": _("The paper ballot is counted: it replaces the resident's earlier ballot."),
+            "discard": _("The paper ballot is discarded: the resident's earlier ballot stands.")}
+    return handle_form(
+        form, lambda: paper.decide_already_voted(db.session, current_user, batch, entry_id, form.decision.data,
+                                                 form.reason.data, utcnow()),
+        done=lambda decision: saved(done[decision], url_for("ballots.paper_batch", batch_id=batch.id)),
+        again=lambda status: (_batch_page(batch, {}, decision=(entry_id, form)), status), invalid=422)
 
 
 # --- Helpers -----------------------------------------------------------------------------------
@@ -394,17 +425,21 @@ def _paper_list(cycle, form):
     return render_template("ballots/paper_list.html", cycle=cycle, form=form, batches=batches, now=utcnow())
 
 
-def _entry_form(batch) -> PaperEntryForm:
+def _entry_form(batch, voted: dict[int, str]) -> PaperEntryForm:
+    """The form's residents; those who already voted are flagged with how (from the roll)."""
     form = PaperEntryForm()
     residents = db.session.scalars(select(Resident).where(Resident.grid_id == batch.grid_id,
                                                           Resident.status == "active")
                                    .order_by(Resident.name, Resident.id))
-    form.resident.choices = [(r.id, f"{r.name} · {r.address}") for r in residents]
+    form.resident.choices = [(r.id, f"{r.name} · {r.address}" + (f" · {VOTED_LABELS[voted[r.id]]}"
+                                                                  if r.id in voted else ""))
+                             for r in residents]
     return form
 
 
-def _batch_page(batch, selected, *, form=None, error=None, resident=None):
-    form = form or _entry_form(batch)
+def _batch_page(batch, selected, *, form=None, error=None, resident=None, decision=None):
+    voted = paper.voted_in_grid(db.session, batch)
+    form = form or _entry_form(batch, voted)
     if resident is not None and not form.resident.data:
         form.resident.data = resident
     try:
@@ -412,10 +447,18 @@ def _batch_page(batch, selected, *, form=None, error=None, resident=None):
     except Forbidden:  # two others type the rounds: the page says so
         number = None
     projects = [p for p in ballot_projects(db.session, batch.cycle) if p.status == "on_ballot"]
-    disputes = [e for e in batch.entries if e.status == "disputed" and (number is None or e.round == number)]
-    others = {e.resident_id for e in batch.entries if e.status == "disputed"} - {e.resident_id for e in disputes}
+    disputes = [e for e in batch.entries if e.status == "disputed" and e.problem != "already_voted"
+                and (number is None or e.round == number)]
+    others = ({e.resident_id for e in batch.entries if e.status == "disputed" and e.problem != "already_voted"}
+              - {e.resident_id for e in disputes})
     missing = db.session.scalars(select(Resident).where(Resident.id.in_(others))).all() if others else []
+    may_decide = current_user.role == "staff" and current_user.community_id == batch.grid.community_id
+    decisions = {e.id: decision[1] if decision and decision[0] == e.id else PaperDecisionForm()
+                 for e in paper.already_voted_disputes(batch)} if may_decide else {}
+    if decision and decision[1].errors:
+        error = error or " ".join(str(m) for ms in decision[1].errors.values() for m in ms)
     return render_template("ballots/paper_batch.html", batch=batch, cycle=batch.cycle, number=number, form=form,
+                           voted=voted, already_voted=paper.already_voted_disputes(batch), decisions=decisions,
                            entries=paper.my_entries(batch, current_user), disputes=disputes, missing=missing,
                            projects=projects, selected=selected, rules=BallotRules.of(batch.cycle),
                            error=error, action_form=ActionForm(), now=utcnow(),
