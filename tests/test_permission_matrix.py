@@ -236,6 +236,8 @@ ROUTES = [
           setup="own_paper_entry"),
     Route("POST", "/paper/{batch}/finish", page(302, "grid", "staff"), setup="paper"),
     Route("POST", "/paper/{batch}/reconcile", page(302, "grid", "staff"), setup="typed_twice"),
+    Route("POST", "/paper/{batch}/entries/{entry}/decide", page(302, "staff"), setup="already_voted_paper",
+          form={"decision": "discard", "reason": "录错了居民"}),
     # --- mobilise --------------------------------------------------------------------------------
     Route("GET", "/cycles/{voting}/turnout", OVERSIGHT_PAGE),
     Route("GET", "/cycles/{voting}/doors", page(200, "grid")),
@@ -451,6 +453,16 @@ def typed_twice(scene: Scene, user) -> dict:
     return base(scene, user) | {"batch": _batch(scene, scene.a.worker, finished=True).id}
 
 
+def already_voted_paper(scene: Scene, user) -> dict:
+    """A reconciled paper batch whose one ballot waits for the staff: its resident had voted already."""
+    batch = _batch(scene, scene.a.worker, finished=True)
+    for entry in batch.entries:
+        entry.status, entry.problem = "disputed", "already_voted"
+    batch.reconciled_at = utcnow()
+    db.session.flush()
+    return base(scene, user) | {"batch": batch.id, "entry": batch.entries[0].id}
+
+
 def building(scene: Scene, user) -> dict:
     """Last year's cycle being built: a funded project, a completed one, a milestone with a photo."""
     factory, a = scene.factory, scene.a
@@ -470,7 +482,8 @@ def building(scene: Scene, user) -> dict:
 
 SETUPS = {"voting": base, "public_photo": public_photo, "collecting": collecting, "review": review,
           "finished": finished, "voted": voted, "counted": counted, "paper": paper,
-          "own_paper_entry": own_paper_entry, "typed_twice": typed_twice, "building": building}
+          "own_paper_entry": own_paper_entry, "typed_twice": typed_twice, "already_voted_paper": already_voted_paper,
+          "building": building}
 FOR_EACH_CALLER = {"own_paper_entry"}
 
 # --- Calling a route ------------------------------------------------------------------------------
