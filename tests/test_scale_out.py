@@ -77,8 +77,9 @@ def test_a_token_and_a_ballot_from_one_host_work_on_the_other(world, hosts):
     seen = json.loads(body)
     assert (seen["receipt"], seen["version"], seen["projects"]) == (cast["receipt"], 1, sorted(projects))
     status, body = _call(b, "GET", f"/api/v1/receipts/{cast['receipt']}")
-    assert status == 200 and json.loads(body) == {"found": True, "cycle": world.a.cycle.id,
-                                                  "recorded_at": cast["cast_at"], "superseded": False}
+    assert status == 200 and json.loads(body) == {"found": True, "cycle": world.a.cycle.id, "seq": 1,
+                                                  "recorded_at": cast["cast_at"], "superseded": False,
+                                                  "chain_hash": cast["chain_hash"]}
 
     status, body = _call(b, "PUT", path, {"projects": projects[:1]}, token=token)  # revised on the other host
     assert status == 200 and json.loads(body)["version"] == 2
