@@ -62,7 +62,7 @@ def _labels():
 def vote(cycle_id):
     """The ballot: projects, limits, running total; POST comes back from the confirm step."""
     cycle = get_cycle(db.session, cycle_id)
-    eligible_resident(current_user, cycle)
+    eligible_resident(db.session, current_user, cycle)
     ensure_voting_open(cycle.window, utcnow())
     current = current_ballot(db.session, cycle, current_user)
     if request.method == "POST":
@@ -394,7 +394,7 @@ def _form_idempotency(cycle, pairs, resident_id: int | None = None) -> Idempoten
 
 def _assisted_resident(cycle, resident_id: int) -> Resident:
     resident = resident_of_my_grid(db.session, current_user, resident_id)
-    eligible_resident(resident, cycle)
+    eligible_resident(db.session, resident, cycle)
     return resident
 
 
