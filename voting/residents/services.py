@@ -89,15 +89,16 @@ def change_facts(session, resident, now: datetime, **facts) -> bool:
     version they replace, with its period, in `ResidentHistory`; whether anything changed."""
     from .models import ResidentHistory
 
-    changed = {k: v for k, v in facts.items() if getattr(resident, k) != v}
-    if not changed:
-        return False
-    session.add(ResidentHistory(resident_id=resident.id, community_id=resident.community_id,
-                                status=resident.status, household=resident.household,
-                                valid_from=resident.facts_since, valid_until=max(now, resident.facts_since)))
-    for field, value in changed.items():
-        setattr(resident, field, value)
-    resident.facts_since = max(now, resident.facts_since)
+    with session.no_autoflush:  # a new grid may wait for its new community: flushed together
+        changed = {k: v for k, v in facts.items() if getattr(resident, k) != v}
+        if not changed:
+            return False
+        session.add(ResidentHistory(resident_id=resident.id, community_id=resident.community_id,
+                                    status=resident.status, household=resident.household,
+                                    valid_from=resident.facts_since, valid_until=max(now, resident.facts_since)))
+        for name, value in changed.items():
+            setattr(resident, name, value)
+        resident.facts_since = max(now, resident.facts_since)
     return True
 
 
@@ -319,16 +320,14 @@ def apply_import(session, user, plan: ImportPlan, keys: list[str], now: datetime
     entries += [("residents.new", {"resident": r.id, "grid": n.grid}) for r, n in zip(added, plan.new)]
     for change in plan.changed:
         resident, after = change.resident, {f: new for f, (_old, new) in change.fields.items()}
-        if "name" in after:
-            resident.name = after["name"]
-        if "phone" in after:
-            resident.phone = after["phone"]
-        if "address" in after:
-            resident.address = after["address"]
-        if "grid" in after:  # with the community (its foreign key names both): flushed together
-            resident.grid_id = grids[after["grid"]]
-        change_facts(session, resident, now, community_id=community.id, status="active",
-                     household=household_key(key, community.id, resident.address))
+        with session.no_autoflush:
+            for name in ("name", "phone", "address"):
+                if name in after:
+                    setattr(resident, name, after[name])
+            if "grid" in after:  # with the community (its foreign key names both): flushed together
+                resident.grid_id = grids[after["grid"]]
+            change_facts(session, resident, now, community_id=community.id, status="active",
+                         household=household_key(key, community.id, resident.address))
         session.flush()
         entries.append((f"residents.{change.kind}", {"resident": resident.id, "fields": sorted(change.fields),
                                                      **({"from": change.from_community} if change.from_community
