@@ -39,6 +39,7 @@ PROBLEM_LABELS = {
     "not_eligible": _l("this resident may not vote"),
     "voting_closed": _l("voting is closed"),
     "already_voted": _l("the resident already voted: the community's staff decide"),
+    "household_voted": _l("another member of the household already voted (one vote per household)"),
 }
 ENTRY_LABELS = {"pending": _l("typed"), "disputed": _l("disputed"), "accepted": _l("counted")}
 # A paper typed for a resident who already voted, by the channel the roll gives.
