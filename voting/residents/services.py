@@ -188,6 +188,7 @@ def plan_import(session, community, rows, keys: list[str], now: datetime) -> Imp
         marked deceased, or living in another community (its staff mark them moved first).
     """
     from sqlalchemy import select
+    from sqlalchemy.orm import selectinload
 
     from ..geography.models import Community, Grid
     from .models import Resident
@@ -225,7 +226,8 @@ def plan_import(session, community, rows, keys: list[str], now: datetime) -> Imp
     if not rows:
         problems.append((1, _("the file has no residents")))
 
-    ours = list(session.scalars(select(Resident).where(Resident.community_id == community.id)))
+    ours = list(session.scalars(select(Resident).where(Resident.community_id == community.id)
+                                .options(selectinload(Resident.grid))))
     by_hash = {r.id_hash: r for r in ours}
     wanted = [h for _n, _v, hashes, _b in checked for h in hashes if h not in by_hash]
     for start in range(0, len(wanted), 500):

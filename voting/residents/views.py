@@ -52,16 +52,16 @@ def import_file(code):
     data, filename = upload.read(), (upload.filename or "")[:200]
     try:
         plan = plan_import(db.session, place, read_registry(data, filename), secret_keys(current_app.config), utcnow())
+        confirm = ConfirmImportForm(formdata=None, file_data=base64.b64encode(data).decode(), filename=filename,
+                                    token=_import_token(place, data, plan))
+        return render_template("residents/import_preview.html", community=place, plan=plan, form=confirm,
+                               filename=filename, field_names=_field_names())
     except RegistryFileError as error:
         return _import_page(place, form, file_error=str(error)), 422
     except RegistryRejected as rejected:
         return _import_page(place, form, problems=rejected.problems), 422
     finally:
         db.session.rollback()  # a preview writes nothing
-    confirm = ConfirmImportForm(formdata=None, file_data=base64.b64encode(data).decode(), filename=filename,
-                                token=_import_token(place, data, plan))
-    return render_template("residents/import_preview.html", community=place, plan=plan, form=confirm,
-                           filename=filename, field_names=_field_names())
 
 
 @bp.post("/c/<code>/residents/import/confirm")
