@@ -100,7 +100,7 @@ def add_voters(app, count: int) -> list[Voter]:
         resident_ids = session.scalars(insert(Resident).returning(Resident.id, sort_by_parameter_order=True), [
             {"community_id": community_id, "grid_id": grid_id, "name": f"居民{i}",
              "id_hash": hashlib.sha256(f"bench-resident-{i}".encode()).hexdigest(), "address": f"{i}号",
-             "status": "active"} for i, (grid_id, community_id) in enumerate(people)]).all()
+             "household": hashlib.sha256(f"bench-household-{i}".encode()).hexdigest()[:32], "status": "active"} for i, (grid_id, community_id) in enumerate(people)]).all()
         user_ids = session.scalars(insert(User).returning(User.id, sort_by_parameter_order=True), [
             {"username": f"bench-{i}", "password_hash": password_hash, "role": "resident",
              "community_id": community_id, "resident_id": resident_id, "is_enabled": True, "session_version": 1}

@@ -4,7 +4,7 @@ from __future__ import annotations
 import functools
 import itertools
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from voting.accounts.models import User
 from voting.cycles.models import Cycle
@@ -12,7 +12,7 @@ from voting.database import utcnow
 from voting.geography.models import Community, Grid, SubDistrict
 from voting.proposals.models import Project
 from voting.residents.models import Resident
-from voting.residents.services import hash_id_number, id_check_char
+from voting.residents.services import hash_id_number, household_key, id_check_char
 from werkzeug.security import generate_password_hash
 
 _counter = itertools.count(1)
@@ -78,11 +78,15 @@ class Factory:
                              grid_id=grid.id if grid else None, resident_id=resident.id if resident else None))
 
     def resident(self, community: Community, grid: Grid, username: str, status: str = "active",
-                 registered_at: datetime = REGISTERED_AT) -> User:
+                 registered_at: datetime = REGISTERED_AT, address: str | None = None,
+                 adult_on: date | None = None) -> User:
         serial = next(_counter)
+        address = address or f"{serial}栋"
         person = self.add(Resident(community_id=community.id, grid_id=grid.id, name=f"居民{serial}",
                                    id_hash=hash_id_number("test", valid_id_number(serial) + str(serial)),
-                                   address=f"{serial}栋", status=status, created_at=registered_at))
+                                   address=address, household=household_key("test", community.id, address),
+                                   status=status, adult_on=adult_on, created_at=registered_at,
+                                   facts_since=registered_at))
         return self.user(username, "resident", community, resident=person)
 
     def cycle(self, community: Community, year: int = 2026, phase: str = "voting", **rules) -> Cycle:

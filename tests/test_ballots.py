@@ -365,7 +365,8 @@ def test_the_voter_code_is_a_keyed_pseudonym_not_on_the_roll(world, client, vote
                         hashlib.sha256).hexdigest()[:24]
     assert stored(world.a)[0][0] == expected
     roll_columns = {c.name for c in RollEntry.__table__.columns}
-    assert roll_columns == {"id", "cycle_id", "resident_id", "has_voted", "channel", "worker_id"}
+    # (the household key of a vote of one per household: a keyed hash, never the address)
+    assert roll_columns == {"id", "cycle_id", "resident_id", "has_voted", "channel", "worker_id", "household"}
     # ... and the ballot has nothing of the roll's: no channel, no worker
     assert {c.name for c in Ballot.__table__.columns} == {"id", "cycle_id", "voter_code", "voter_key", "version",
                                                           "cast_at", "receipt", "is_current", "seq", "chain_hash"}

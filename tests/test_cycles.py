@@ -73,10 +73,11 @@ def test_staff_open_next_years_cycle(finished, client, auth):
 
 def test_the_new_cycle_keeps_last_years_rules(finished, client, auth):
     finished.method, finished.max_choices, finished.outcome_rule = "knapsack", None, "mes"
+    finished.voters = "households"
     db.session.commit()
     body = call(client, auth, "POST", "/api/v1/communities/ca/cycles", {"year": 2027}).get_json()
     assert body["rules"] == {"method": "knapsack", "min_choices": 1, "max_choices": None, "points": None,
-                             "threshold": None, "outcome_rule": "mes"}
+                             "threshold": None, "outcome_rule": "mes", "voters": "households"}
 
 
 def test_the_district_admin_opens_cycles_and_may_set_the_fund(finished, client, auth):
@@ -312,7 +313,7 @@ def test_the_window_form_reads_beijing_time(collecting, client, auth):
 # --- Rules ------------------------------------------------------------------------------------
 
 RULES = {"method": "approval", "min_choices": 1, "max_choices": 3, "points": None, "threshold": None,
-         "outcome_rule": "greedy"}
+         "outcome_rule": "greedy", "voters": "adults"}
 
 
 def put_rules(client, auth, cycle, rules, username="staff-ca"):
@@ -327,6 +328,7 @@ def put_rules(client, auth, cycle, rules, username="staff-ca"):
     RULES | {"method": "choose_one", "max_choices": 1},
     RULES | {"outcome_rule": "greedy-threshold", "threshold": 20},
     RULES | {"outcome_rule": "greedy-no-skip", "min_choices": 0},
+    RULES | {"voters": "households"},
 ])
 def test_consistent_rules_are_saved(collecting, client, auth, rules):
     response = put_rules(client, auth, collecting, rules)
@@ -336,6 +338,7 @@ def test_consistent_rules_are_saved(collecting, client, auth, rules):
 @pytest.mark.parametrize("change, field_code", [
     ({"method": "borda"}, "unknown_method"),
     ({"outcome_rule": "lottery"}, "unknown_outcome_rule"),
+    ({"voters": "everyone"}, "unknown_voters"),
     ({"min_choices": 4, "max_choices": 3}, "bad_rules"),
     ({"min_choices": -1}, "out_of_range"),
     ({"max_choices": 0}, "out_of_range"),

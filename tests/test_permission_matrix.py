@@ -158,8 +158,13 @@ ROUTES = [
     Route("GET", "/api/v1/communities/{a}/cycles", PUBLIC),
     # --- residents: the registry and voting codes ------------------------------------------------
     Route("GET", "/c/{a}/residents/import", OVERSIGHT_PAGE),
-    Route("POST", "/c/{a}/residents/import", page(302, "staff", "admin"),
+    Route("POST", "/c/{a}/residents/import", page(200, "staff", "admin"),  # the preview: writes nothing
           form=lambda v: {"registry": registry_file(v)}),
+    # (a forged preview: 400 for who may import; the real confirm is in test_registry_pages)
+    Route("POST", "/c/{a}/residents/import/confirm", page(400, "staff", "admin"),
+          form={"file_data": "eA==", "filename": "r.csv", "token": "forged"}),
+    Route("GET", "/c/{a}/residents", page(200, "staff")),
+    Route("POST", "/c/{a}/residents/{voter}/status", page(302, "staff"), form={"status": "moved"}),
     Route("GET", "/c/{a}/voting-codes", page(200, "staff")),
     Route("POST", "/c/{a}/voting-codes", page(200, "staff"), form=lambda v: {"grid": v["grid_code"]}),
     # --- cycles ----------------------------------------------------------------------------------

@@ -33,7 +33,12 @@ def good_csv(serial: int = 901) -> bytes:
 #                          anonymous resident res_other grid grid_other staff staff_other admin auditor
 ROUTES = {
     "import page": ("GET", "/c/ca/residents/import", None, (302, 403, 403, 403, 403, 200, 403, 200, 403)),
-    "import": ("POST", "/c/ca/residents/import", "file", (302, 403, 403, 403, 403, 302, 403, 302, 403)),
+    "import preview": ("POST", "/c/ca/residents/import", "file", (302, 403, 403, 403, 403, 200, 403, 200, 403)),
+    "import confirm": ("POST", "/c/ca/residents/import/confirm", {"file_data": "eA==", "token": "forged"},
+                       (302, 403, 403, 403, 403, 400, 403, 400, 403)),
+    "registry page": ("GET", "/c/ca/residents", None, (302, 403, 403, 403, 403, 200, 403, 403, 403)),
+    "set status": ("POST", "/c/ca/residents/1/status", {"status": "moved"},
+                   (302, 403, 403, 403, 403, 302, 403, 403, 403)),
     "codes page": ("GET", "/c/ca/voting-codes", None, (302, 403, 403, 403, 403, 200, 403, 403, 403)),
     "print codes": ("POST", "/c/ca/voting-codes", {"grid": "ca-1"}, (302, 403, 403, 403, 403, 200, 403, 403, 403)),
 }
@@ -59,6 +64,26 @@ def upload(client, content: bytes, name: str = "registry.csv"):
                        content_type="multipart/form-data")
 
 
+def statuses() -> dict[int, str]:
+    db.session.commit()
+    return dict(db.session.execute(select(Resident.id, Resident.status)).all())
+
+
+def confirm(client, preview):
+    """Post the preview page's confirm form back, as the browser would."""
+    page = preview.get_data(as_text=True)
+    fields = dict(re.findall(r'<input[^>]*name="(\w+)"[^>]*value="([^"]*)"', page))
+    assert {"file_data", "token"} <= set(fields), page[:500]
+    return client.post(re.search(r'action="([^"]*/import/confirm)"', page).group(1), data=fields)
+
+
+def import_file(client, content: bytes, name: str = "registry.csv"):
+    """Upload, look at the preview, confirm."""
+    preview = upload(client, content, name)
+    assert preview.status_code == 200, preview.get_data(as_text=True)[:500]
+    return confirm(client, preview)
+
+
 def code_hashes() -> dict[int, str | None]:
     db.session.commit()
     return dict(db.session.execute(select(Resident.id, Resident.voting_code_hash)).all())
@@ -70,25 +95,25 @@ def test_who_may(world, client, auth, name, actor):
     method, path, body, expected = ROUTES[name]
     if ACTORS[actor]:
         auth.login(ACTORS[actor])
-    count, hashes = residents(), code_hashes()
+    count, hashes, before_statuses = residents(), code_hashes(), statuses()
     if body == "file":
         response = upload(client, good_csv())
     else:
         response = client.open(path, method=method, data=body)
     status = expected[list(ACTORS).index(actor)]
     assert response.status_code == status, response.get_data(as_text=True)[:300]
-    if method == "POST" and status != expected[5]:  # refused: nothing changed
-        assert residents() == count and code_hashes() == hashes
+    if method == "POST" and (status != expected[5] or name.startswith("import")):  # refused or previewed
+        assert residents() == count and code_hashes() == hashes and statuses() == before_statuses
 
 
 def test_import_a_csv(world, client, auth):
     auth.login("staff-ca")
     before = residents()
-    response = upload(client, good_csv())
+    response = import_file(client, good_csv())
     assert response.status_code == 302
     assert residents() == before + 2
     page = client.get(response.headers["Location"]).get_data(as_text=True)
-    assert "2 residents imported" in page
+    assert "2 new, 0 changed, 0 moved in, 3 marked as moved away" in page
     entry = logged("residents.import")[-1]
     assert entry.actor == "staff-ca" and entry.community == "ca" and "registry.csv" in entry.detail
 
@@ -101,7 +126,7 @@ def test_import_an_xlsx_with_chinese_headings(world, client, auth):
     book.save(buffer)
     auth.login("admin")
     before = residents()
-    assert upload(client, buffer.getvalue(), "名册.xlsx").status_code == 302
+    assert import_file(client, buffer.getvalue(), "名册.xlsx").status_code == 302
     assert residents() == before + 1
 
 
@@ -144,7 +169,7 @@ def test_a_file_that_cannot_be_read_changes_nothing(world, client, auth, content
 def test_line_breaks_and_nul_in_cells_become_spaces(world, client, auth):
     auth.login("staff-ca")
     content = HEADING.encode() + f"张\x00三,{valid_id_number(911)},,ca-1,\"1栋\n2单元\"\n".encode()
-    assert upload(client, content).status_code == 302
+    assert import_file(client, content).status_code == 302
     stored = db.session.scalar(select(Resident).where(Resident.name == "张 三"))
     assert stored is not None and stored.address == "1栋 2单元"
 

@@ -27,7 +27,7 @@ def register_commands(app) -> None:
     from .audit.commands import export_command, verify_command
     from .tally.command import tally_command
 
-    for command in (init_db, demo, serve, users, import_residents, backup, restore, tally_command, export_command,
+    for command in (init_db, demo, serve, users, import_residents, residents, backup, restore, tally_command, export_command,
                     verify_command):
         app.cli.add_command(command)
 
@@ -123,19 +123,26 @@ def users_add(role, username, password, community_code, grid_code):
 @click.command("import-residents")
 @click.argument("path", type=click.Path(exists=True, dir_okay=False))
 @click.option("--community", "community_code", required=True, help="The community whose registry this is.")
+@click.option("--dry-run", is_flag=True, help="Print what the import would do, and write nothing.")
+@click.option("--yes", is_flag=True, help="Also mark as moved the residents the file no longer lists.")
 @with_appcontext
-def import_residents(path, community_code):
-    """Import a resident registry (CSV or XLSX): all rows or none."""
+def import_residents(path, community_code, dry_run, yes):
+    """Bring a community's registry up to date with a file (CSV or XLSX), matched by ID number.
+
+    Prints the preview (new, changed, moving in, moved away), then applies all of it or nothing.
+    Marking residents moved away needs --yes; --dry-run only prints.
+    """
     from pathlib import Path
 
+    from .database import utcnow
     from .geography.services import get_community
     from .residents.registry_file import RegistryFileError, read_registry
-    from .residents.services import RegistryRejected, import_residents as add_residents
+    from .residents.services import RegistryRejected, apply_import, plan_import
 
+    keys, now = secret_keys(current_app.config), utcnow()
     try:
         community = get_community(db.session, community_code)
-        rows = read_registry(Path(path).read_bytes(), path)
-        count = add_residents(db.session, community, rows, secret_keys(current_app.config))
+        plan = plan_import(db.session, community, read_registry(Path(path).read_bytes(), path), keys, now)
     except (DomainError, RegistryFileError) as error:
         db.session.rollback()
         raise click.ClickException(getattr(error, "message", str(error))) from None
@@ -144,8 +151,66 @@ def import_residents(path, community_code):
         for row, problem in rejected.problems:
             click.echo(f"row {row}: {problem}", err=True)
         raise click.ClickException(f"nothing imported: {len(rejected.problems)} problem(s) in {path}") from None
+    for line in _preview_lines(plan):
+        click.echo(line)
+    if dry_run:
+        db.session.rollback()
+        click.echo("dry run: nothing written")
+        return
+    if plan.moved_away and not yes:
+        db.session.rollback()
+        raise click.ClickException(f"nothing imported: {len(plan.moved_away)} resident(s) would be marked moved "
+                                   "away; run again with --yes to apply, or --dry-run to look")
+    if not plan.has_changes:
+        db.session.rollback()
+        click.echo(f"nothing to change in {community.code} {community.name}")
+        return
+    counts = apply_import(db.session, None, plan, keys, now, file=Path(path).name)
     db.session.commit()
-    click.echo(f"imported {count} residents into {community.code} {community.name}")
+    click.echo(f"imported {counts['new']} new, {counts['changed']} changed, {counts['moving_in']} moved in, "
+               f"{counts['moved_away']} marked moved away in {community.code} {community.name}")
+
+
+def _preview_lines(plan) -> list[str]:
+    """The preview of an import for the terminal: never an ID number."""
+    counts = plan.counts
+    lines = [f"{plan.community.code} {plan.community.name}: {counts['new']} new, {counts['changed']} changed, "
+             f"{counts['moving_in']} moving in, {counts['moved_away']} moved away, {counts['unchanged']} unchanged"]
+    lines += [f"  new        row {n.row}: {n.name}, {n.grid}, {n.address}" for n in plan.new]
+    for change in plan.changed:
+        what = "; ".join(f"{f} {old or '-'} -> {new or '-'}" for f, (old, new) in change.fields.items())
+        kind = {"changed": "changed   ", "returning": "returning ", "moving_in": "moving in "}[change.kind]
+        source = f" (from {change.from_community})" if change.from_community else ""
+        lines.append(f"  {kind} row {change.row}: {change.resident.name}{source}{': ' + what if what else ''}")
+    lines += [f"  moved away {r.name}, {r.grid.code}, {r.address}" for r in plan.moved_away]
+    return lines
+
+
+@click.group("residents")
+def residents():
+    """The resident registry."""
+
+
+@residents.command("set-status")
+@click.option("--community", "community_code", required=True)
+@click.option("--id-number", required=True, help="The resident's 18-character ID number.")
+@click.option("--status", required=True, type=click.Choice(["moved", "deceased", "active"]))
+@with_appcontext
+def residents_set_status(community_code, id_number, status):
+    """Mark a resident as moved away or deceased, or active again (logged)."""
+    from .database import utcnow
+    from .geography.services import get_community
+    from .residents.services import find_by_id_number, set_resident_status
+
+    try:
+        community = get_community(db.session, community_code)
+        resident = find_by_id_number(db.session, community, id_number, secret_keys(current_app.config))
+        set_resident_status(db.session, None, community, resident.id, status, utcnow())
+    except DomainError as error:
+        db.session.rollback()
+        raise click.ClickException(error.message) from None
+    db.session.commit()
+    click.echo(f"{resident.name} ({community.code}) is now {status}")
 
 
 @click.command("backup")

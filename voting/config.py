@@ -66,6 +66,8 @@ class Settings:
             "BABEL_DEFAULT_LOCALE": "zh_CN",
             "BABEL_DEFAULT_TIMEZONE": "Asia/Shanghai",
             "MAX_CONTENT_LENGTH": 40 * 1024 * 1024,  # four phone photos of 8 MB and the form
+            # a confirmed registry import posts the previewed file back in a form field (base64)
+            "MAX_FORM_MEMORY_SIZE": 16 * 1024 * 1024,
         }
 
 

@@ -21,7 +21,7 @@ from .database import utcnow
 from .geography.models import Community, Grid, SubDistrict
 from .proposals.models import Project
 from .residents.models import Resident
-from .residents.services import hash_id_number, id_check_char
+from .residents.services import adult_on, birth_date, hash_id_number, household_key, id_check_char
 
 PAST_YEARS = (2019, 2020, 2021)
 # Completed projects per past year: 90 + 93 + 97 = 280. Each community-year funds 2, some 3.
@@ -186,13 +186,19 @@ def _residents(session, build: _Build, community, grids, per_grid: int) -> list[
             n += 1
             birth = datetime(1940, 1, 1) + timedelta(days=rng.randrange(0, 365 * 65))
             first17 = f"430204{birth:%Y%m%d}{rng.randrange(1000):03d}"
+            number = first17 + id_check_char(first17)
+            name = rng.choice(SURNAMES) + "".join(rng.choice(GIVEN) for _ in range(rng.choice((1, 2))))
+            phone = f"1{rng.choice('3578')}{rng.randrange(10**9):09d}"
+            address = (f"{community.name}{rng.choice(ESTATES)}{grid_number}栋{rng.randrange(1, 7)}单元"
+                       f"{rng.randrange(1, 19)}0{rng.randrange(1, 5)}")
             resident = Resident(
-                community_id=community.id, grid_id=grid.id,
-                name=rng.choice(SURNAMES) + "".join(rng.choice(GIVEN) for _ in range(rng.choice((1, 2)))),
-                id_hash=hash_id_number(build.secret_key, first17 + id_check_char(first17)),
-                phone=f"1{rng.choice('3578')}{rng.randrange(10**9):09d}",
+                community_id=community.id, grid_id=grid.id, name=name,
+                id_hash=hash_id_number(build.secret_key, number), phone=phone, address=address,
+                household=household_key(build.secret_key, community.id, address),
+                # the day they turn 18, for who was under 18 when registered (as an import keeps it)
+                adult_on=adult_on(birth_date(number), REGISTERED_AT.date()),
                 created_at=REGISTERED_AT,  # before every demo vote opened: all are in its electorate
-                address=f"{community.name}{rng.choice(ESTATES)}{grid_number}栋{rng.randrange(1, 7)}单元{rng.randrange(1, 19)}0{rng.randrange(1, 5)}",
+                facts_since=REGISTERED_AT,
             )
             session.add(resident)
             session.flush()

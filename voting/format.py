@@ -65,6 +65,13 @@ METHOD_LABELS = {
 }
 
 
+VOTERS_LABELS = {
+    "adults": _l("Every resident aged 18 or over on the day voting opens has a vote."),
+    "households": _l("One vote per household (the address): the first member of the household to vote "
+                     "votes for it."),
+}
+
+
 def local_time(value, fmt: str = "medium") -> str:
     """A stored UTC time shown in the user's time zone (Asia/Shanghai by default)."""
     if value is None:
@@ -91,4 +98,5 @@ def register_template_helpers(app: Flask) -> None:
         large_text=lambda: has_request_context() and request.cookies.get("text") == "large",
         CATEGORY_LABELS=CATEGORY_LABELS, PHASE_LABELS=PHASE_LABELS,
         STATUS_LABELS=STATUS_LABELS, METHOD_LABELS=METHOD_LABELS, RULE_LABELS=RULE_LABELS,
+        VOTERS_LABELS=VOTERS_LABELS,
     )

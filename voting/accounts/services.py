@@ -4,7 +4,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from flask_babel import gettext as _
 from sqlalchemy import bindparam, select
@@ -71,6 +71,9 @@ class ResidentFacts:
     grid_id: int
     status: str
     created_at: datetime  # when the registry listed them: the electorate is fixed when voting opens
+    facts_since: datetime  # since when community_id, status and household are as they are
+    adult_on: date | None  # the day they turn 18, for who registered under 18
+    household: str
 
     @property
     def is_active(self) -> bool:
@@ -109,7 +112,9 @@ def bearer_query():
                    user.is_enabled.label("user_is_enabled"), user.session_version.label("user_session_version"),
                    resident.id.label("resident_id"), resident.community_id.label("resident_community_id"),
                    resident.grid_id.label("resident_grid_id"), resident.status.label("resident_status"),
-                   resident.created_at.label("resident_created_at"))
+                   resident.created_at.label("resident_created_at"),
+                   resident.facts_since.label("resident_facts_since"), resident.adult_on.label("resident_adult_on"),
+                   resident.household.label("resident_household"))
             .select_from(ApiToken.__table__.join(User.__table__, user.id == token.user_id)
                          .outerjoin(Resident.__table__, resident.id == user.resident_id))
             .where(token.token_hash == bindparam("token_hash")))
@@ -123,7 +128,9 @@ def bearer_of(row) -> Bearer | None:
         return None
     resident = None if row.resident_id is None else ResidentFacts(row.resident_id, row.resident_community_id,
                                                                      row.resident_grid_id, row.resident_status,
-                                                                     row.resident_created_at)
+                                                                     row.resident_created_at,
+                                                                     row.resident_facts_since,
+                                                                     row.resident_adult_on, row.resident_household)
     return Bearer(row.user_id, row.user_role, row.user_community_id, row.user_grid_id, resident)
 
 

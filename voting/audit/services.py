@@ -1,6 +1,8 @@
 """Writing and reading the action log."""
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from sqlalchemy import select
 
 from ..database import utcnow
@@ -9,7 +11,9 @@ from .models import ActionLogEntry, ActionLogHead
 
 
 def log_action(session, user, action: str, community=None, **detail) -> ActionLogEntry:
-    """Append an entry for `user` doing `action` (in `community`), chained to the last one."""
+    """Append an entry for `user` (None: the command line) doing `action` (in `community`), chained
+    to the last one."""
+    user = user or CommandLine()
     head = session.scalar(select(ActionLogHead).where(ActionLogHead.id == 1).with_for_update())
     if head is None:
         head = ActionLogHead(id=1, seq=0, chain_hash=GENESIS)
@@ -24,6 +28,36 @@ def log_action(session, user, action: str, community=None, **detail) -> ActionLo
     session.add(entry)
     session.flush()
     return entry
+
+
+@dataclass(frozen=True)
+class CommandLine:
+    """The actor of a `voting` command (whoever runs it on the server): no account."""
+
+    id: None = None
+    username: str = "command-line"
+    role: str = "command"
+
+
+def log_actions(session, user, community, actions: list[tuple[str, dict]]) -> None:
+    """Append several entries for `user` (None: the command line) in `community`, in order, taking
+    the chain's head once (an import logs one entry per resident)."""
+    user = user or CommandLine()
+    head = session.scalar(select(ActionLogHead).where(ActionLogHead.id == 1).with_for_update())
+    if head is None:
+        head = ActionLogHead(id=1, seq=0, chain_hash=GENESIS)
+        session.add(head)
+    at = utcnow()
+    for action, detail in actions:
+        entry = ActionLogEntry(
+            seq=head.seq + 1, at=at, actor_id=user.id, actor=user.username, role=user.role, action=action,
+            community_id=community.id if community else None, community=community.code if community else "",
+            detail=detail_json(detail),
+        )
+        entry.chain_hash = link(head.chain_hash, as_row(entry))
+        head.seq, head.chain_hash = entry.seq, entry.chain_hash
+        session.add(entry)
+    session.flush()
 
 
 def as_row(entry: ActionLogEntry) -> dict:

@@ -34,6 +34,10 @@ class RollEntry(db.Model):
         CheckConstraint("has_voted = (channel IS NOT NULL)", name="voted_channel"),
         CheckConstraint("(COALESCE(channel, 'online') <> 'online') = (worker_id IS NOT NULL)",
                         name="worker_for_offline"),
+        # One vote per household (a cycle of `voters` "households"): the roll entry of such a cycle
+        # carries the voter's household key (a keyed hash, never the address), the others none.
+        Index("uq_roll_entry_household", "cycle_id", "household", unique=True,
+              sqlite_where=text("household IS NOT NULL"), postgresql_where=text("household IS NOT NULL")),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -43,6 +47,7 @@ class RollEntry(db.Model):
     channel: Mapped[str | None] = mapped_column(String(16))
     # Who entered the latest ballot (assisted or paper): counted per worker, never on a ballot's row.
     worker_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    household: Mapped[str | None] = mapped_column(String(32))
 
 
 class Ballot(db.Model):

@@ -26,10 +26,15 @@ class BallotRules:
     max_choices: int | None
     points: int | None
     fund_fen: int
+    voters: str = "adults"  # or "households": one vote per household, the first of it to vote
 
     @classmethod
     def of(cls, cycle) -> "BallotRules":
-        return cls(cycle.method, cycle.min_choices, cycle.max_choices, cycle.points, cycle.fund_fen)
+        return cls(cycle.method, cycle.min_choices, cycle.max_choices, cycle.points, cycle.fund_fen, cycle.voters)
+
+    @property
+    def per_household(self) -> bool:
+        return self.voters == "households"
 
     @property
     def fewest(self) -> int:

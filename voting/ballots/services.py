@@ -53,7 +53,7 @@ from ..accounts.models import User
 from ..accounts.services import Bearer, ResidentFacts, bearer_of, bearer_query, token_hash
 from ..config import secret_keys
 from ..cycles.models import Cycle, VotingWindow
-from ..cycles.services import in_electorate
+from ..cycles.services import facts_at_opening, in_electorate, is_of_age
 from ..database import DriverStatement, per_dialect
 from ..errors import Conflict, Forbidden, Invalid, NotFound, Unauthorized
 from ..proposals.models import Project
@@ -94,11 +94,24 @@ class CastOutcome:
     ballot_id: int | None
 
 
-def eligible_resident(voter: User | Bearer | Resident, cycle: Cycle | CastingCycle
+def eligible_resident(session, voter: User | Bearer | Resident, cycle: Cycle | CastingCycle
                       ) -> Resident | ResidentFacts:
-    """The registry resident who may vote in the cycle: an active resident of its community who was
-    in the registry when voting opened (the electorate is fixed then; reached through their resident
-    account, or directly for assisted and paper ballots).
+    """The registry resident who may vote in the cycle (reached through their resident account, or
+    directly for assisted and paper ballots); see `elector`.
+
+    :raises Forbidden: not_eligible otherwise.
+    """
+    return elector(session, voter, cycle)[0]
+
+
+def elector(session, voter: User | Bearer | Resident, cycle: Cycle | CastingCycle
+            ) -> tuple[Resident | ResidentFacts, str]:
+    """The resident who may vote in the cycle, with their household when the vote opened.
+
+    The electorate is fixed when voting opens (`cycles.services.in_electorate` is the same rule for
+    queries): an active resident of the cycle's community at that moment, by the registry's facts
+    then, aged 18 or over on that day. Who moved away since still votes here (they are in this
+    vote's electorate); who died since is kept in it but no ballot is recorded in their name.
 
     :raises Forbidden: not_eligible otherwise.
     """
@@ -106,19 +119,25 @@ def eligible_resident(voter: User | Bearer | Resident, cycle: Cycle | CastingCyc
         if voter.role != "resident" or voter.resident is None or not voter.is_enabled:
             raise Forbidden(_("Only a resident in the register of this community can vote."), "not_eligible")
         voter = voter.resident
-    if voter.community_id != cycle.community_id:
+    window = cycle.window
+    facts = facts_at_opening(session, voter, window)
+    if facts is None or facts.community_id != cycle.community_id:
+        if voter.community_id == cycle.community_id:
+            raise Forbidden(_("You were added to the register after this vote opened; you can vote from the "
+                              "next year's vote."), "not_eligible")
         raise Forbidden(_("This vote is for the residents of another community."), "not_eligible")
-    if not voter.is_active:
+    if facts.status != "active":
+        if voter.is_active:
+            raise Forbidden(_("The register did not list you as living in this community when this vote "
+                              "opened; you can vote from the next year's vote."), "not_eligible")
         raise Forbidden(_("The register no longer lists you as living in this community."), "not_eligible")
-    if registered_after_opening(voter, cycle.window):
-        raise Forbidden(_("You were added to the register after this vote opened; you can vote from the "
-                          "next year's vote."), "not_eligible")
-    return voter
-
-
-def registered_after_opening(resident: Resident | ResidentFacts, window: VotingWindow) -> bool:
-    """Whether the resident joined the registry after the vote opened (the electorate is fixed then)."""
-    return window.voting_opens_at is not None and resident.created_at > window.voting_opens_at
+    if voter.status == "deceased":
+        raise Forbidden(_("The register lists this resident as deceased: no ballot can be recorded."),
+                        "not_eligible")
+    if not is_of_age(voter, window):
+        raise Forbidden(_("Only residents aged 18 or over on the day the vote opened can vote in it."),
+                        "not_eligible")
+    return voter, facts.household
 
 
 def _check_worker(channel: str, worker: User | None, resident: Resident) -> None:
@@ -216,7 +235,7 @@ def check_choices(session, cycle: Cycle, voter: User | Resident, pairs, now: dat
 
     :raises Forbidden, Conflict, Invalid: as `cast_ballot`.
     """
-    eligible_resident(voter, cycle)
+    eligible_resident(session, voter, cycle)
     ensure_voting_open(cycle.window, now)
     return validate_choices(BallotRules.of(cycle), ballot_costs(session, cycle), pairs)
 
@@ -239,7 +258,7 @@ def cast_ballot(session, cycle: Cycle | CastingCycle, voter: User | Bearer | Res
     sql = _sql(connection)
     if idempotency and (stored := sql.stored_answer(connection, idempotency, now)):
         return _replay(stored, idempotency)
-    resident = eligible_resident(voter, cycle)
+    resident, household = elector(session, voter, cycle)
     _check_worker(channel, worker, resident)
     ensure_voting_open(cycle.window, now)
     key = cycle_voter_key(cycle.voter_key)
@@ -252,6 +271,8 @@ def cast_ballot(session, cycle: Cycle | CastingCycle, voter: User | Bearer | Res
     rules = cycle.rules if cycle.rules_frozen else _freeze_rules(session, cycle.id, now)
     ensure_voting_open(state.window, now)
     chosen = validate_choices(rules, state.costs, choices)
+    if rules.per_household:  # only in a vote of one per household: off the path of the others
+        sql.refuse_second_of_household(connection, cycle.id, household, resident.id)
 
     seq, version = locked.seq + 1, state.previous_version + 1
     row = canonical_row(seq=seq, voter_code=code, version=version, choices=chosen.items(), cast_at=now,
@@ -259,7 +280,8 @@ def cast_ballot(session, cycle: Cycle | CastingCycle, voter: User | Bearer | Res
     chain_hash = next_hash(locked.head_hash, row)
     ballot = {"cycle_id": cycle.id, "voter_code": code, "voter_key": locked.voter_key, "version": version,
               "cast_at": now, "receipt": receipt, "is_current": True, "seq": seq, "chain_hash": chain_hash}
-    marks = {"cycle": cycle.id, "resident": resident.id, "channel": channel, "worker": worker.id if worker else None}
+    marks = {"cycle": cycle.id, "resident": resident.id, "channel": channel, "worker": worker.id if worker else None,
+             "household": household if rules.per_household else None}
     ballot_id, roll_id = sql.record(connection, ballot, sorted(chosen.items()), marks)
     _expire_copies(session, (BallotChain, cycle.id), *([(RollEntry, roll_id)] if roll_id else []),
                    *([(Ballot, state.superseded_id)] if state.superseded_id else []))
@@ -471,7 +493,7 @@ class _Statements:
                                        RollEntry.__table__)
         c = Cycle.__table__.c
         cycle_columns = (c.id, c.community_id, c.phase, c.voting_opens_at, c.voting_closes_at, c.method,
-                         c.min_choices, c.max_choices, c.points, c.fund_fen, c.rules_frozen_at)
+                         c.min_choices, c.max_choices, c.points, c.fund_fen, c.voters, c.rules_frozen_at)
         self.cycle = DriverStatement(select(*cycle_columns).where(c.id == bindparam("id")), dialect)
         # Create the head at the genesis, or "update" it to itself: either way it is locked.
         self.lock_chain = DriverStatement(
@@ -490,6 +512,12 @@ class _Statements:
         # An expired answer is never replayed; deleted when the next one is stored (and by the count).
         self.purge_answers = DriverStatement(delete(stored).where(
             stored.c.expires_at <= bindparam("now", type_=_TIME)), dialect)
+        # Another member of the household on the roll (read under the chain head's lock: casts of the
+        # cycle queue there; the roll's unique index on (cycle, household) refuses it anyway).
+        self.household_voter = DriverStatement(
+            select(roll.c.resident_id).where(roll.c.cycle_id == bindparam("cycle"),
+                                             roll.c.household == bindparam("household"),
+                                             roll.c.resident_id != bindparam("resident")).limit(1), dialect)
         if self.postgres:  # steps 2 to 4, and step 5, in one statement each (data-modifying WITH)
             self.lock_and_state, self.record_all = (DriverStatement(_LOCK_AND_STATE_POSTGRESQL, dialect),
                                                     DriverStatement(_RECORD_POSTGRESQL, dialect))
@@ -509,7 +537,8 @@ class _Statements:
                                          .values(last_seq=bindparam("seq"), head_hash=bindparam("head")), dialect)
         # The roll entry says the resident voted, and by the channel of the latest ballot.
         voted = upsert(roll).values(cycle_id=bindparam("cycle"), resident_id=bindparam("resident"), has_voted=True,
-                                    channel=bindparam("channel"), worker_id=bindparam("worker"))
+                                    channel=bindparam("channel"), worker_id=bindparam("worker"),
+                                    household=bindparam("household"))
         self.mark_voted = DriverStatement(
             voted.on_conflict_do_update(index_elements=["cycle_id", "resident_id"],
                                         set_={"has_voted": True, "channel": voted.excluded.channel,
@@ -532,6 +561,13 @@ class _Statements:
         self.purge_answers.rows(connection, {"now": now})
         self.insert_answer.rows(connection, {"key": idempotency.key_hash, "cycle": cycle.id, "body": json.dumps(answer),
                                             "request_hash": idempotency.request_hash, "expires_at": expires_at})
+
+    def refuse_second_of_household(self, connection, cycle_id: int, household: str, resident_id: int) -> None:
+        """:raises Conflict: household_voted when another member of the household voted in the cycle."""
+        if self.household_voter.rows(connection, {"cycle": cycle_id, "household": household,
+                                                  "resident": resident_id}):
+            raise Conflict(_("Your household has already voted: in this vote each household has one vote, "
+                             "cast by the first of its members to vote."), "household_voted")
 
     def lock_and_read(self, connection, cycle_id: int, voter_key: str, code: str, idempotency: Idempotency | None,
                       now: datetime) -> _Locked:
@@ -651,8 +687,8 @@ choices AS (
     FROM new_ballot, unnest(CAST(:projects AS integer[]), CAST(:points AS integer[])) AS chosen (project_id, points)),
 head AS (UPDATE ballot_chain SET last_seq = :seq, head_hash = :chain_hash WHERE cycle_id = :cycle_id),
 roll AS (
-    INSERT INTO roll_entry (cycle_id, resident_id, has_voted, channel, worker_id)
-    VALUES (:cycle, :resident, true, :channel, :worker)
+    INSERT INTO roll_entry (cycle_id, resident_id, has_voted, channel, worker_id, household)
+    VALUES (:cycle, :resident, true, :channel, :worker, :household)
     ON CONFLICT (cycle_id, resident_id) DO UPDATE SET has_voted = true, channel = excluded.channel,
                                                       worker_id = excluded.worker_id
     WHERE roll_entry.channel IS DISTINCT FROM excluded.channel

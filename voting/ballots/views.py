@@ -39,6 +39,7 @@ PROBLEM_LABELS = {
     "not_eligible": _l("this resident may not vote"),
     "voting_closed": _l("voting is closed"),
     "already_voted": _l("the resident already voted: the community's staff decide"),
+    "household_voted": _l("another member of the household already voted (one vote per household)"),
 }
 ENTRY_LABELS = {"pending": _l("typed"), "disputed": _l("disputed"), "accepted": _l("counted")}
 # A paper typed for a resident who already voted, by the channel the roll gives.
@@ -62,7 +63,7 @@ def _labels():
 def vote(cycle_id):
     """The ballot: projects, limits, running total; POST comes back from the confirm step."""
     cycle = get_cycle(db.session, cycle_id)
-    eligible_resident(current_user, cycle)
+    eligible_resident(db.session, current_user, cycle)
     ensure_voting_open(cycle.window, utcnow())
     current = current_ballot(db.session, cycle, current_user)
     if request.method == "POST":
@@ -394,7 +395,7 @@ def _form_idempotency(cycle, pairs, resident_id: int | None = None) -> Idempoten
 
 def _assisted_resident(cycle, resident_id: int) -> Resident:
     resident = resident_of_my_grid(db.session, current_user, resident_id)
-    eligible_resident(resident, cycle)
+    eligible_resident(db.session, resident, cycle)
     return resident
 
 

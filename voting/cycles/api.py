@@ -25,6 +25,7 @@ def cycle_rules(cycle: Cycle) -> dict:
     return {
         "method": cycle.method, "min_choices": cycle.min_choices, "max_choices": cycle.max_choices,
         "points": cycle.points, "threshold": cycle.threshold, "outcome_rule": cycle.outcome_rule,
+        "voters": cycle.voters,
     }
 
 

@@ -5,7 +5,7 @@ from flask_wtf import FlaskForm
 from wtforms import HiddenField, RadioField, SelectField, StringField, TextAreaField
 from wtforms.fields import SelectChoice
 
-from ..format import METHOD_LABELS
+from ..format import METHOD_LABELS, VOTERS_LABELS
 from .models import OUTCOME_RULES
 
 OUTCOME_RULE_LABELS = {
@@ -52,6 +52,8 @@ class RulesForm(FlaskForm):
     outcome_rule = RadioField(_l("Outcome rule"), validate_choice=False,
                                choices=options((r, OUTCOME_RULE_LABELS[r]) for r in OUTCOME_RULES))
     threshold = StringField(_l("Minimum votes for a project (greedy-threshold only)"), render_kw=NUMBER)
+    voters = RadioField(_l("Who votes"), choices=options(VOTERS_LABELS.items()), validate_choice=False,
+                        default="adults")
 
 
 class NewCycleForm(FlaskForm):

@@ -12,6 +12,9 @@ from ..geography.models import Community
 PHASES = ("collection", "review", "voting", "results", "implementation", "closed")
 METHODS = ("approval", "knapsack", "cumulative", "choose_one")
 OUTCOME_RULES = ("greedy", "greedy-no-skip", "greedy-threshold", "mes", "mes+greedy")
+# Who votes: every resident of 18 or over on the opening day, or one of them per household (户代表:
+# the first of the household to vote; the household is the address).
+VOTERS = ("adults", "households")
 DEFAULT_FUND_FEN = 200_000 * 100
 
 
@@ -53,6 +56,7 @@ class Cycle(db.Model):
         CheckConstraint(_in("phase", PHASES), name="phase"),
         CheckConstraint(_in("method", METHODS), name="method"),
         CheckConstraint(_in("outcome_rule", OUTCOME_RULES), name="outcome_rule"),
+        CheckConstraint(_in("voters", VOTERS), name="voters"),
         CheckConstraint("min_choices >= 0 AND (max_choices IS NULL OR max_choices >= min_choices)", name="choices"),
         CheckConstraint("(method = 'cumulative') = (points IS NOT NULL)", name="points_for_cumulative"),
         CheckConstraint("threshold IS NULL OR threshold >= 0", name="threshold"),
@@ -83,6 +87,7 @@ class Cycle(db.Model):
     points: Mapped[int | None]
     threshold: Mapped[int | None]
     outcome_rule: Mapped[str] = mapped_column(String(20), default="greedy")
+    voters: Mapped[str] = mapped_column(String(16), default="adults")
     rules_frozen_at: Mapped[datetime | None]
 
     community: Mapped[Community] = relationship()

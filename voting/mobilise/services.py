@@ -55,7 +55,7 @@ def grid_turnout(session, user, cycle: Cycle, now: datetime) -> list[GridTurnout
         raise Conflict(_("Voting has not opened yet: there is no turnout to show."), "voting_not_open")
     voted = _voted(cycle).subquery()
     rows = session.execute(
-        select(Grid, func.count(Resident.id), func.count(voted.c.resident_id))
+        select(Grid, func.count(Resident.id), func.count(voted.c.resident_id)).select_from(Grid)
         .outerjoin(Resident, and_(Resident.grid_id == Grid.id, in_electorate(cycle)))
         .outerjoin(voted, voted.c.resident_id == Resident.id)
         .where(Grid.community_id == cycle.community_id)

@@ -4,7 +4,8 @@ from __future__ import annotations
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
-from wtforms import HiddenField, IntegerField
+from wtforms import HiddenField, IntegerField, SelectField
+from wtforms.fields import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional
 
 
@@ -18,3 +19,17 @@ class VotingCodesForm(FlaskForm):
     """Print a sheet of new codes: for a grid's next residents without one, or for one resident."""
     grid = HiddenField(validators=[DataRequired(), Length(max=32)])
     resident = IntegerField(validators=[Optional()])
+
+
+class ConfirmImportForm(FlaskForm):
+    """Apply a previewed file: the file itself (base64) and a signed token naming its hash and the
+    plan the preview showed, so what is applied is what was previewed."""
+    file_data = HiddenField(validators=[DataRequired()])
+    filename = HiddenField(validators=[Length(max=200)])
+    token = HiddenField(validators=[DataRequired(), Length(max=500)])
+
+
+class StatusForm(FlaskForm):
+    status = SelectField(_l("Status"), choices=[SelectChoice("moved", _l("Moved away")),
+                                                SelectChoice("deceased", _l("Deceased")),
+                                                SelectChoice("active", _l("Lives here"))])

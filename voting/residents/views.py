@@ -1,25 +1,30 @@
-"""Registry pages for staff: importing the resident registry (CSV or XLSX, all rows or none, every
-bad row named) and printing residents' personal voting codes for the grid workers."""
+"""Registry pages for staff: updating the resident registry from a file (CSV or XLSX: a preview
+that writes nothing, then all rows or none, every bad row named), marking residents moved away or
+deceased, and printing residents' personal voting codes for the grid workers."""
 from __future__ import annotations
 
+import base64
+import hashlib
 import re
 
 from flask import Blueprint, current_app, flash, make_response, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
+from itsdangerous import BadData, URLSafeTimedSerializer
 
 from ..accounts.access import require_roles
-from ..audit.services import log_action
 from ..config import secret_keys
 from ..cycles.services import require_oversight, require_staff_of
 from ..database import transactional, utcnow
+from ..errors import BadRequest, Conflict
 from ..extensions import db
 from ..format import qr_svg
 from ..geography.services import get_community
-from .forms import ImportForm, VotingCodesForm
+from .forms import ConfirmImportForm, ImportForm, StatusForm, VotingCodesForm
+from .models import RESIDENT_STATUSES
 from .registry_file import COLUMNS, HEADINGS, RegistryFileError, read_registry
-from .services import (SHEET_SIZE, RegistryRejected, find_grid_residents, import_residents, issue_grid_codes,
-                       registry_by_grid)
+from .services import (SHEET_SIZE, RegistryRejected, apply_import, find_grid_residents, issue_grid_codes,
+                       plan_import, registry_by_grid, registry_page, set_resident_status)
 
 bp = Blueprint("residents", __name__)
 
@@ -35,29 +40,100 @@ def import_page(code):
 
 @bp.post("/c/<code>/residents/import")
 @require_roles("staff", "admin")
-@transactional
 def import_file(code):
-    """Import every row of the uploaded registry, or none: a refused file lists each bad row."""
+    """Preview what importing the uploaded registry would change; writes nothing. A refused file
+    lists each bad row."""
     place = get_community(db.session, code)
     require_oversight(current_user, place.id)
     form = ImportForm()
     if not form.validate_on_submit():
         return _import_page(place, form), 400
     upload = form.registry.data
+    data, filename = upload.read(), (upload.filename or "")[:200]
     try:
-        rows = read_registry(upload.read(), upload.filename or "")
-        count = import_residents(db.session, place, rows, secret_keys(current_app.config))
+        plan = plan_import(db.session, place, read_registry(data, filename), secret_keys(current_app.config), utcnow())
+        confirm = ConfirmImportForm(formdata=None, file_data=base64.b64encode(data).decode(), filename=filename,
+                                    token=_import_token(place, data, plan))
+        return render_template("residents/import_preview.html", community=place, plan=plan, form=confirm,
+                               filename=filename, field_names=_field_names())
     except RegistryFileError as error:
-        db.session.rollback()
         return _import_page(place, form, file_error=str(error)), 422
     except RegistryRejected as rejected:
-        db.session.rollback()
         return _import_page(place, form, problems=rejected.problems), 422
-    log_action(db.session, current_user, "residents.import", place, imported=count,
-               file=(upload.filename or "")[:100])
-    flash(_("%(n)d residents imported into the registry of %(community)s.", n=count, community=place.name),
-          "info")
+    finally:
+        db.session.rollback()  # a preview writes nothing
+
+
+@bp.post("/c/<code>/residents/import/confirm")
+@require_roles("staff", "admin")
+@transactional
+def confirm_import(code):
+    """Apply a previewed import, all of it or nothing, if the file and the registry are still as
+    previewed."""
+    place = get_community(db.session, code)
+    require_oversight(current_user, place.id)
+    form, keys, now = ConfirmImportForm(), secret_keys(current_app.config), utcnow()
+    again = _("The registry or the file changed since the preview, or the preview is more than an hour old: "
+              "nothing was imported. Upload the file again to see a new preview.")
+    if not form.validate_on_submit():
+        raise BadRequest(again, "stale_preview")
+    try:
+        data = base64.b64decode(form.file_data.data, validate=True)
+        signed = URLSafeTimedSerializer(current_app.secret_key, salt=_TOKEN_SALT).loads(
+            form.token.data, max_age=_TOKEN_SECONDS)
+        plan = plan_import(db.session, place, read_registry(data, form.filename.data), keys, now)
+    except (ValueError, BadData, RegistryFileError, RegistryRejected):
+        raise BadRequest(again, "stale_preview") from None
+    if signed != _token_payload(place, data, plan):
+        raise Conflict(again, "stale_preview")
+    counts = apply_import(db.session, current_user, plan, keys, now, file=form.filename.data)
+    flash(_("Registry of %(community)s updated: %(new)d new, %(changed)d changed, %(moving_in)d moved in, "
+            "%(moved_away)d marked as moved away.", community=place.name, **counts), "info")
     return redirect(url_for("residents.import_page", code=place.code))
+
+
+@bp.get("/c/<code>/residents")
+@require_roles("staff")
+def registry(code):
+    """Staff: find residents of the community and mark who moved away or died."""
+    place = get_community(db.session, code)
+    require_staff_of(current_user, place.id)
+    search, status = request.args.get("q", "")[:40], request.args.get("status", "")
+    status = status if status in RESIDENT_STATUSES else ""
+    found = registry_page(db.session, place, search, status)
+    return render_template("residents/registry.html", community=place, residents=found, search=search,
+                           status=status, statuses=RESIDENT_STATUSES, form=StatusForm(),
+                           status_names={"active": _("Lives here"), "moved": _("Moved away"), "deceased": _("Deceased")})
+
+
+@bp.post("/c/<code>/residents/<int:resident_id>/status")
+@require_roles("staff")
+@transactional
+def set_status(code, resident_id):
+    """Staff: mark a resident as moved away, deceased, or living here again (logged)."""
+    place = get_community(db.session, code)
+    form = StatusForm()
+    if not form.validate_on_submit():
+        raise BadRequest(_("Choose moved away, deceased or lives here."), "bad_status")
+    resident = set_resident_status(db.session, current_user, place, resident_id, form.status.data, utcnow())
+    flash(_("%(name)s: saved.", name=resident.name), "info")
+    return redirect(url_for("residents.registry", code=place.code, q=request.args.get("q", "")[:40]))
+
+
+_TOKEN_SALT, _TOKEN_SECONDS = "registry-import", 3600
+
+
+def _field_names() -> dict:
+    return {"name": _("Name"), "grid": _("Grid"), "address": _("Address"), "phone": _("Phone")}
+
+
+def _token_payload(place, data: bytes, plan) -> dict:
+    return {"community": place.id, "user": current_user.id, "file": hashlib.sha256(data).hexdigest(),
+            "plan": plan.digest()}
+
+
+def _import_token(place, data: bytes, plan) -> str:
+    return URLSafeTimedSerializer(current_app.secret_key, salt=_TOKEN_SALT).dumps(_token_payload(place, data, plan))
 
 
 @bp.get("/c/<code>/voting-codes")

@@ -17,7 +17,7 @@ from sqlalchemy.orm import selectinload
 from ..ballots.models import Ballot, BallotChain, IdempotentAnswer, RollEntry
 from ..ballots.services import lock_chain_head
 from ..cycles.models import Cycle
-from ..cycles.services import ballot_projects, in_electorate
+from ..cycles.services import ballot_projects, electorate_size
 from ..errors import Conflict
 from ..money import yuan_grouped
 from ..proposals.models import Project
@@ -111,7 +111,7 @@ def counted_offline_clause(cycle_id):
 
 
 def _eligible(session, cycle: Cycle) -> int:
-    return session.scalar(select(func.count(Resident.id)).where(in_electorate(cycle))) or 0
+    return electorate_size(session, cycle)
 
 
 def _check_one_ballot_per_voter(session, cycle: Cycle) -> None:
