@@ -62,8 +62,10 @@ class RecordHeader:
     points: int | None
     threshold: int | None
     outcome_rule: str
-    voting_opens_at: datetime  # naive UTC: a ballot of the record is cast within [opens, closes)
-    voting_closes_at: datetime
+    # The voting window, naive UTC: every ballot of the record was cast within [opens, closes) (None:
+    # a bound the cycle never set).
+    voting_opens_at: datetime | None
+    voting_closes_at: datetime | None
     status: str  # FINAL or SO_FAR
     chain_seq: int
     chain_head: str
