@@ -1,6 +1,7 @@
 """Assisted ballots: a grid worker records, at the door, the ballot of a resident of their own grid,
 who confirms it with their own password or personal voting code; the resident sees it and can
-change it online; staff, the district admin and auditors see counts per worker per hour."""
+change it online; staff, the district admin and auditors see how many ballots each worker entered,
+by channel, counted from the voter roll (the ballot itself names no channel and no worker)."""
 from __future__ import annotations
 
 import re
@@ -8,6 +9,7 @@ import re
 import pytest
 from sqlalchemy import select
 
+from voting.accounts.models import User
 from voting.accounts.services import hash_password
 from voting.ballots.models import Ballot, RollEntry
 from voting.ballots.services import issue_voting_code
@@ -54,10 +56,13 @@ def test_the_worker_records_a_ballot_the_resident_confirms_with_their_password(w
     assert done.status_code == 200, done.get_data(as_text=True)
     receipt = re.search(r'class="receipt-code"[^>]*>([0-9A-Z-]{14})<', done.get_data(as_text=True)).group(1)
     (ballot,) = ballots(world.a)
-    assert ballot.receipt == receipt and [c.project_id for c in ballot.choices] == projects
-    roll = db.session.scalar(select(RollEntry))  # the roll, not the ballot, says how and by whom
-    assert roll.channel == "assisted" and roll.worker_id == world.a.worker.id
-    assert roll.resident_id == resident.resident_id
+    assert ballot.receipt == receipt and not hasattr(ballot, "channel") and not hasattr(ballot, "worker_id")
+    assert [c.project_id for c in ballot.choices] == projects
+    # The receipt shown at the door carries the ballot's place in the chain, for the resident to keep.
+    assert ballot.chain_hash in done.get_data(as_text=True) and "Keep these: they prove" in done.get_data(as_text=True)
+    roll = db.session.scalar(select(RollEntry))
+    assert roll.channel == "assisted" and roll.resident_id == resident.resident_id
+    assert roll.worker_id == world.a.worker.id
     # A double submit of the same confirm page replays: still one ballot.
     assert record(client, world.a, resident, projects, request_id=request_id).status_code == 200
     assert len(ballots(world.a)) == 1
@@ -73,13 +78,13 @@ def test_the_resident_sees_the_assisted_ballot_and_changes_it_online(world, clie
     assert "grid-ca-1" in page and world.a.projects[1].title in page
     headers = auth.headers("resident-ca-1")
     api = client.get(f"/api/v1/cycles/{world.a.cycle.id}/ballot", headers=headers).get_json()
-    assert api["channel"] == "assisted" and api["projects"] == [world.a.projects[1].id]
+    assert api["projects"] == [world.a.projects[1].id] and "channel" not in api and "worker" not in api
     revised = client.put(f"/api/v1/cycles/{world.a.cycle.id}/ballot", json={"projects": [world.a.projects[3].id]},
                          headers=headers)
     assert revised.status_code == 200 and revised.get_json()["version"] == 2
     rows = ballots(world.a)
     assert [(b.version, b.is_current) for b in rows] == [(1, False), (2, True)]
-    roll = db.session.scalar(select(RollEntry))
+    roll = db.session.scalar(select(RollEntry))  # the roll says how the latest ballot came: online, no worker
     assert (roll.channel, roll.worker_id) == ("online", None)
     assert client.get(f"/api/v1/cycles/{world.a.cycle.id}/ballot", headers=headers).get_json()["channel"] == "online"
 
@@ -158,27 +163,57 @@ def test_only_grid_workers_record_assisted_ballots(world, client, auth):
         auth.logout()
 
 
-def _record_some(world, client, auth):
-    auth.login("grid-ca-1")
-    record(client, world.a, world.a.residents[0], [world.a.projects[0].id])
-    record(client, world.a, world.a.residents[1], [world.a.projects[1].id], request_id="s" * 20)
-    record(client, world.a, world.a.residents[0], [world.a.projects[2].id], request_id="t" * 20)
-    auth.logout()
-
-
 @pytest.mark.parametrize("username", ["staff-ca", "admin", "auditor"])
-def test_ballots_entered_are_counted_per_worker(world, client, auth, username):
-    _record_some(world, client, auth)  # two residents (one of them twice): two ballots that count
-    client.put(f"/api/v1/cycles/{world.a.cycle.id}/ballot", json={"projects": [world.a.projects[3].id]},
-               headers=auth.headers("resident-ca-3"))  # online: no worker
+def test_ballots_per_worker_and_channel_from_the_roll(world, client, auth, factory, username):
+    """Two workers; resident 1 assisted twice (counts once: the roll has one entry a resident), resident
+    2 assisted, then revised online (no longer the worker's), resident 3 assisted by the second
+    worker; an online voter counts for no one."""
+    place = world.a
+    extra = factory.resident(place.community, place.grid, "resident-ca-9")
+    second = factory.user("grid-ca-9", "grid_worker", place.community, place.grid)
+    db.session.commit()
+    auth.login("grid-ca-1")
+    record(client, place, place.residents[0], [place.projects[0].id])
+    record(client, place, place.residents[0], [place.projects[2].id], request_id="t" * 20)
+    record(client, place, place.residents[1], [place.projects[1].id], request_id="s" * 20)
+    auth.logout()
+    auth.login("grid-ca-9")
+    record(client, place, extra, [place.projects[1].id], request_id="u" * 20)
+    auth.logout()
+    online = client.put(f"/api/v1/cycles/{place.cycle.id}/ballot", json={"projects": [place.projects[3].id]},
+                        headers=auth.headers("resident-ca-2"))
+    assert online.status_code == 200
+    assert client.put(f"/api/v1/cycles/{place.cycle.id}/ballot", json={"projects": [place.projects[3].id]},
+                      headers=auth.headers("resident-ca-3")).status_code == 200
+    # Paper: a roll entry as the paper path leaves it (entered by staff), counted by channel.
+    paper_resident = factory.resident(place.community, place.grid, "resident-ca-8").resident
+    staff = db.session.scalar(select(User).where(User.username == "staff-ca"))
+    db.session.add(RollEntry(cycle_id=place.cycle.id, resident_id=paper_resident.id, has_voted=True,
+                             channel="paper", worker_id=staff.id))
+    db.session.commit()
+
     auth.login(username)
-    page = client.get(f"/cycles/{world.a.cycle.id}/assisted")
+    api = client.get(f"/api/v1/cycles/{place.cycle.id}/assisted", headers=auth.headers(username))
+    assert api.status_code == 200
+    assert api.get_json() == [{"worker": "grid-ca-1", "channel": "assisted", "ballots": 1},
+                              {"worker": "grid-ca-9", "channel": "assisted", "ballots": 1},
+                              {"worker": "staff-ca", "channel": "paper", "ballots": 1}]
+    page = client.get(f"/cycles/{place.cycle.id}/assisted")
     assert page.status_code == 200
     text = page.get_data(as_text=True)
-    assert "grid-ca-1" in text and "<td>2</td>" in text
-    assert world.a.residents[0].resident.name not in text and world.a.projects[0].title not in text
-    api = client.get(f"/api/v1/cycles/{world.a.cycle.id}/assisted", headers=auth.headers(username)).get_json()
-    assert api == [{"worker": "grid-ca-1", "channel": "assisted", "ballots": 2}]
+    cells = re.findall(r"<tr><td>([^<]+)</td><td>([^<]+)</td><td>(\d+)</td></tr>", text)
+    assert cells == [("grid-ca-1", "with a grid worker", "1"), ("grid-ca-9", "with a grid worker", "1"),
+                     ("staff-ca", "on paper", "1")]
+    for resident in (*place.residents, extra):
+        assert resident.resident.name not in text
+    assert not any(project.title in text for project in place.projects)
+
+
+def test_no_worker_count_before_any_worker_entered_a_ballot(world, client, auth):
+    auth.login("staff-ca")
+    assert client.get(f"/api/v1/cycles/{world.a.cycle.id}/assisted", headers=auth.headers("staff-ca")).get_json() == []
+    page = client.get(f"/cycles/{world.a.cycle.id}/assisted").get_data(as_text=True)
+    assert "No worker has entered a ballot yet." in page
 
 
 @pytest.mark.parametrize("username", ["staff-cb", "grid-ca-1", "resident-ca-1"])

@@ -157,12 +157,18 @@ def test_public_receipt_check(world, client, auth):
     client.post(f"/cycles/{world.a.cycle.id}/ballot", data=chosen(world.a, 0))
     client.post(f"/cycles/{world.a.cycle.id}/ballot", data=chosen(world.a, 1))
     first, second = ballots(world.a)
+    # The resident's own page shows the ballot's place in the chain, to keep.
+    mine = client.get(f"/cycles/{world.a.cycle.id}/my-ballot").get_data(as_text=True)
+    assert second.chain_hash in mine and first.chain_hash not in mine
+    assert re.search(rf"<dd[^>]*>{second.seq}</dd>", mine) and "Keep these: they prove" in mine
     auth.logout()
     current = client.get(f"/receipts/{second.receipt}").get_data(as_text=True)
     assert "This receipt is in the record" in current and "it counts" in current
     assert world.a.projects[1].title not in current and "resident-ca-1" not in current
+    assert second.chain_hash in current and re.search(rf"<dd[^>]*>{second.seq}</dd>", current)
     old = client.get("/receipts", query_string={"code": first.receipt.lower()}).get_data(as_text=True)
-    assert "Superseded" in old
+    assert "Superseded" in old and first.chain_hash in old and second.chain_hash not in old
+    assert re.search(rf"<dd[^>]*>{first.seq}</dd>", old)
     assert "No ballot has this receipt code" in client.get("/receipts?code=AAAA-BBBB-CCCC").get_data(as_text=True)
     assert client.get("/receipts").status_code == 200
 

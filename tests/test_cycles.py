@@ -412,7 +412,7 @@ def test_dashboard_shows_turnout_but_never_running_results(world, client, auth):
     for n, resident in enumerate(world.a.residents):
         db.session.add(RollEntry(cycle_id=cycle.id, resident_id=resident.resident_id, has_voted=n < 2,
                                  channel=("online", "assisted")[n] if n < 2 else None,
-                                 worker_id=world.a.worker.id if n == 1 else None))
+                                 worker_id=world.a.worker.id if n == 1 else None))  # an assisted one names its worker
     world.a.projects[0].votes = 12345  # even if some number were there, it must not show while voting
     db.session.commit()
     auth.login("staff-ca")

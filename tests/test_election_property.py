@@ -37,6 +37,7 @@ from flask import current_app
 from hypothesis import HealthCheck, event, given, note, settings, strategies as st
 from sqlalchemy import select
 
+from voting.accounts.models import User
 from voting.accounts.services import issue_token
 from voting.audit.exports import write_xlsx
 from voting.audit.records import RecordHeader, RecordProject
@@ -601,11 +602,12 @@ class Election:
             assert project.votes == votes[project.id]
             assert (project.status == "funded") == (project.id in selected), project.status
 
-        # The roll: each voter once, with the channel of their latest ballot.
-        roll = dict(db.session.execute(
-            select(RollEntry.resident_id, RollEntry.channel)
-            .where(RollEntry.cycle_id == self.cycle_id, RollEntry.has_voted)).all())
-        assert roll == {self.voters[v].resident_id: versions[-1][0] for v, versions in self.history.items()}
+        # The roll: each voter once, with the channel of their latest ballot and who entered it.
+        roll = {resident: (channel, worker or "") for resident, channel, worker in db.session.execute(
+            select(RollEntry.resident_id, RollEntry.channel, User.username)
+            .outerjoin(User, User.id == RollEntry.worker_id)
+            .where(RollEntry.cycle_id == self.cycle_id, RollEntry.has_voted))}
+        assert roll == {self.voters[v].resident_id: versions[-1][:2] for v, versions in self.history.items()}
 
         # The standalone verifier: the chain, every row, and its recount of the current ballots.
         paths = [self.download("csv", "final"), self.download(self.s.second_format, "final")]
@@ -626,12 +628,12 @@ class Election:
             try:
                 written = {}
                 for row in record.rows:
-                    written.setdefault(row.voter_code, []).append(
-                        (row.version, row.channel, row.worker, dict(row.choices), row.superseded))
+                    written.setdefault(row.voter_code, []).append((row.version, dict(row.choices), row.superseded))
             finally:
                 record.close()
-            assert written == {code[v]: [(n, channel, worker, choices, n < len(versions))
-                                         for n, (channel, worker, choices) in enumerate(versions, start=1)]
+            # Every version, in order, with its choices; no channel and no worker (the roll has them).
+            assert written == {code[v]: [(n, choices, n < len(versions))
+                                         for n, (_channel, _worker, choices) in enumerate(versions, start=1)]
                                for v, versions in self.history.items()}
             ours = self.runner.invoke(args=["verify", str(path), "--head", head])
             assert ours.exit_code == 0, ours.output
@@ -659,7 +661,8 @@ def test_an_xlsx_record_that_funds_nothing_verifies(tmp_path):
     (a row whose value cell is empty) and refused every final XLSX record that funds nothing."""
     header = RecordHeader(cycle_id=1, community_code="c1", community_name="c1社区", year=2026,
                           fund_fen=300_000, method="approval", min_choices=0, max_choices=None, points=None,
-                          threshold=1, outcome_rule="greedy-threshold", status="final", chain_seq=0,
+                          threshold=1, outcome_rule="greedy-threshold", voting_opens_at=datetime(2026, 11, 1),
+                          voting_closes_at=datetime(2026, 11, 15), status="final", chain_seq=0,
                           chain_head=STANDALONE.genesis_hash(1), ballots_counted=0, selected=(),
                           exported_at=datetime(2026, 11, 28),
                           projects=(RecordProject(1, 100, "路灯", "road"),))
@@ -667,7 +670,7 @@ def test_an_xlsx_record_that_funds_nothing_verifies(tmp_path):
     write_xlsx(header, [], str(path))
     status, lines = STANDALONE.verify(str(path))
     assert status == STANDALONE.EXIT_OK, lines
-    assert "funded nothing" in lines[3]
+    assert lines[4].startswith("recount (greedy-threshold)") and "funded nothing" in lines[4]
 
 
 def test_the_verifier_needs_only_the_standard_library():

@@ -27,9 +27,11 @@ import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy.engine import make_url
 
+from voting.accounts.models import User
 from voting.accounts.services import issue_token
 from voting.audit import verify_record
 from voting.ballots.models import Ballot, BallotChain, BallotChoice, IdempotentAnswer, RollEntry
+from voting.ballots.services import Idempotency
 from voting.extensions import db
 
 CASTS = 2000
@@ -313,9 +315,12 @@ def test_kill_9_workers_while_2000_ballots_are_cast(world, factory, live_server,
     # ballot is the stored answer to exactly one cast, with that cast's choices.
     missing = [c.key for c in answered if c.receipt not in rows]
     assert missing == [], f"{len(missing)} acknowledged ballots are not in the record"
+    # The stored answers name no account: each is found by the hash of (account, key), as a retry finds it.
+    accounts = dict(db.session.execute(select(User.username, User.id)).all())
+    key_of = {Idempotency.of(accounts[c.voter], c.key, c.cycle_id, ()).key_hash: c.key for c in casts}
     by_key = {c.key: c for c in casts}
-    stored = {key: json.loads(body)["receipt"] for key, body in db.session.execute(
-        select(IdempotentAnswer.key, IdempotentAnswer.body))}
+    stored = {key_of[key_hash]: json.loads(body)["receipt"] for key_hash, body in db.session.execute(
+        select(IdempotentAnswer.key_hash, IdempotentAnswer.body))}
     assert [c.key for c in answered if stored.get(c.key) != c.receipt] == []
     unasked = set(rows) - set(stored.values())
     assert not unasked, f"{len(unasked)} ballots answer no cast (recorded again when a cast was retried?)"

@@ -257,6 +257,7 @@ ROUTES = [
     Route("GET", "/audit/cycles/{voting}", AUDIT_PAGE, setup="voted"),
     Route("GET", "/audit/cycles/{voting}/record.csv", AUDIT_PAGE, setup="voted"),
     Route("GET", "/audit/cycles/{voting}/roll.csv", AUDIT_PAGE, setup="voted"),
+    Route("GET", "/audit/cycles/{voting}/workers.csv", AUDIT_PAGE, setup="voted"),
     Route("GET", "/audit/verify_record.py", PUBLIC),
     Route("GET", "/cycles/{voting}/receipts", PUBLIC, setup="voted"),
     Route("GET", "/api/v1/cycles/{voting}/record", api(200, "admin", "auditor"), setup="voted"),

@@ -12,13 +12,16 @@ import shutil
 import subprocess
 import sys
 import zipfile
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
+from voting.audit import verify_record
 from voting.audit.models import ActionLogEntry
+from voting.ballots.chain import canonical_row, genesis_hash, next_hash
+from voting.ballots.models import Ballot, BallotChain
 from voting.ballots.services import cast_ballot
 from voting.database import utcnow
 from voting.extensions import db
@@ -103,7 +106,57 @@ def test_an_auditor_downloads_and_both_verifiers_pass(closed, client, auth, runn
     alone = standalone(path, "--head", result.chain_head)
     assert alone.returncode == 0, alone.stderr
     assert "OK: the record is intact" in alone.stdout and f"funded {published} " in alone.stdout
-    assert "6 current, 2 superseded" in alone.stdout and "2 assisted, 6 online" in alone.stdout
+    assert "6 current, 2 superseded" in alone.stdout
+    window = "(" + window_text(closed.a.cycle.voting_opens_at) + " to " + window_text(closed.a.cycle.voting_closes_at)
+    for output in (ours.output, alone.stdout):
+        assert f"window: every ballot cast within the voting window {window})" in output
+    # Format 2: the header carries the voting window; a row names no channel and no worker.
+    record = verify_record.read_record(str(path))
+    try:
+        assert record.header.voting_opens_at == closed.a.cycle.voting_opens_at
+        assert record.header.voting_closes_at == closed.a.cycle.voting_closes_at
+        assert len(list(record.rows)) == 8
+    finally:
+        record.close()
+    assert verify_record.BALLOT_COLUMNS == ("seq", "voter_code", "version", "choices", "cast_at", "receipt",
+                                            "superseded", "chain_hash")
+
+
+def window_text(value) -> str:
+    return value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def test_the_record_format_2_in_each_layout(closed, client, auth, tmp_path):
+    """The header names format 2 and the voting window (ISO 8601, Z); ballot rows have exactly the
+    eight columns, in CSV, JSON, XLSX and the pabulib META."""
+    from openpyxl import load_workbook
+
+    cycle = closed.a.cycle
+    opens, closes = window_text(cycle.voting_opens_at), window_text(cycle.voting_closes_at)
+    columns = ["seq", "voter_code", "version", "choices", "cast_at", "receipt", "superseded", "chain_hash"]
+    rows = list(csv.reader(io.StringIO(download(client, auth, cycle.id, "csv", tmp_path).read_text("utf-8-sig"))))
+    header = {row[0]: row[1] for row in rows[2:rows.index(["PROJECTS"])]}
+    assert header["format"] == "voting-record/2"
+    assert (header["voting_opens_at"], header["voting_closes_at"]) == (opens, closes)
+    assert rows[rows.index(["BALLOTS"]) + 1] == columns
+    assert all(len(row) == 8 for row in rows[rows.index(["BALLOTS"]) + 2:-1]) and rows[-1] == ["END", "8"]
+    document = json.loads(download(client, auth, cycle.id, "json", tmp_path).read_text("utf-8"))
+    assert document["format"] == "voting-record/2"
+    assert (document["record"]["voting_opens_at"], document["record"]["voting_closes_at"]) == (opens, closes)
+    assert all(list(ballot) == columns for ballot in document["ballots"])
+    book = load_workbook(download(client, auth, cycle.id, "xlsx", tmp_path), read_only=True)
+    assert [c for c in next(book["ballots"].iter_rows(values_only=True))] == columns
+    values = {key: value for key, value in book["record"].iter_rows(min_row=2, values_only=True)}
+    assert (values["format"], values["voting_opens_at"], values["voting_closes_at"]) == ("voting-record/2", opens,
+                                                                                       closes)
+    book.close()
+    pb = download(client, auth, cycle.id, "pb", tmp_path).read_text("utf-8")
+    assert f"voting_opens_at;{opens}" in pb and f"voting_closes_at;{closes}" in pb
+    worker_names = {"grid-ca-1", FORMULA_WORKER}
+    for name in ("record.csv", "record.json", "record.pb"):
+        text = (tmp_path / name).read_text("utf-8-sig")
+        assert "channel" not in text and "worker" not in text and "assisted" not in text
+        assert not any(worker in text for worker in worker_names)
 
 
 def test_a_wrong_published_head_is_refused(closed, client, auth, tmp_path):
@@ -170,7 +223,8 @@ def test_tampering_in_the_xlsx_is_named_at_its_row(closed, client, auth, tmp_pat
     path = download(client, auth, closed.a.cycle.id, "xlsx", tmp_path)
     book = load_workbook(path)
     sheet = book["ballots"]
-    sheet.cell(row=4, column=6).value = "1:1"  # the choices of ballot row 3 (sheet row 4)
+    assert sheet.cell(row=1, column=4).value == "choices"
+    sheet.cell(row=4, column=4).value = "1:1"  # the choices of ballot row 3 (sheet row 4)
     book.save(path)
     alone = standalone(path)
     assert alone.returncode == 1 and "NOT VERIFIED: row 3 (sheet ballots, row 4)" in alone.stderr
@@ -252,7 +306,10 @@ def test_a_csv_resaved_the_way_excel_saves_it_still_verifies(closed, client, aut
 def test_cells_that_look_like_formulas_are_neutralised(closed, client, auth, runner, tmp_path):
     path = download(client, auth, closed.a.cycle.id, "csv", tmp_path)
     cells = [cell for row in csv.reader(io.StringIO(path.read_text(encoding="utf-8-sig"))) for cell in row]
-    assert "'" + FORMULA_WORKER in cells and "'" + FORMULA_TITLE in cells
+    assert "'" + FORMULA_TITLE in cells
+    workers = client.get(f"/audit/cycles/{closed.a.cycle.id}/workers.csv")  # the worker's name is there
+    assert "'" + FORMULA_WORKER in [cell for row in csv.reader(io.StringIO(workers.get_data(as_text=True)))
+                                    for cell in row]
     assert not any(cell.startswith(("=", "+", "-", "@")) for cell in cells)
     xlsx = download(client, auth, closed.a.cycle.id, "xlsx", tmp_path)
     with zipfile.ZipFile(xlsx) as book:
@@ -292,27 +349,178 @@ def test_both_verifiers_recount_each_rule(closed, client, auth, runner, tmp_path
     assert alone.returncode == 0 and f"recount ({rule})" in alone.stdout
 
 
-# --- secrecy -----------------------------------------------------------------------------------------
+# --- the voting window ------------------------------------------------------------------------------
 
 
-def test_no_column_of_the_record_matches_anything_in_the_roll(closed, client, auth, tmp_path):
-    """The roll (name, grid, channel) and the record share only the channel, a category that the
-    spec asks both to carry; no record column's value appears anywhere in the roll."""
+def _cast_times(cycle_id: int) -> list:
+    return db.session.scalars(select(Ballot.cast_at).where(Ballot.cycle_id == cycle_id).order_by(Ballot.seq)).all()
+
+
+@pytest.mark.parametrize("file_format", ["csv", "json", "xlsx"])
+def test_a_counted_ballot_cast_after_the_close_is_refused(closed, client, auth, runner, tmp_path, file_format):
+    """The window stored for the cycle ends before its last ballot (counted) was recorded: a record
+    that says so is refused, naming that row, though its chain is intact."""
+    cycle = closed.a.cycle
+    cycle.voting_closes_at = _cast_times(cycle.id)[-1]  # row 8 cast exactly at the close: outside
+    db.session.commit()
+    path = download(client, auth, cycle.id, file_format, tmp_path)
+    ours, alone = project_verify(runner, path), standalone(path)
+    assert ours.exit_code == 1 and alone.returncode == 1, (ours.output, alone.stdout)
+    for output in (ours.output, alone.stderr):
+        assert re.search(r"NOT VERIFIED: row 8[ :]", output), output
+        assert "a counted ballot cast at" in output and "at or after voting closed" in output
+
+
+def test_a_superseded_ballot_cast_before_the_opening_is_refused_too(closed, client, auth, runner, tmp_path):
+    """Decision: every row must lie in the window, not only the counted ones (no ballot can be
+    recorded outside it, so one that is shows a record or a clock that cannot be trusted)."""
+    cycle = closed.a.cycle
+    first = _cast_times(cycle.id)[0]
+    cycle.voting_opens_at = first + timedelta(microseconds=1)  # row 1 (superseded by row 8) before it
+    db.session.commit()
+    path = download(client, auth, cycle.id, "csv", tmp_path)
+    ours, alone = project_verify(runner, path), standalone(path)
+    assert ours.exit_code == 1 and alone.returncode == 1
+    for output in (ours.output, alone.stderr):
+        assert "NOT VERIFIED: row 1 (line" in output and "a superseded ballot cast at" in output
+        assert f"before voting opened ({window_text(cycle.voting_opens_at)})" in output
+    cycle.voting_opens_at = first  # the opening itself is inside
+    db.session.commit()
+    path = download(client, auth, cycle.id, "csv", tmp_path)
+    assert project_verify(runner, path).exit_code == 0 and standalone(path).returncode == 0
+
+
+def test_an_edited_window_in_the_header_is_refused_or_named(closed, client, auth, runner, tmp_path):
     path = download(client, auth, closed.a.cycle.id, "json", tmp_path)
-    ballots = json.loads(path.read_text(encoding="utf-8"))["ballots"]
-    roll = client.get(f"/audit/cycles/{closed.a.cycle.id}/roll.csv")
-    assert roll.status_code == 200 and roll.data.startswith("\ufeff".encode())
-    table = list(csv.DictReader(io.StringIO(roll.get_data(as_text=True).lstrip("\ufeff"))))
-    assert list(table[0]) == ["grid", "grid_name", "name", "channel"] and len(table) == 6
-    roll_cells = {cell for row in table for cell in row.values()}
-    for column in ("seq", "voter_code", "version", "worker", "choices", "cast_at", "receipt", "superseded",
-                   "chain_hash"):
-        values = {json.dumps(b[column]) if isinstance(b[column], (list, bool)) else str(b[column]) for b in ballots}
-        assert not values & roll_cells, column
-    names = {row["name"] for row in table}
-    record_text = path.read_text(encoding="utf-8")
-    assert not any(name in record_text for name in names)
-    assert [r["name"] for r in table] == sorted(r["name"] for r in table)  # by name, not by time of voting
+    document = json.loads(path.read_text(encoding="utf-8"))
+    for change, expected in (
+        ({"voting_opens_at": "28 Nov 2026"}, "voting_opens_at must be a UTC time"),
+        ({"voting_closes_at": document["record"]["voting_opens_at"]}, "the voting window closes"),
+        ({"voting_closes_at": document["ballots"][4]["cast_at"]}, "row 5: a counted ballot cast at"),
+    ):
+        edited = dict(document, record={**document["record"], **change})
+        path.write_text(json.dumps(edited), encoding="utf-8")
+        ours, alone = project_verify(runner, path), standalone(path)
+        assert ours.exit_code == 1 and alone.returncode == 1, change
+        assert expected in ours.output and expected in alone.stderr, (change, alone.stderr)
+    del document["record"]["voting_closes_at"]
+    path.write_text(json.dumps(document), encoding="utf-8")
+    alone = standalone(path)
+    assert alone.returncode == 1 and "the record's header has no voting_closes_at" in alone.stderr
+
+
+# --- checkpoints ---------------------------------------------------------------------------------------
+
+
+def rewrite(path: Path, row: int) -> None:
+    """Rewrite a JSON record as a forger would: change one receipt and recompute the whole chain, so
+    the record is intact in itself and counts to the same result; only an earlier head shows it."""
+    document = json.loads(path.read_text(encoding="utf-8"))
+    ballot = document["ballots"][row - 1]
+    ballot["receipt"] = "ZZZZ-ZZZZ-ZZZZ"
+    previous = genesis_hash(document["record"]["cycle"])
+    for item in document["ballots"]:
+        previous = next_hash(previous, canonical_row(
+            seq=item["seq"], voter_code=item["voter_code"], version=item["version"],
+            choices=[tuple(pair) for pair in item["choices"]], receipt=item["receipt"],
+            cast_at=datetime.strptime(item["cast_at"], "%Y-%m-%dT%H:%M:%S.%fZ")))
+        item["chain_hash"] = previous
+    document["record"]["chain_head"] = previous
+    path.write_text(json.dumps(document, ensure_ascii=False), encoding="utf-8")
+
+
+def test_a_checkpoint_copied_while_voting_was_open_is_extended(world, client, auth, runner, tmp_path):
+    place = world.a
+    start = utcnow() - timedelta(minutes=30)
+    for minute, voter in enumerate(place.residents):
+        cast_ballot(db.session, place.cycle, voter, [(place.projects[0].id, 1)], "online", None,
+                    start + timedelta(minutes=minute))
+    db.session.commit()
+    copied = client.get(f"/api/v1/cycles/{place.cycle.id}/receipts").get_json()["head"]  # seq 3, while open
+    receipt = client.get(f"/api/v1/receipts/{db.session.scalar(select(Ballot.receipt).where(Ballot.seq == 2))}")
+    kept = receipt.get_json()  # a voter's own: seq 2 and the hash after it
+    so_far = download(client, auth, place.cycle.id, "csv", tmp_path)
+    checkpoint = f"{copied['seq']}:{copied['chain_hash']}"
+    early = standalone(so_far, "--checkpoint", checkpoint)
+    assert early.returncode == 0 and f"--checkpoint {checkpoint}" in early.stdout  # the so-far head, to keep
+    cast_ballot(db.session, place.cycle, place.residents[0], [(place.projects[1].id, 1)], "online", None,
+                start + timedelta(minutes=10))
+    place.cycle.voting_closes_at = utcnow() - timedelta(seconds=1)
+    db.session.commit()
+    path = download(client, auth, place.cycle.id, "json", tmp_path)
+    mine = f"{kept['seq']}:{kept['chain_hash'].upper()}"  # any case
+    ours = project_verify(runner, path, "--checkpoint", checkpoint, "--checkpoint", mine)
+    alone = standalone(path, "--checkpoint", checkpoint, "--checkpoint", mine)
+    assert ours.exit_code == 0 and alone.returncode == 0, (ours.output, alone.stderr)
+    for output in (ours.output, alone.stdout):
+        assert f"checkpoint {checkpoint}: extended" in output and f"checkpoint 2:{kept['chain_hash']}: extended" \
+            in output
+
+    rewrite(path, row=2)
+    assert standalone(path).returncode == 0  # intact in itself: without a checkpoint nothing shows
+    for args, named in (([checkpoint], f"row 3: the record does not extend checkpoint 3:{copied['chain_hash'][:12]}"),
+                        ([mine, checkpoint], f"row 2: the record does not extend checkpoint 2:{kept['chain_hash'][:12]}")):
+        options = [part for value in args for part in ("--checkpoint", value)]
+        ours, alone = project_verify(runner, path, *options), standalone(path, *options)
+        assert ours.exit_code == 1 and alone.returncode == 1
+        for output in (ours.output, alone.stderr):
+            assert "NOT VERIFIED: " + named in output, output
+
+
+def test_a_checkpoint_beyond_the_end_of_the_record_fails(closed, client, auth, runner, tmp_path):
+    path = download(client, auth, closed.a.cycle.id, "csv", tmp_path)
+    beyond = "9:" + "a" * 64
+    ours, alone = project_verify(runner, path, "--checkpoint", beyond), standalone(path, "--checkpoint", beyond)
+    assert ours.exit_code == 1 and alone.returncode == 1
+    for output in (ours.output, alone.stderr):
+        assert "the record does not extend checkpoint 9:aaaaaaaaaaaa" in output and "ends at seq 8" in output
+    wrong = "8:" + "b" * 64
+    alone = standalone(path, "--checkpoint", wrong)
+    assert alone.returncode == 1 and "row 8 (line" in alone.stderr and "checkpoint 8:bbbbbbbbbbbb" in alone.stderr
+
+
+@pytest.mark.parametrize("checkpoint, problem", [
+    ("12", "a checkpoint is SEQ:HASH"), ("a:" + "c" * 64, "seq must be a whole number"),
+    ("0:" + "c" * 64, "seq must be a whole number of 1 or more"), ("3:" + "g" * 64, "64 hexadecimal digits"),
+    ("3:abc", "64 hexadecimal digits"), (":" + "c" * 64, "a checkpoint is SEQ:HASH"),
+])
+def test_a_malformed_checkpoint_is_a_usage_error(closed, client, auth, runner, tmp_path, checkpoint, problem):
+    path = download(client, auth, closed.a.cycle.id, "csv", tmp_path)
+    before = path.read_bytes()
+    ours, alone = project_verify(runner, path, "--checkpoint", checkpoint), standalone(path, "--checkpoint", checkpoint)
+    assert ours.exit_code == 2 and alone.returncode == 2, (ours.output, alone.stderr)
+    for output in (ours.output, alone.stderr):
+        assert problem in output and "--checkpoint" in output and "Traceback" not in output
+    assert path.read_bytes() == before
+
+
+def test_a_pb_file_has_no_chain_to_check(closed, client, auth, runner, tmp_path):
+    path = download(client, auth, closed.a.cycle.id, "pb", tmp_path)
+    refused = project_verify(runner, path, "--checkpoint", "1:" + "a" * 64)
+    assert refused.exit_code == 2 and "has no hash chain" in refused.output
+    assert project_verify(runner, path).exit_code == 0
+
+
+# --- the count per worker ------------------------------------------------------------------------------
+
+
+def test_the_auditor_downloads_the_count_per_worker(closed, client, auth):
+    cycle = closed.a.cycle.id
+    auth.login("auditor")
+    page = client.get(f"/audit/cycles/{cycle}", headers={"Accept-Language": "en"}).get_data(as_text=True)
+    assert f'href="/cycles/{cycle}/assisted"' in page and f'href="/audit/cycles/{cycle}/workers.csv"' in page
+    response = client.get(f"/audit/cycles/{cycle}/workers.csv")
+    assert response.status_code == 200 and response.data.startswith("\ufeff".encode())
+    assert "attachment; filename=worker-counts-ca-" in response.headers["Content-Disposition"]
+    rows = list(csv.reader(io.StringIO(response.get_data(as_text=True).lstrip("\ufeff"))))
+    assert rows == [["worker", "channel", "ballots"], ["'" + FORMULA_WORKER, "assisted", "1"],
+                    ["grid-ca-1", "assisted", "1"]]
+    db.session.expire_all()
+    logged = db.session.scalars(select(ActionLogEntry).where(ActionLogEntry.action == "audit.download_worker_counts"))
+    assert [(e.actor, e.community, json.loads(e.detail)) for e in logged] == [("auditor", "ca", {"cycle": cycle})]
+
+
+# --- secrecy: tests/test_records_demo.py compares the record and the roll of the demo's real cycles ---
 
 
 # --- so far, unknown, none ----------------------------------------------------------------------
@@ -473,13 +681,43 @@ def test_the_bulletin_board_lists_every_receipt_and_nothing_else(closed, client)
     body = client.get(f"/api/v1/cycles/{cycle}/receipts").get_json()
     assert body["total"] == 8 and [r["seq"] for r in body["receipts"]] == list(range(1, 9))
     assert [r["superseded"] for r in body["receipts"]] == [True, False, True, False, False, False, False, False]
-    assert all(set(r) == {"seq", "receipt", "recorded_at", "superseded"} for r in body["receipts"])
+    assert all(set(r) == {"seq", "receipt", "recorded_at", "superseded", "chain_hash"} for r in body["receipts"])
+    stored = db.session.scalars(select(Ballot.chain_hash).where(Ballot.cycle_id == cycle).order_by(Ballot.seq)).all()
+    assert [r["chain_hash"] for r in body["receipts"]] == stored
+    assert body["head"] == {"seq": 8, "chain_hash": stored[-1]} == {"seq": 8, "chain_hash": chain_head(cycle)}
     receipt = body["receipts"][0]["receipt"]
     check = client.get(f"/api/v1/receipts/{receipt}").get_json()
     assert check["found"] and check["superseded"] and check["recorded_at"] == body["receipts"][0]["recorded_at"]
+    assert (check["seq"], check["chain_hash"]) == (1, stored[0])
     page = client.get(f"/cycles/{cycle}/receipts", headers={"Accept-Language": "en"}).get_data(as_text=True)
     assert receipt in page and "superseded by a later ballot" in page
+    assert all(f'<code class="hash" translate="no">{h}</code>' in page for h in stored)
+    # The head at the top, ready to copy as a checkpoint, before the list.
+    head = page.index(f"--checkpoint 8:{stored[-1]}")
+    assert "The latest chain head" in page[:head] and head < page.index(receipt)
     assert client.get("/api/v1/cycles/9999/receipts").status_code == 404
+
+
+def chain_head(cycle_id: int) -> str:
+    db.session.expire_all()
+    return db.session.get(BallotChain, cycle_id).head_hash
+
+
+def test_the_running_head_is_public_while_voting_is_open(world, client):
+    place = world.a
+    empty = client.get(f"/api/v1/cycles/{place.cycle.id}/receipts").get_json()
+    assert empty["head"] == {"seq": 0, "chain_hash": genesis_hash(place.cycle.id)} and empty["receipts"] == []
+    page = client.get(f"/cycles/{place.cycle.id}/receipts", headers={"Accept-Language": "en"}).get_data(as_text=True)
+    assert "No ballot has been recorded yet: the chain starts" in page and "--checkpoint" not in page
+    for voter in place.residents[:2]:
+        cast_ballot(db.session, place.cycle, voter, [(place.projects[0].id, 1)], "online", None, utcnow())
+    db.session.commit()
+    head = db.session.get(BallotChain, place.cycle.id)
+    body = client.get(f"/api/v1/cycles/{place.cycle.id}/receipts").get_json()
+    assert body["head"] == {"seq": 2, "chain_hash": head.head_hash}
+    page = client.get(f"/cycles/{place.cycle.id}/receipts", headers={"Accept-Language": "en"}).get_data(as_text=True)
+    assert "Voting is open: this is the list so far." in page
+    assert f"python3 verify_record.py RECORD.csv --checkpoint 2:{head.head_hash}" in page
 
 
 # --- every audit route, for every role ---------------------------------------------------------------
@@ -489,7 +727,8 @@ AUDITORS = ("admin", "auditor")
 AUDIT_ROUTES = [  # (path with {cycle}, who may)
     ("/audit/log", AUDITORS), ("/audit/log.csv", AUDITORS), ("/audit", AUDITORS),
     ("/audit/cycles/{cycle}", AUDITORS), ("/audit/cycles/{cycle}/record.csv", AUDITORS),
-    ("/audit/cycles/{cycle}/roll.csv", AUDITORS), ("/audit/verify_record.py", ROLES),
+    ("/audit/cycles/{cycle}/roll.csv", AUDITORS), ("/audit/cycles/{cycle}/workers.csv", AUDITORS),
+    ("/audit/verify_record.py", ROLES),
     ("/cycles/{cycle}/receipts", ROLES), ("/api/v1/cycles/{cycle}/record", AUDITORS),
     ("/api/v1/cycles/{cycle}/receipts", ROLES),
 ]

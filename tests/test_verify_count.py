@@ -20,9 +20,10 @@ def test_the_copied_chain_functions_are_the_originals():
     for name in ("sha256_hex", "genesis_hash", "format_cast_at", "format_choices", "canonical_row", "next_hash"):
         assert inspect.getsource(getattr(verify_record, name)) == inspect.getsource(getattr(chain, name)), name
     assert verify_record.FORMAT == chain.FORMAT
-    row = dict(seq=7, voter_code="ab12", version=2, channel="assisted", worker="grid-qst01-1 张",
-               choices=[(5, 1), (3, 2)], cast_at=datetime(2026, 11, 28, 8, 30, 5, 123), receipt="7KQ2-M9XD-4T1B")
-    assert verify_record.canonical_row(**row) == chain.canonical_row(**row)
+    row = dict(seq=7, voter_code="ab12", version=2, choices=[(5, 1), (3, 2)],
+               cast_at=datetime(2026, 11, 28, 8, 30, 5, 123), receipt="7KQ2-M9XD-4T1B")
+    assert verify_record.canonical_row(**row) == chain.canonical_row(**row) == \
+        "v2|7|ab12|2|3:2,5:1|2026-11-28T08:30:05.000123Z|7KQ2-M9XD-4T1B"
     assert verify_record.next_hash(verify_record.genesis_hash(3), "x") == chain.next_hash(chain.genesis_hash(3), "x")
 
 

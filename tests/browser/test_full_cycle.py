@@ -152,6 +152,13 @@ def test_a_year_of_the_fund_on_a_phone(factory, live_server, phone, tmp_path, la
         other.page.locator(f"form[action='/cycles/{cycle_id}/ballot'] button[type=submit]").click()
     other.context.close()
 
+    # The public list of receipts: the running head at its top, every chain hash wrapped at 360 px.
+    voter.go(f"/cycles/{cycle_id}/receipts")
+    assert page.locator("#head-checkpoint").inner_text().startswith("python3 verify_record.py RECORD.csv "
+                                                                     "--checkpoint 3:")
+    assert page.locator("table.board code.hash").count() == 3
+    voter.check("17b-receipts-running-head")
+
     # Staff close the vote early, with a reason.
     page = staff.page
     staff.go(f"/cycles/{cycle_id}/manage")

@@ -3,8 +3,10 @@ bulletin board of receipts.
 
 GET /cycles/<id>/record answers the record as CSV (see `exports.py` for the layout; before the
 close the record so far, marked as such in its `status` and `note`). The download is logged first.
-GET /cycles/<id>/receipts?page=N is public: `{cycle, total, page, pages, per_page, receipts:
-[{seq, receipt, recorded_at, superseded}]}` in the order recorded; never choices, never voters.
+GET /cycles/<id>/receipts?page=N is public: `{cycle, total, page, pages, per_page, head: {seq,
+chain_hash}, receipts: [{seq, receipt, recorded_at, superseded, chain_hash}]}` in the order
+recorded; never choices, never voters. `head` is the running head of the chain (public while voting
+is open): give it to a verifier as `--checkpoint SEQ:HASH`, and the final record must extend it.
 """
 from __future__ import annotations
 
@@ -32,11 +34,13 @@ def cycle_record(cycle_id):
 @bp.get("/cycles/<int:cycle_id>/receipts")
 @public
 def cycle_receipts(cycle_id):
-    """The public bulletin board: every receipt with the time it was recorded, in seq order."""
+    """The public bulletin board: every receipt with the time it was recorded and the chain hash after
+    it, in seq order, and the running head."""
     cycle = get_cycle(db.session, cycle_id)
     board = bulletin_page(db.session, cycle, request.args.get("page", 1, type=int))
     return jsonify(
         cycle=cycle.id, total=board.total, page=board.page, pages=board.pages, per_page=board.per_page,
+        head={"seq": board.head_seq, "chain_hash": board.head_hash},
         receipts=[{"seq": e.seq, "receipt": e.receipt, "recorded_at": iso(e.recorded_at),
-                   "superseded": e.superseded} for e in board.entries],
+                   "superseded": e.superseded, "chain_hash": e.chain_hash} for e in board.entries],
     )

@@ -12,6 +12,7 @@ from ..database import utcnow
 from ..errors import DomainError
 from ..extensions import db
 from .exports import FORMATS, csv_chunks, json_chunks, write_pabulib, write_xlsx
+from .verify_record import parse_checkpoint
 
 
 @click.command("export")
@@ -74,18 +75,34 @@ class _Counted:
         return row
 
 
+def _checkpoints(_context, _parameter, values) -> list:
+    """Each --checkpoint SEQ:HASH as a `verify_record.Checkpoint` (a malformed one: usage error, exit 2)."""
+    checkpoints = []
+    for value in values:
+        try:
+            checkpoints.append(parse_checkpoint(value))
+        except ValueError as error:
+            raise click.BadParameter(str(error)) from None
+    return checkpoints
+
+
 @click.command("verify")
 @click.argument("path", type=click.Path(dir_okay=True))
 @click.option("--head", help="The chain head published on the results page, to compare with.")
+@click.option("--checkpoint", "checkpoints", multiple=True, metavar="SEQ:HASH", callback=_checkpoints,
+              help="A chain head copied earlier (the list of receipts, a receipt check) that the record must "
+                   "extend; repeat for several.")
 @click.pass_context
-def verify_command(context: click.Context, path: str, head: str | None) -> None:
-    """Verify an exported record (.csv, .json, .xlsx: hash chain and recount; .pb: recount).
+def verify_command(context: click.Context, path: str, head: str | None, checkpoints: list) -> None:
+    """Verify an exported record (.csv, .json, .xlsx: hash chain, voting window, checkpoints and
+    recount; .pb: recount).
 
-    Exit 0 when intact; 1 naming the first bad row otherwise; 2 when the file cannot be read.
+    Exit 0 when intact; 1 naming the first bad row or checkpoint otherwise; 2 when the file cannot be
+    read or an option is malformed.
     """
     from .verify import verify_file
 
-    status, lines = verify_file(path, head)
+    status, lines = verify_file(path, head, checkpoints)
     for line in lines:
         click.echo(line, err=status != 0)
     context.exit(status)

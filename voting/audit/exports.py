@@ -1,4 +1,5 @@
-"""Writing a cycle's ballot record as CSV, JSON, XLSX or pabulib, and the voter roll as CSV.
+"""Writing a cycle's ballot record as CSV, JSON, XLSX or pabulib, and the voter roll and the count of
+ballots per worker as CSV.
 
 Every writer streams: it takes the header and an iterator of rows (`records.record_rows`, which
 reads the database in batches) and yields text in chunks, so a record of a million rows never sits
@@ -6,11 +7,15 @@ in memory. The layouts are what `verify_record.py` (the standalone verifier) rea
 
 CSV (UTF-8 with a byte-order mark, for Excel), four sections::
 
-    RECORD                       then key,value rows: format, status, cycle, community, …, chain_head
+    RECORD                       then key,value rows: format, status, cycle, community, …,
+                                      voting_opens_at, voting_closes_at, chain_seq, chain_head, …
     PROJECTS                     then project_id,cost,title,category
-    BALLOTS                      then seq,voter_code,version,channel,worker,choices,cast_at,receipt,
-                                      superseded,chain_hash (choices as "id:points,id:points")
+    BALLOTS                      then seq,voter_code,version,choices,cast_at,receipt,superseded,
+                                      chain_hash (choices as "id:points,id:points")
     END,<number of ballot rows>  (a file cut short has no END)
+
+Format `voting-record/2`: a ballot's row names no channel and no worker (the voter roll holds the
+channel, and the count per worker comes from the roll), so the record and the roll share no column.
 
 A cell a spreadsheet would run as a formula (beginning with = + - @, tab or carriage return) gets a
 leading apostrophe, and so does a cell beginning with an apostrophe (`voting.spreadsheet.guard`);
@@ -37,10 +42,10 @@ from ..spreadsheet import guard
 from ..tally import Election, Project as TallyProject, pabulib_rule_name, write_pb
 from .records import RECORD_FORMAT, RecordHeader, RecordRow, RollRow
 
-BALLOT_COLUMNS = ("seq", "voter_code", "version", "channel", "worker", "choices", "cast_at", "receipt",
-                  "superseded", "chain_hash")
+BALLOT_COLUMNS = ("seq", "voter_code", "version", "choices", "cast_at", "receipt", "superseded", "chain_hash")
 PROJECT_COLUMNS = ("project_id", "cost", "title", "category")
 ROLL_COLUMNS = ("grid", "grid_name", "name", "channel")
+WORKER_COLUMNS = ("worker", "channel", "ballots")
 FORMATS = ("csv", "json", "xlsx", "pb")
 MIMETYPES = {
     "csv": "text/csv",  # Flask adds "; charset=utf-8" to text types
@@ -74,6 +79,8 @@ def header_values(header: RecordHeader) -> list[tuple[str, str]]:
         ("points", _optional(header.points)),
         ("threshold", _optional(header.threshold)),
         ("outcome_rule", header.outcome_rule),
+        ("voting_opens_at", window_time(header.voting_opens_at)),
+        ("voting_closes_at", window_time(header.voting_closes_at)),
         ("chain_seq", str(header.chain_seq)),
         ("chain_head", header.chain_head),
     ]
@@ -90,9 +97,15 @@ def _optional(value) -> str:
     return "" if value is None else str(value)
 
 
+def window_time(value) -> str:
+    """A bound of the voting window as ISO 8601 UTC with a Z, to the microsecond as ballots' times
+    are (empty for a bound the cycle never set)."""
+    return "" if value is None else format_cast_at(value)
+
+
 def _row_cells(row: RecordRow) -> list:
-    """The row's cells as text and numbers, unguarded (only the worker's name is free text)."""
-    return [row.seq, row.voter_code, row.version, row.channel, row.worker, row.choices, row.cast_at, row.receipt,
+    """The row's cells as text and numbers (no free text: nothing to guard)."""
+    return [row.seq, row.voter_code, row.version, row.choices, row.cast_at, row.receipt,
             "true" if row.superseded else "false", row.chain_hash]
 
 
@@ -115,24 +128,15 @@ def csv_chunks(header: RecordHeader, rows: Iterable[RecordRow]) -> Iterator[str]
     parts = [buffer.getvalue()]
     count = 0
     for count, row in enumerate(rows, start=1):
-        # Every cell but the worker's name is digits, hex, a fixed word, a receipt or a time: only
-        # the choices (commas) need quotes, and the worker is guarded and quoted as csv would.
-        worker = _csv_cell(row.worker) if row.worker else ""
-        parts.append(f'{row.seq},{row.voter_code},{row.version},{row.channel},{worker},"{row.choices}",'
+        # Every cell is digits, hex, a fixed word, a receipt or a time: only the choices (commas)
+        # need quotes, and no cell can begin like a formula.
+        parts.append(f'{row.seq},{row.voter_code},{row.version},"{row.choices}",'
                      f'{row.cast_at},{row.receipt},{"true" if row.superseded else "false"},{row.chain_hash}\r\n')
         if count % CHUNK_ROWS == 0:
             yield "".join(parts)
             parts = []
     parts.append(f"END,{count}\r\n")
     yield "".join(parts)
-
-
-def _csv_cell(text: str) -> str:
-    """A free-text cell, guarded against formulas and quoted when it holds , " or a line break."""
-    text = guard(text)
-    if any(char in text for char in ',"\r\n'):
-        return '"' + text.replace('"', '""') + '"'
-    return text
 
 
 # --- JSON --------------------------------------------------------------------------------------------
@@ -144,6 +148,8 @@ def header_json(header: RecordHeader) -> dict:
         "community_name": header.community_name, "year": header.year, "fund": yuan(header.fund_fen),
         "method": header.method, "min_choices": header.min_choices, "max_choices": header.max_choices,
         "points": header.points, "threshold": header.threshold, "outcome_rule": header.outcome_rule,
+        "voting_opens_at": window_time(header.voting_opens_at) or None,
+        "voting_closes_at": window_time(header.voting_closes_at) or None,
         "chain_seq": header.chain_seq, "chain_head": header.chain_head,
     }
     if header.is_final:
@@ -166,12 +172,11 @@ def json_chunks(header: RecordHeader, rows: Iterable[RecordRow]) -> Iterator[str
              f'"projects": {_json(projects)},\n"ballots": [']
     count = 0
     for count, row in enumerate(rows, start=1):
-        # Every value but the worker is digits, hex, a fixed word or a receipt: no escaping needed.
-        worker = _json(row.worker) if row.worker else '""'
+        # Every value is digits, hex, a fixed word, a time or a receipt: no escaping needed.
         choices = "[" + row.choices.replace(",", "],[").replace(":", ",") + "]" if row.choices else ""
         parts.append(
             f'{"," if count > 1 else ""}\n{{"seq": {row.seq}, "voter_code": "{row.voter_code}", '
-            f'"version": {row.version}, "channel": "{row.channel}", "worker": {worker}, "choices": [{choices}], '
+            f'"version": {row.version}, "choices": [{choices}], '
             f'"cast_at": "{row.cast_at}", "receipt": "{row.receipt}", '
             f'"superseded": {"true" if row.superseded else "false"}, "chain_hash": "{row.chain_hash}"}}'
         )
@@ -232,6 +237,8 @@ def write_pabulib(header: RecordHeader, current: Iterable[tuple[tuple[int, int],
                        + ("" if header.is_final else " (SO FAR: voting still open, not the result)"),
         "country": "China", "unit": header.community_name, "instance": str(header.year),
         "currency": "CNY", "rule": pabulib_rule_name(header.outcome_rule), "status": header.status,
+        "voting_opens_at": window_time(header.voting_opens_at),
+        "voting_closes_at": window_time(header.voting_closes_at),
         "chain_seq": str(header.chain_seq), "chain_head": header.chain_head,
     }
     if header.is_final:
@@ -256,4 +263,15 @@ def roll_csv_chunks(rows: Iterable[RollRow]) -> Iterator[str]:
             yield buffer.getvalue()
             buffer.seek(0)
             buffer.truncate()
+    yield buffer.getvalue()
+
+
+def worker_csv_chunks(rows: Iterable) -> Iterator[str]:
+    """How many ballots each worker entered by each channel (`ballots.services.WorkerCount`), as CSV
+    (UTF-8 with a byte-order mark; the worker's username guarded against formulas)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    buffer.write("\ufeff")
+    writer.writerow(WORKER_COLUMNS)
+    writer.writerows((guard(row.worker), row.channel, row.ballots) for row in rows)
     yield buffer.getvalue()

@@ -1,16 +1,18 @@
 """The ballot record of a cycle, read for export: its header, its rows streamed in `seq` order, the
 voter roll, and the public bulletin board of receipts.
 
-The record has one row per recorded ballot version (seq, pseudonymous voter code, version, channel,
-worker, choices with points, cast time, receipt, superseded, chain hash): what the hash chain of
-`voting/ballots/chain.py` covers, plus the superseded flag. Its header names the cycle, the rules,
-the projects and, once voting closed, the published result and chain head. Before the close a
-record is only ever the record *so far* (status "so far"), up to the chain head read when the
-export began; it carries no result.
+The record (format `voting-record/2`) has one row per recorded ballot version (seq, pseudonymous
+voter code, version, choices with points, cast time, receipt, superseded, chain hash): what the
+hash chain of `voting/ballots/chain.py` covers, plus the superseded flag. Its header names the
+cycle, the rules, the voting window, the projects and, once voting closed, the published result
+and chain head. Before the close a record is only ever the record *so far* (status "so far"), up
+to the chain head read when the export began; it carries no result.
 
 Secrecy: nothing in the record names a resident. The voter code is an HMAC under the server's
 key; the roll (name, grid, channel of who voted) carries no voter code, no time and no order of
-voting (it is sorted by grid and name), so the two cannot be joined.
+voting (it is sorted by grid and name), and the record no channel, worker or grid: the two share
+no attribute but the cycle, so they cannot be joined. Which worker entered how many ballots is
+counted from the roll (`ballots.services.worker_counts`), never on a ballot's row.
 """
 from __future__ import annotations
 
@@ -31,7 +33,7 @@ from ..geography.models import Grid
 from ..residents.models import Resident
 from ..results.services import AFTER_VOTING, counted_offline, counted_offline_clause, ensure_result, selected_ids
 
-RECORD_FORMAT = "voting-record/1"
+RECORD_FORMAT = "voting-record/2"
 FINAL, SO_FAR = "final", "so far"
 BATCH = 5000
 BULLETIN_PAGE = 500
@@ -60,6 +62,10 @@ class RecordHeader:
     points: int | None
     threshold: int | None
     outcome_rule: str
+    # The voting window, naive UTC: every ballot of the record was cast within [opens, closes) (None:
+    # a bound the cycle never set).
+    voting_opens_at: datetime | None
+    voting_closes_at: datetime | None
     status: str  # FINAL or SO_FAR
     chain_seq: int
     chain_head: str
@@ -79,8 +85,6 @@ class RecordRow(NamedTuple):
     seq: int
     voter_code: str
     version: int
-    channel: str
-    worker: str
     choices: str  # "project id:points,…" ascending by project id, as the chain hashes it
     cast_at: str  # UTC, ISO 8601 with microseconds and Z, as the chain hashes it
     receipt: str
@@ -117,17 +121,16 @@ def record_header(session, cycle: Cycle, now: datetime) -> RecordHeader:
     return RecordHeader(
         cycle_id=cycle.id, community_code=community.code, community_name=community.name, year=cycle.year,
         fund_fen=cycle.fund_fen, method=cycle.method, min_choices=cycle.min_choices, max_choices=cycle.max_choices,
-        points=cycle.points, threshold=cycle.threshold, outcome_rule=cycle.outcome_rule, status=status,
+        points=cycle.points, threshold=cycle.threshold, outcome_rule=cycle.outcome_rule,
+        voting_opens_at=cycle.voting_opens_at, voting_closes_at=cycle.voting_closes_at, status=status,
         chain_seq=seq, chain_head=head, ballots_counted=counted, selected=selected, exported_at=now,
         projects=projects,
     )
 
 
 _RECORD_SQL = """
-SELECT b.seq, b.voter_code, b.version, b.channel, u.username, {cast_at}, b.receipt, {superseded}, b.chain_hash,
-       {choices}
+SELECT b.seq, b.voter_code, b.version, {cast_at}, b.receipt, {superseded}, b.chain_hash, {choices}
 FROM ballot b
-LEFT JOIN user_account u ON u.id = b.worker_id
 WHERE b.cycle_id = {cycle} AND b.seq <= {last}
 ORDER BY b.seq
 """
@@ -167,9 +170,8 @@ def record_rows(session, header: RecordHeader) -> Iterator[RecordRow]:
     # Options for this statement only: set on the connection they would stay for the session's next ones.
     result = connection.exec_driver_sql(sql, execution_options={"yield_per": BATCH})
     for rows in result.partitions(BATCH):
-        for seq, code, version, channel, worker, cast_at, receipt, gone, chain_hash, choices in rows:
-            yield RecordRow(seq, code, version, channel, worker or "", choices or "", cast_at, receipt, bool(gone),
-                            chain_hash)
+        for seq, code, version, cast_at, receipt, gone, chain_hash, choices in rows:
+            yield RecordRow(seq, code, version, choices or "", cast_at, receipt, bool(gone), chain_hash)
 
 
 def current_ballots(session, header: RecordHeader) -> Iterator[tuple[tuple[int, int], ...]]:
@@ -210,31 +212,46 @@ class BulletinEntry:
     receipt: str
     recorded_at: datetime
     superseded: bool
+    chain_hash: str  # the chain's hash after this ballot
 
 
 @dataclass(frozen=True)
 class BulletinPage:
-    total: int
+    total: int  # = head_seq: the ballots recorded so far
     page: int
     pages: int
     per_page: int
     entries: list[BulletinEntry]
+    head_hash: str  # the running head: the chain's hash after ballot `total` (the genesis before any)
+
+    @property
+    def head_seq(self) -> int:
+        return self.total
+
+    @property
+    def checkpoint(self) -> str:
+        """The head as the verifiers' `--checkpoint SEQ:HASH` takes it."""
+        return f"{self.total}:{self.head_hash}"
 
 
 def bulletin_page(session, cycle: Cycle, page: int, per_page: int = BULLETIN_PAGE) -> BulletinPage:
-    """One page of the cycle's public bulletin board: every receipt with the time it was recorded,
-    in seq order, superseded or not. No choices and no voter codes: nothing that leads to a person."""
+    """One page of the cycle's public bulletin board: every receipt with the time it was recorded and
+    the chain's hash after it, in seq order, superseded or not, and the running head (public while
+    voting is open, so anyone may copy it as a checkpoint the final record must extend). No choices
+    and no voter codes: nothing that leads to a person."""
     chain = session.get(BallotChain, cycle.id)
-    total = chain.last_seq if chain else 0
+    total, head = (chain.last_seq, chain.head_hash) if chain else (0, genesis_hash(cycle.id))
     pages = max(1, -(-total // per_page))
     page = min(max(1, page), pages)
     rows = session.execute(
-        select(Ballot.seq, Ballot.receipt, Ballot.cast_at, Ballot.is_current)
-        .where(Ballot.cycle_id == cycle.id, Ballot.seq > (page - 1) * per_page, Ballot.seq <= page * per_page)
+        select(Ballot.seq, Ballot.receipt, Ballot.cast_at, Ballot.is_current, Ballot.chain_hash)
+        .where(Ballot.cycle_id == cycle.id, Ballot.seq > (page - 1) * per_page, Ballot.seq <= page * per_page,
+               Ballot.seq <= total)
         .order_by(Ballot.seq)
     )
-    entries = [BulletinEntry(seq, receipt, cast_at, not current) for seq, receipt, cast_at, current in rows]
-    return BulletinPage(total, page, pages, per_page, entries)
+    entries = [BulletinEntry(seq, receipt, cast_at, not current, chain_hash)
+               for seq, receipt, cast_at, current, chain_hash in rows]
+    return BulletinPage(total, page, pages, per_page, entries, head)
 
 
 def audit_cycles(session) -> list[tuple[Cycle, int, bool]]:

@@ -1,9 +1,10 @@
 """`voting verify PATH`: check an exported record, as the standalone verifier does, but recount with
 the service's own tally (`voting.tally`), so the two counts check each other.
 
-A CSV, JSON or XLSX record is read and its chain checked by `verify_record.py` (the standalone
-verifier, whose chain functions are tested to equal `voting/ballots/chain.py`); its current ballots
-are then counted by `voting.tally` with the cycle's rule. A pabulib `.pb` export is counted by
+A CSV, JSON or XLSX record is read and checked by `verify_record.py` (the standalone verifier,
+whose chain functions are tested to equal `voting/ballots/chain.py`): its chain, its rows, the
+voting window and the checkpoints given; its current ballots are then counted by `voting.tally`
+with the cycle's rule. A pabulib `.pb` export is counted by
 `voting.tally` with the rule its META names, and compared with the published result it carries.
 """
 from __future__ import annotations
@@ -31,11 +32,18 @@ def tally_counter(record: Record, checked: Checked) -> Count:
     return Count(result.rule, len(ballots), [int(p) for p in result.selected], int(result.cost))
 
 
-def verify_file(path: str, head: str | None = None) -> tuple[int, list[str]]:
-    """Verify the record or pabulib file at `path`: (exit status, lines to print)."""
+def verify_file(path: str, head: str | None = None, checkpoints=()) -> tuple[int, list[str]]:
+    """Verify the record or pabulib file at `path`: (exit status, lines to print).
+
+    `checkpoints`: `verify_record.Checkpoint`s the record must extend. A .pb file has no chain, so
+    a head or a checkpoint given with one is a usage error (exit 2) rather than silently unchecked.
+    """
     if path.lower().endswith(".pb"):
+        if head is not None or checkpoints:
+            return EXIT_UNREADABLE, [f"cannot verify: {path} is a pabulib file, which has no hash chain: "
+                                     "--head and --checkpoint need the CSV, JSON or XLSX record"]
         return verify_pabulib(path)
-    return verify_record.verify(path, head, counter=tally_counter)
+    return verify_record.verify(path, head, counter=tally_counter, checkpoints=checkpoints)
 
 
 def verify_pabulib(path: str) -> tuple[int, list[str]]:

@@ -3,6 +3,7 @@
 
     python3 verify_record.py RECORD.csv            (or RECORD.json, RECORD.xlsx)
     python3 verify_record.py RECORD.csv --head 3f5a…   (the chain head shown on the results page)
+    python3 verify_record.py RECORD.csv --checkpoint 1234:9c0e…   (a head you copied earlier)
 
 This file is the whole verifier: one Python 3 file, standard library only, nothing to install.
 Download the record (CSV, JSON or XLSX) and this file from the cycle's downloads page.
@@ -15,24 +16,34 @@ What it checks:
    with its row number (and line number in a CSV file).
 2. Each voter's versions follow each other (1, 2, 3 …) and exactly the last one of each voter is
    marked as not superseded.
-3. The last hash equals the chain head the record names (and the head you give with --head: the
+3. Every ballot was cast within the voting window the record's header gives (voting_opens_at
+   inclusive to voting_closes_at exclusive). A ballot outside it is refused naming its row,
+   whether it counts or was superseded: no ballot of the record can be cast outside the window.
+4. The last hash equals the chain head the record names (and the head you give with --head: the
    one published on the results page), and the record has as many rows as that chain.
-4. The current ballots (each voter's last version) are counted again with the cycle's rule, and
+5. Each checkpoint you give with --checkpoint SEQ:HASH (repeat it for several) is extended: the
+   row with that seq has that chain hash. While voting is open the running head (seq and hash) is
+   public on the cycle's list of receipts, and your receipt check shows your own ballot's; copy
+   one, and this check shows that the record you download later still holds every ballot up to
+   it, unchanged. A checkpoint beyond the record's last row fails too.
+6. The current ballots (each voter's last version) are counted again with the cycle's rule, and
    the funded projects must be the published ones, in the same order.
 
 Exit status: 0 when everything holds; 1 when something does not (the message names the first bad
-row or what differs); 2 when the file cannot be read as a record at all.
+row, the checkpoint, or what differs); 2 when the file cannot be read as a record at all, or an
+option (a checkpoint) is malformed.
 
 **The hash chain** (as the service builds it, voting/ballots/chain.py):
 
     chain_hash[0]   = sha256_hex("voting:cycle:<cycle id>")
     chain_hash[seq] = sha256_hex(chain_hash[seq - 1] + "\\n" + canonical_row(seq))
 
-    canonical_row = "v1|seq|voter_code|version|channel|worker|choices|cast_at|receipt"
+    canonical_row = "v2|seq|voter_code|version|choices|cast_at|receipt"
 
-with the worker percent-encoded, choices as "project id:points" ascending by id and joined by ",",
-and cast_at in UTC as 2026-11-28T08:30:05.000123Z. Being superseded is not hashed: it follows from
-the rows (a voter's highest version is the current ballot).
+with choices as "project id:points" ascending by id and joined by ",", and cast_at in UTC as
+2026-11-28T08:30:05.000123Z. Being superseded is not hashed: it follows from the rows (a voter's
+highest version is the current ballot). This is record format voting-record/2: a row names no
+channel and no worker (the voter roll holds how each resident voted, so the two share nothing).
 
 **The count** is exact (whole fen and fractions, never floating point). Scores: the number of
 ballots naming a project, or the points given to it in cumulative voting. Projects are ranked by
@@ -71,14 +82,11 @@ from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from fractions import Fraction
 from typing import Optional
-from urllib.parse import quote
 from xml.etree import ElementTree
 
-RECORD_FORMAT = "voting-record/1"
-BALLOT_COLUMNS = ("seq", "voter_code", "version", "channel", "worker", "choices", "cast_at", "receipt",
-                  "superseded", "chain_hash")
+RECORD_FORMAT = "voting-record/2"
+BALLOT_COLUMNS = ("seq", "voter_code", "version", "choices", "cast_at", "receipt", "superseded", "chain_hash")
 PROJECT_COLUMNS = ("project_id", "cost", "title", "category")
-CHANNELS = ("online", "assisted", "paper")
 RULES = ("greedy", "greedy-no-skip", "greedy-threshold", "mes", "mes+greedy")
 METHODS = ("approval", "knapsack", "cumulative", "choose_one")
 FINAL, SO_FAR = "final", "so far"
@@ -91,7 +99,7 @@ EXIT_OK, EXIT_BAD, EXIT_UNREADABLE = 0, 1, 2
 
 # --- the hash chain: copied unchanged from voting/ballots/chain.py (a test keeps them equal) -------
 
-FORMAT = "v1"
+FORMAT = "v2"
 
 
 def sha256_hex(text: str) -> str:
@@ -115,13 +123,11 @@ def format_choices(choices: Iterable[tuple[int, int]]) -> str:
     return ",".join(f"{int(project_id)}:{int(points)}" for project_id, points in sorted(choices))
 
 
-def canonical_row(*, seq: int, voter_code: str, version: int, channel: str, worker: str | None,
-                  choices: Iterable[tuple[int, int]], cast_at: datetime, receipt: str) -> str:
+def canonical_row(*, seq: int, voter_code: str, version: int, choices: Iterable[tuple[int, int]],
+                  cast_at: datetime, receipt: str) -> str:
     """The text of one recorded ballot that the chain hashes (see the module docstring)."""
-    fields = (
-        FORMAT, str(int(seq)), voter_code, str(int(version)), channel, quote(worker or "", safe=""),
-        format_choices(choices), format_cast_at(cast_at), receipt,
-    )
+    fields = (FORMAT, str(int(seq)), voter_code, str(int(version)), format_choices(choices),
+              format_cast_at(cast_at), receipt)
     return "|".join(fields)
 
 
@@ -151,6 +157,8 @@ class Header:
     method: str
     threshold: Optional[int]
     outcome_rule: str
+    voting_opens_at: Optional[datetime]  # UTC; None: the cycle set no such bound
+    voting_closes_at: Optional[datetime]
     status: str  # "final" or "so far"
     chain_seq: int
     chain_head: str
@@ -172,8 +180,6 @@ class BallotRow:
     seq: int
     voter_code: str
     version: int
-    channel: str
-    worker: str
     choices: list  # [(project id, points)], as in the file
     cast_at: datetime
     receipt: str
@@ -264,6 +270,20 @@ def _time(value, where: str) -> datetime:
                      f"not {_shown(value)}") from None
 
 
+def _window_time(value, what: str, where: str) -> Optional[datetime]:
+    """A bound of the voting window: a UTC time like 2026-11-28T08:30:05.000123Z (or without the
+    fraction); empty or null when the cycle set no such bound."""
+    text = _text(value).strip()
+    if not text:
+        return None
+    for layout in ("%Y-%m-%dT%H:%M:%S.%fZ", "%Y-%m-%dT%H:%M:%SZ"):
+        try:
+            return datetime.strptime(text, layout)
+        except ValueError:
+            pass
+    raise Broken(f"{where}: {what} must be a UTC time like 2026-11-28T08:30:05.000000Z, not {_shown(value)}")
+
+
 def _text(value) -> str:
     return "" if value is None else str(value)
 
@@ -278,9 +298,6 @@ def ballot_row(where: str, cells: dict) -> BallotRow:
 
     :raises Broken: naming the row when a value cannot be what its column holds.
     """
-    channel = _text(cells["channel"])
-    if channel not in CHANNELS:
-        raise Broken(f"{where}: channel must be online, assisted or paper, not {_shown(channel)}")
     chain_hash = _text(cells["chain_hash"]).strip()
     if not re.fullmatch(r"[0-9a-f]{64}", chain_hash):
         raise Broken(f"{where}: chain_hash must be 64 lowercase hexadecimal digits, not {_shown(chain_hash)}")
@@ -289,8 +306,6 @@ def ballot_row(where: str, cells: dict) -> BallotRow:
         seq=_int(cells["seq"], "seq", where),
         voter_code=_text(cells["voter_code"]),
         version=_int(cells["version"], "version", where),
-        channel=channel,
-        worker=_text(cells["worker"]),
         choices=_choices(cells["choices"], where),
         cast_at=_time(cells["cast_at"], where),
         receipt=_text(cells["receipt"]),
@@ -305,7 +320,8 @@ def record_header(values: dict, where: str) -> Header:
     :raises Broken: when a key is missing or a value is not what it should be.
     """
     missing = [key for key in ("format", "status", "cycle", "community", "year", "fund", "method",
-                               "outcome_rule", "chain_seq", "chain_head") if key not in values]
+                               "outcome_rule", "voting_opens_at", "voting_closes_at", "chain_seq", "chain_head")
+               if key not in values]
     if missing:
         raise Broken(f"{where}: the record's header has no {', '.join(missing)}")
     if _text(values["format"]) != RECORD_FORMAT:
@@ -327,11 +343,16 @@ def record_header(values: dict, where: str) -> Header:
         method=method,
         threshold=_optional_int(values.get("threshold"), "threshold", where),
         outcome_rule=rule,
+        voting_opens_at=_window_time(values["voting_opens_at"], "voting_opens_at", where),
+        voting_closes_at=_window_time(values["voting_closes_at"], "voting_closes_at", where),
         status=status,
         chain_seq=_int(values["chain_seq"], "chain_seq", where),
         chain_head=_text(values["chain_head"]).strip(),
         exported_at=_text(values.get("exported_at")),
     )
+    if header.voting_opens_at and header.voting_closes_at and header.voting_opens_at >= header.voting_closes_at:
+        raise Broken(f"{where}: the voting window closes ({_text(values['voting_closes_at'])}) "
+                     f"before it opens ({_text(values['voting_opens_at'])})")
     if status == FINAL:
         if "ballots_counted" not in values or "selected" not in values:
             raise Broken(f"{where}: a final record must give ballots_counted and selected (the published result)")
@@ -662,16 +683,49 @@ class Checked:
     current: dict = field(default_factory=dict)  # voter code -> choices of their latest version
     superseded: int = 0
     last_hash: str = ""
-    channels: Counter = field(default_factory=Counter)
+    first_cast_at: Optional[datetime] = None
+    last_cast_at: Optional[datetime] = None
+    checkpoints: list = field(default_factory=list)  # the (seq, hash) checkpoints the record extends
 
 
-def check_rows(record: Record, expected_head: Optional[str] = None) -> Checked:
-    """Run checks 1–3 of the module docstring over the record's rows, in one pass.
+@dataclass(frozen=True)
+class Checkpoint:
+    """A chain head someone copied earlier, "SEQ:HASH": the record must hold that hash at that seq."""
 
-    :raises Broken: naming the first bad row.
+    seq: int
+    chain_hash: str
+
+    @property
+    def shown(self) -> str:
+        return f"checkpoint {self.seq}:{self.chain_hash[:12]}…"
+
+
+def parse_checkpoint(text: str) -> Checkpoint:
+    """A checkpoint from "SEQ:HASH" (seq 1 or more; the hash 64 hexadecimal digits, any case).
+
+    :raises ValueError: with a message that says what is wrong (a usage error: exit 2).
+    """
+    seq, colon, chain_hash = str(text).strip().partition(":")
+    seq, chain_hash = seq.strip(), chain_hash.strip().lower()
+    if not colon or not seq or not chain_hash:
+        raise ValueError(f"a checkpoint is SEQ:HASH (the ballot number, a colon, its chain hash), not {_shown(text)}")
+    if not seq.isdigit() or int(seq) < 1:
+        raise ValueError(f"a checkpoint's seq must be a whole number of 1 or more, not {_shown(seq)}")
+    if not re.fullmatch(r"[0-9a-f]{64}", chain_hash):
+        raise ValueError(f"a checkpoint's hash must be 64 hexadecimal digits, not {_shown(chain_hash)}")
+    return Checkpoint(int(seq), chain_hash)
+
+
+def check_rows(record: Record, expected_head: Optional[str] = None, checkpoints: Iterable = ()) -> Checked:
+    """Run checks 1–5 of the module docstring over the record's rows, in one pass.
+
+    :raises Broken: naming the first bad row, or the first checkpoint the record does not extend.
     """
     header = record.header
     known = {project.id for project in record.projects}
+    waiting: dict = {}  # seq -> the checkpoints at that seq
+    for checkpoint in checkpoints:
+        waiting.setdefault(checkpoint.seq, []).append(checkpoint)
     previous = genesis_hash(header.cycle)
     checked = Checked(last_hash=previous)
     latest: dict = {}  # voter code -> (version, where, superseded flag) of their latest row so far
@@ -682,11 +736,18 @@ def check_rows(record: Record, expected_head: Optional[str] = None) -> Checked:
             raise Broken(f"{row.where}: seq {row.seq} is beyond the chain the record names, which ends at "
                          f"seq {header.chain_seq}: a row was added")
         digest = next_hash(previous, canonical_row(
-            seq=row.seq, voter_code=row.voter_code, version=row.version, channel=row.channel, worker=row.worker,
-            choices=row.choices, cast_at=row.cast_at, receipt=row.receipt))
+            seq=row.seq, voter_code=row.voter_code, version=row.version, choices=row.choices,
+            cast_at=row.cast_at, receipt=row.receipt))
         if digest != row.chain_hash:
             raise Broken(f"{row.where}: the chain hash does not follow from this row and the one before it: "
                          "this row was changed (or a row before it was replaced)")
+        for checkpoint in waiting.pop(row.seq, ()):
+            if checkpoint.chain_hash != digest:
+                raise Broken(f"{row.where}: the record does not extend {checkpoint.shown}: its chain hash at "
+                             f"seq {row.seq} is {digest}, not {checkpoint.chain_hash}; the record was rewritten "
+                             "since that head was copied (or the checkpoint was copied wrong)")
+            checked.checkpoints.append(checkpoint)
+        _check_window(header, row)
         unknown = [project for project, _points in row.choices if project not in known]
         if unknown:
             raise Broken(f"{row.where}: chooses project {unknown[0]}, which is not in the record's project list")
@@ -699,7 +760,8 @@ def check_rows(record: Record, expected_head: Optional[str] = None) -> Checked:
         latest[row.voter_code] = (row.version, row.where, row.superseded)
         checked.current[row.voter_code] = row.choices
         checked.superseded += before is not None
-        checked.channels[row.channel] += 1
+        checked.first_cast_at = checked.first_cast_at or row.cast_at
+        checked.last_cast_at = row.cast_at
         previous = digest
     _check_end(record, number)
     for _version, where, superseded in latest.values():
@@ -713,8 +775,24 @@ def check_rows(record: Record, expected_head: Optional[str] = None) -> Checked:
                      f"({header.chain_head})")
     if expected_head is not None and previous != expected_head.strip().lower():
         raise Broken(f"row {number}: the last chain hash {previous} is not the head you gave ({expected_head})")
+    for seq in sorted(waiting):
+        checkpoint = waiting[seq][0]
+        raise Broken(f"the record does not extend {checkpoint.shown}: it ends at seq {number}, before the "
+                     f"checkpoint's seq {seq}; ballots recorded up to that checkpoint are missing")
     checked.rows, checked.last_hash = number, previous
     return checked
+
+
+def _check_window(header: Header, row: BallotRow) -> None:
+    """Every ballot of the record, counted or superseded, was cast within the voting window."""
+    opens, closes = header.voting_opens_at, header.voting_closes_at
+    early = opens is not None and row.cast_at < opens
+    if early or closes is not None and row.cast_at >= closes:
+        what = "a superseded ballot" if row.superseded else "a counted ballot"
+        bound = (f"before voting opened ({format_cast_at(opens)})" if early
+                 else f"at or after voting closed ({format_cast_at(closes)})")
+        raise Broken(f"{row.where}: {what} cast at {format_cast_at(row.cast_at)}, {bound}: no ballot of the "
+                     "record may be cast outside the voting window")
 
 
 def _check_seq(row: BallotRow, number: int) -> None:
@@ -869,10 +947,11 @@ def yuan(fen: int) -> str:
     return f"{fen // FEN_PER_YUAN}.{fen % FEN_PER_YUAN:02d}"
 
 
-def verify(path: str, expected_head: Optional[str] = None, counter=None) -> tuple[int, list]:
+def verify(path: str, expected_head: Optional[str] = None, counter=None, checkpoints: Iterable = ()) -> tuple[int, list]:
     """Verify the record at `path`: (exit status, lines to print).
 
-    `counter(record, checked) -> Count` recounts the current ballots (default: `recount` above).
+    `counter(record, checked) -> Count` recounts the current ballots (default: `recount` above);
+    `checkpoints`: `Checkpoint`s (see `parse_checkpoint`) the record must extend.
     """
     try:
         record = read_record(path)
@@ -881,30 +960,35 @@ def verify(path: str, expected_head: Optional[str] = None, counter=None) -> tupl
     except Broken as error:
         return EXIT_BAD, [f"NOT VERIFIED: {error}"]
     try:
-        return _verify(record, expected_head, counter)
+        return _verify(record, expected_head, counter, list(checkpoints))
     except Unreadable as error:
         return EXIT_UNREADABLE, [f"cannot verify: {error}"]
     except Broken as error:
         return EXIT_BAD, [f"NOT VERIFIED: {error}"]
     finally:
+        getattr(record.rows, "close", lambda: None)()  # a reader stopped mid-file lets go of its stream first
         record.close()
 
 
-def _verify(record: Record, expected_head: Optional[str], counter) -> tuple[int, list]:
-    checked = check_rows(record, expected_head)
+def _verify(record: Record, expected_head: Optional[str], counter, checkpoints: list) -> tuple[int, list]:
+    checked = check_rows(record, expected_head, checkpoints)
     header = record.header
     lines = [
         f"record: cycle {header.cycle}, {header.community_name} ({header.community}), {header.year}; "
         f"fund {yuan(header.fund)} yuan; {header.method} ballots; rule {header.outcome_rule}",
         f"rows: {checked.rows} ballots recorded (seq 1–{checked.rows}): {len(checked.current)} current, "
-        f"{checked.superseded} superseded; " + ", ".join(f"{n} {c}" for c, n in sorted(checked.channels.items())),
+        f"{checked.superseded} superseded",
+        f"window: every ballot cast within the voting window ({_bound(header.voting_opens_at)} to "
+        f"{_bound(header.voting_closes_at)})",
         f"chain: intact, head {checked.last_hash}",
     ]
+    lines += [f"checkpoint {c.seq}:{c.chain_hash}: extended" for c in checked.checkpoints]
     if header.status == SO_FAR:
         lines += [
             "SO FAR: this record was exported while voting was still open. It is not the result;",
             "        the chain is intact up to its last row.",
-            "OK: the record so far is intact.",
+            f"OK: the record so far is intact. Keep its head as a checkpoint: --checkpoint "
+            f"{checked.rows}:{checked.last_hash}" if checked.rows else "OK: the record so far is intact.",
         ]
         return EXIT_OK, lines
     result = (counter or recount)(record, checked)
@@ -924,16 +1008,31 @@ def _verify(record: Record, expected_head: Optional[str], counter) -> tuple[int,
     return EXIT_OK, lines
 
 
+def _bound(value: Optional[datetime]) -> str:
+    return format_cast_at(value) if value is not None else "unbounded"
+
+
 def main(argv: Optional[list] = None) -> int:
-    parser = argparse.ArgumentParser(description="Verify a ballot record: hash chain and recount.")
+    parser = argparse.ArgumentParser(description="Verify a ballot record: hash chain, voting window, checkpoints "
+                                                 "and recount.")
     parser.add_argument("record", help="the record: .csv, .json or .xlsx")
     parser.add_argument("--head", help="the chain head published on the results page (64 hex digits)")
+    parser.add_argument("--checkpoint", action="append", default=[], metavar="SEQ:HASH", type=_checkpoint_argument,
+                        help="a chain head copied earlier (from the list of receipts, or your receipt check) that "
+                             "the record must extend; repeat for several")
     arguments = parser.parse_args(argv)
-    status, lines = verify(arguments.record, arguments.head)
+    status, lines = verify(arguments.record, arguments.head, checkpoints=arguments.checkpoint)
     stream = sys.stdout if status == EXIT_OK else sys.stderr
     for line in lines:
         print(line, file=stream)
     return status
+
+
+def _checkpoint_argument(text: str) -> Checkpoint:
+    try:
+        return parse_checkpoint(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 if __name__ == "__main__":

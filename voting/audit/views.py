@@ -8,6 +8,7 @@ from pathlib import Path
 from flask import Response, abort, render_template, request, stream_with_context
 
 from ..accounts.access import acting_user, public, require_roles
+from ..ballots.services import worker_counts
 from ..cycles.services import get_cycle
 from ..database import transactional, utcnow
 from ..errors import Conflict
@@ -15,8 +16,8 @@ from ..extensions import db
 from ..spreadsheet import guard
 from . import bp
 from .chainlog import first_bad_row
-from .exports import (FORMATS, MIMETYPES, csv_chunks, file_name, json_chunks, roll_csv_chunks, write_pabulib,
-                      write_xlsx)
+from .exports import (FORMATS, MIMETYPES, csv_chunks, file_name, json_chunks, roll_csv_chunks, worker_csv_chunks,
+                      write_pabulib, write_xlsx)
 from .records import (RecordHeader, audit_cycles, bulletin_page, current_ballots, record_header, record_rows,
                       roll_rows)
 from .services import as_row, entries, log_action
@@ -66,7 +67,8 @@ def home():
 @require_roles("auditor", "admin")
 @transactional
 def cycle_record(cycle_id):
-    """A cycle's downloads: the record in four formats, the voter roll, the action log, the verifier."""
+    """A cycle's downloads: the record in four formats, the voter roll, the count of ballots per worker,
+    the action log, the verifier."""
     cycle = get_cycle(db.session, cycle_id)
     header, problem = None, None
     try:
@@ -97,6 +99,18 @@ def download_roll(cycle_id):
     log_action(db.session, acting_user(), "audit.download_roll", cycle.community, cycle=cycle.id)
     name = f"voter-roll-{cycle.community.code}-{cycle.year}-cycle{cycle.id}.csv"
     return _stream(roll_csv_chunks(roll_rows(db.session, cycle)), MIMETYPES["csv"], name)
+
+
+@bp.get("/audit/cycles/<int:cycle_id>/workers.csv")
+@require_roles("auditor", "admin")
+@transactional
+def download_worker_counts(cycle_id):
+    """Download how many ballots each worker entered, by channel, from the voter roll (logged first)."""
+    cycle = get_cycle(db.session, cycle_id)
+    rows = worker_counts(db.session, acting_user(), cycle)
+    log_action(db.session, acting_user(), "audit.download_worker_counts", cycle.community, cycle=cycle.id)
+    name = f"worker-counts-{cycle.community.code}-{cycle.year}-cycle{cycle.id}.csv"
+    return _stream(worker_csv_chunks(rows), MIMETYPES["csv"], name)
 
 
 @bp.get("/audit/verify_record.py")
