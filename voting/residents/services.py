@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from flask_babel import gettext as _
 
 from ..errors import Invalid
+from .idcheck import hash_id_last6
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")  # a NUL, tab or line break in a cell (Alt+Enter in Excel)
 _WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
@@ -99,7 +100,8 @@ def import_residents(session, community, rows, keys: list[str]) -> int:
             problems.extend((row.number, problem) for problem in row_problems)
             continue
         residents.append(Resident(community_id=community.id, grid_id=grids[values["grid"]], name=values["name"],
-                                  id_hash=id_hash, phone=values["phone"] or None, address=values["address"]))
+                                  id_hash=id_hash, phone=values["phone"] or None, address=values["address"],
+                                  id_last6_hash=hash_id_last6(keys[0], number)))
     if not rows:
         problems.append((1, _("the file has no residents")))
     if problems:
