@@ -1,11 +1,32 @@
 """Writing and reading the action log."""
 from __future__ import annotations
 
+import getpass
+from dataclasses import dataclass
+
 from sqlalchemy import select
 
 from ..database import utcnow
 from .chainlog import GENESIS, detail_json, link
 from .models import ActionLogEntry, ActionLogHead
+
+
+@dataclass(frozen=True)
+class CommandLineActor:
+    """The actor of an action taken with the `voting` command (no account: whoever runs it on the
+    server), named after the operating system's user."""
+
+    username: str
+    id: None = None
+    role: str = "command_line"
+
+    @classmethod
+    def current(cls) -> CommandLineActor:
+        try:
+            who = getpass.getuser()
+        except (KeyError, OSError):  # no name for this uid (a bare container)
+            who = "unknown"
+        return cls(f"command line: {who}"[:80])
 
 
 def log_action(session, user, action: str, community=None, **detail) -> ActionLogEntry:
