@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import csv
 import os
+import sys
 import tempfile
 from pathlib import Path
 
@@ -41,7 +42,7 @@ def issue_codes_command(community_code, grid_code, output, only_new, force):
     try:
         community = get_community(db.session, community_code)
         with click.progressbar(length=_count(community, grid_code, only_new), label="issuing codes",
-                               file=click.get_text_stream("stderr")) as bar:
+                               file=sys.stderr) as bar:
             slips = issue_codes(db.session, CommandLineActor.current(), community, grid_code, only_new, bar.update)
     except DomainError as error:
         db.session.rollback()
