@@ -23,7 +23,7 @@ from voting.config import secret_keys
 from voting.extensions import db
 from voting.residents.models import Resident
 from voting.residents.registry_file import read_registry
-from voting.residents.services import import_residents
+from voting.residents.services import hash_id_number, import_residents
 
 NEW_PASSWORD = "Huiming-2026"
 BEFORE_THE_VOTE = datetime(2020, 1, 1)
@@ -35,12 +35,13 @@ class Registered:
     def __init__(self, world, app, serials=(301, 302)):
         self.world = world
         lines = ["name,id_number,phone,grid,address"]
-        lines += [f"居民{s},{valid_id_number(s)},,ca-1,{s}栋" for s in serials]
+        lines += [f"登记{s},{valid_id_number(s)},,ca-1,{s}栋" for s in serials]  # not a factory's 居民N
         rows = read_registry("\n".join(lines).encode(), "registry.csv")
         import_residents(db.session, world.a.community, rows, secret_keys(app.config))
         self.people = {}
         for serial in serials:
-            resident = db.session.scalar(select(Resident).where(Resident.name == f"居民{serial}"))
+            resident = db.session.scalar(select(Resident).where(
+                Resident.id_hash == hash_id_number(app.config["SECRET_KEY"], valid_id_number(serial))))
             resident.created_at = BEFORE_THE_VOTE  # in the electorate of the vote that is open
             self.people[serial] = {"id": resident.id, "number": valid_id_number(serial),
                                    "code": issue_voting_code(db.session, resident)}
@@ -383,7 +384,7 @@ def test_issue_codes_writes_the_csv_and_keeps_only_hashes(runner, client, regist
     assert len(rows) == 1 + active
     by_name = {row[0]: row for row in rows[1:]}
     assert "'=HYPERLINK(1)" in by_name  # the spreadsheet guard
-    code = by_name["居民301"][3]
+    code = by_name["登记301"][3]
     assert len(normalise_voting_code(code)) == 12
     db.session.expire_all()
     stored = db.session.scalars(select(Resident.voting_code_hash).where(Resident.community_id == world.a.community.id))
@@ -407,7 +408,7 @@ def test_issue_codes_for_one_grid_and_only_new(runner, factory, registered, worl
     result = runner.invoke(args=["issue-codes", "--community", "ca", "--only-new", "--output", str(only_new)])
     assert result.exit_code == 0, result.output
     names = {row[0] for row in list(csv.reader(io.StringIO(only_new.read_text("utf-8-sig"))))[1:]}
-    assert names and not names & {"居民301", "居民302"}  # they hold codes already
+    assert names and not names & {"登记301", "登记302"}  # they hold codes already
 
 
 @pytest.mark.parametrize("args, message", [
