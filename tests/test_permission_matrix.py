@@ -32,17 +32,22 @@ import pytest
 from conftest import TEST_PASSWORD, IsolatedClient, _empty_tables
 from factories import Factory, Place, valid_id_number
 from PIL import Image
+from flask import current_app
 from sqlalchemy import event, func, select
 
 from voting import create_app
 from voting.accounts.models import User
 from voting.ballots.models import PaperBatch, PaperEntry
-from voting.ballots.services import cast_ballot
+from voting.ballots.services import cast_ballot, issue_voting_code
+from voting.config import secret_keys
 from voting.cycles.models import Cycle
 from voting.database import utcnow
 from voting.extensions import db
 from voting.proposals.models import ProjectPhoto
 from voting.proposals.photos import ProcessedPhoto, store_photo
+from voting.residents.idcheck import hash_id_last6
+from voting.residents.models import Resident
+from voting.residents.services import hash_id_number
 from voting.results.services import ensure_result
 from voting.tracking.models import Milestone, MilestonePhoto
 from voting.tracking.services import local_today
@@ -148,6 +153,12 @@ ROUTES = [
     Route("POST", "/api/v1/auth/token", PUBLIC, json=lambda v: credentials(v["resident"])),
     Route("GET", "/api/v1/me", api(200, *SIGNED_IN)),
     Route("GET", "/api/v1/openapi.json", PUBLIC),
+    # Activation ignores whoever is signed in: the API knows no session and is public; the page asks a
+    # signed-in user to sign out first (409) and never activates on their session.
+    Route("POST", "/api/v1/auth/activate", everyone(201), setup="activation", json=lambda v: v["activation"]),
+    Route("GET", "/activate", PUBLIC),
+    Route("POST", "/activate", but(everyone(409), anonymous=302), setup="activation",
+          form=lambda v: v["activation"] | {"confirm": v["activation"]["password"]}),
     # --- geography -------------------------------------------------------------------------------
     Route("GET", "/", PUBLIC),
     Route("GET", "/c/{a}", PUBLIC),
@@ -469,6 +480,22 @@ def already_voted_paper(scene: Scene, user) -> dict:
     return base(scene, user) | {"batch": batch.id, "entry": batch.entries[0].id}
 
 
+_activations = itertools.count(1)
+
+
+def activation(scene: Scene, user) -> dict:
+    """A resident of community a registered with the ID digits, holding a new voting code, no account yet."""
+    n = next(_activations)
+    number = valid_id_number(n)
+    key = secret_keys(current_app.config)[0]
+    resident = scene.factory.add(Resident(community_id=scene.a.community.id, grid_id=scene.a.grid.id,
+                                          name=f"激活{n}", address=f"{n}栋", id_hash=hash_id_number(key, f"act{n}"),
+                                          id_last6_hash=hash_id_last6(key, number)))
+    code = issue_voting_code(db.session, resident)
+    return base(scene, user) | {"activation": {"voting_code": code, "id_last6": number[-6:],
+                                               "username": f"activated-{n}", "password": "Activate-Pass-1"}}
+
+
 def building(scene: Scene, user) -> dict:
     """Last year's cycle being built: a funded project, a completed one, a milestone with a photo."""
     factory, a = scene.factory, scene.a
@@ -486,7 +513,7 @@ def building(scene: Scene, user) -> dict:
                                 "milestone_photo": name}
 
 
-SETUPS = {"voting": base, "public_photo": public_photo, "collecting": collecting, "review": review,
+SETUPS = {"voting": base, "activation": activation, "public_photo": public_photo, "collecting": collecting, "review": review,
           "finished": finished, "voted": voted, "counted": counted, "paper": paper,
           "own_paper_entry": own_paper_entry, "typed_twice": typed_twice, "already_voted_paper": already_voted_paper,
           "building": building}

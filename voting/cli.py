@@ -24,11 +24,12 @@ def _create_app():
 
 
 def register_commands(app) -> None:
+    from .accounts.commands import issue_codes_command
     from .audit.commands import export_command, verify_command
     from .tally.command import tally_command
 
-    for command in (init_db, demo, serve, users, import_residents, residents, backup, restore, tally_command, export_command,
-                    verify_command):
+    for command in (init_db, demo, serve, users, import_residents, residents, backup, restore, tally_command,
+                    export_command, verify_command, issue_codes_command):
         app.cli.add_command(command)
 
 
@@ -105,14 +106,17 @@ def users():
 @click.option("--password", required=True)
 @click.option("--community", "community_code")
 @click.option("--grid", "grid_code")
+@click.option("--id-number", help="A resident's account: the ID number of the registered resident it belongs to.")
 @with_appcontext
-def users_add(role, username, password, community_code, grid_code):
-    """Add an account with its role and scope."""
-    from .accounts.services import create_user
+def users_add(role, username, password, community_code, grid_code, id_number):
+    """Add an account with its role and scope (a resident's: linked to the registry by --id-number)."""
+    from .accounts.services import create_user, registered_resident
 
     try:
+        resident = registered_resident(db.session, role, id_number, community_code, secret_keys(current_app.config))
         create_user(db.session, role=role, username=username, password=password,
-                    community_code=community_code, grid_code=grid_code)
+                    community_code=community_code or (resident.community.code if resident else None),
+                    grid_code=grid_code, resident_id=resident.id if resident else None)
     except DomainError as error:
         db.session.rollback()
         raise click.ClickException(error.message) from None

@@ -21,6 +21,7 @@ from .database import utcnow
 from .geography.models import Community, Grid, SubDistrict
 from .proposals.models import Project
 from .residents.models import Resident
+from .residents.idcheck import hash_id_last6
 from .residents.services import adult_on, birth_date, hash_id_number, household_key, id_check_char
 
 PAST_YEARS = (2019, 2020, 2021)
@@ -96,6 +97,8 @@ class _Build:
     now: datetime
     secret_key: str
     password_hash: str
+    # A resident whose ID digits the accounts table shows, to try activation (a new code replaces the password).
+    activation_example: tuple[str, str, str, str] | None = None
 
 
 def accounts_file(app) -> Path:
@@ -140,7 +143,7 @@ def load_demo(session, *, seed: int, password: str | None, residents_per_grid: i
     from .audit.demo_ballots import vote_last_year
 
     vote_last_year(session, seed, build.now)  # real ballots for last year's cycles, counted to what they fund
-    return _accounts_table(communities, password, residents_per_grid, grid_counts)
+    return _accounts_table(communities, password, residents_per_grid, grid_counts, build.activation_example)
 
 
 def _places(session, build: _Build) -> list[Community]:
@@ -193,7 +196,8 @@ def _residents(session, build: _Build, community, grids, per_grid: int) -> list[
                        f"{rng.randrange(1, 19)}0{rng.randrange(1, 5)}")
             resident = Resident(
                 community_id=community.id, grid_id=grid.id, name=name,
-                id_hash=hash_id_number(build.secret_key, number), phone=phone, address=address,
+                id_hash=hash_id_number(build.secret_key, number), id_last6_hash=hash_id_last6(build.secret_key, number),
+                phone=phone, address=address,
                 household=household_key(build.secret_key, community.id, address),
                 # the day they turn 18, for who was under 18 when registered (as an import keeps it)
                 adult_on=adult_on(birth_date(number), REGISTERED_AT.date()),
@@ -206,6 +210,8 @@ def _residents(session, build: _Build, community, grids, per_grid: int) -> list[
             session.add(User(username=username, password_hash=build.password_hash, role="resident",
                              community_id=community.id, resident_id=resident.id))
             names.append(username)
+            if n == 2 and build.activation_example is None:
+                build.activation_example = (username, resident.name, grid.name, number[-6:])
     return names
 
 
@@ -370,7 +376,8 @@ def _implementation_cycle(session, build: _Build, rng: random.Random, community,
                               payee=rng.choice(CONTRACTORS), note="预付款", recorded_by_id=worker.id, created_at=started))
 
 
-def _accounts_table(communities, password: str, per_grid: int, grid_counts: list[int]) -> str:
+def _accounts_table(communities, password: str, per_grid: int, grid_counts: list[int],
+                    activation_example: tuple[str, str, str, str] | None = None) -> str:
     first, last = communities[0], communities[-1]
     rows = [
         ("admin", "district admin", "the whole district"),
@@ -386,4 +393,9 @@ def _accounts_table(communities, password: str, per_grid: int, grid_counts: list
     lines += ["", f"  e.g. resident-{first.code}-1 ({first.name}) can vote now;",
               f"       staff-{first.code} records progress and payments on last year's projects;",
               "       auditor downloads last year's ballot records and verifies them (/audit)."]
+    if activation_example:
+        username, name, grid, last6 = activation_example
+        lines += ["", f"  Activation: staff-{first.code} prints a new voting code for {name} ({grid}) at",
+                  f"  /c/{first.code}/voting-codes; at /activate that code and the ID digits {last6} set a new",
+                  f"  password (and username) for {username}: how a resident recovers a lost password."]
     return "\n".join(lines) + "\n"

@@ -5,8 +5,10 @@ from ..api import bp, json_body
 from ..errors import Invalid
 from ..extensions import db
 from ..database import transactional
+from ..config import secret_keys
 from .access import acting_user, public
-from .limits import sign_in_limits
+from .activation import Activation, activate_account
+from .limits import activation_limits, sign_in_limits
 from .services import authenticate, issue_token
 
 
@@ -23,6 +25,16 @@ def create_token():
     user = authenticate(db.session, username, password)
     token, row = issue_token(db.session, user, current_app.config["TOKEN_LIFETIME_HOURS"])
     return jsonify(token=token, expires_at=row.expires_at.isoformat() + "Z")
+
+
+@bp.post("/auth/activate")
+@public
+@activation_limits
+@transactional
+def activate():
+    """Activate a registered resident's account with the personal voting code and the ID number's last six."""
+    done = activate_account(db.session, Activation.from_json(json_body()), secret_keys(current_app.config))
+    return jsonify(username=done.user.username, replaced=done.replaced), 200 if done.replaced else 201
 
 
 @bp.get("/me")

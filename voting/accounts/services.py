@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import unicodedata
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
@@ -14,9 +15,11 @@ from ..database import DriverStatement, per_dialect, utcnow
 from ..errors import Invalid, Unauthorized
 from ..geography.models import Community, Grid
 from ..residents.models import Resident
+from ..residents.services import hash_id_number, validate_id_number
 from .models import ROLES, ApiToken, User
 
 MIN_PASSWORD_LENGTH = 8
+MAX_USERNAME = 80
 # Checked against when the username is unknown, so both answers take the same time.
 _DUMMY_HASH = generate_password_hash("not-a-real-password-" + secrets.token_hex(8))
 
@@ -33,6 +36,14 @@ def check_password_policy(password: str) -> None:
     kinds = [any(c.isdigit() for c in password), any(c.isalpha() for c in password)]
     if not all(kinds):
         raise Invalid(_("A password needs both letters and digits."), "weak_password")
+
+
+def check_username(username: str) -> None:
+    """:raises Invalid: bad_username unless 1 to 80 characters without spaces or control characters."""
+    if not username or len(username) > MAX_USERNAME:
+        raise Invalid(_("A username needs 1 to 80 characters."), "bad_username")
+    if any(c.isspace() or unicodedata.category(c).startswith("C") for c in username):
+        raise Invalid(_("A username has no spaces or invisible characters."), "bad_username")
 
 
 def authenticate(session, username: str, password: str) -> User:
@@ -161,8 +172,7 @@ def create_user(session, *, role: str, username: str, password: str, community_c
     """
     if role not in ROLES:
         raise Invalid(_("Unknown role '%(role)s'; use one of %(roles)s.", role=role, roles=", ".join(ROLES)))
-    if not username or len(username) > 80:
-        raise Invalid(_("A username needs 1 to 80 characters."))
+    check_username(username)
     if session.scalar(select(User.id).where(User.username == username)):
         raise Invalid(_("The username '%(u)s' is taken.", u=username), "username_taken")
     if password_hash is None:
@@ -194,6 +204,37 @@ def create_user(session, *, role: str, username: str, password: str, community_c
     session.add(user)
     session.flush()
     return user
+
+
+def registered_resident(session, role: str, id_number: str | None, community_code: str | None,
+                        keys: list[str]) -> Resident | None:
+    """The registered resident a new account of `role` belongs to: a resident's account needs the
+    ID number of an active resident of the registry (hashed under any of the server's keys) who has
+    no account yet; other roles have none.
+
+    :raises Invalid: no or another role's ID number, a bad or unknown ID number, a resident who moved
+        away, of another community than `community_code`, or with an account already.
+    """
+    if role != "resident":
+        if id_number:
+            raise Invalid(_("Only a resident account links to the resident registry."))
+        return None
+    if not id_number:
+        raise Invalid(_("A resident's account needs --id-number of a registered resident."), "id_number_required")
+    number = validate_id_number(id_number)
+    resident = session.scalar(select(Resident).where(Resident.id_hash.in_([hash_id_number(k, number) for k in keys])))
+    if resident is None:
+        raise Invalid(_("No resident with this ID number is registered. Import the registry first."),
+                      "unknown_resident")
+    if not resident.is_active:
+        raise Invalid(_("This resident no longer lives in the community (the registry says so)."), "not_registered")
+    if community_code and resident.community.code != community_code:
+        raise Invalid(_("This resident is registered in %(community)s, not in '%(code)s'.",
+                        community=resident.community.code, code=community_code), "wrong_community")
+    taken = session.scalar(select(User.username).where(User.resident_id == resident.id))
+    if taken:
+        raise Invalid(_("This resident already has the account '%(u)s'.", u=taken), "already_activated")
+    return resident
 
 
 def token_hash(token: str) -> str:

@@ -1,14 +1,16 @@
-from flask import flash, redirect, render_template, request, session, url_for
+from flask import current_app, flash, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_user, logout_user
 
+from ..config import secret_keys
 from ..database import transactional
 from ..errors import DomainError, Unauthorized
 from ..extensions import db
 from . import bp
 from .access import public
-from .limits import sign_in_limits
-from .forms import LoginForm, LogoutForm, PasswordForm
+from .activation import Activation, activate_account
+from .limits import activation_limits, sign_in_limits
+from .forms import ActivateForm, LoginForm, LogoutForm, PasswordForm
 from .services import authenticate, change_password, end_sessions
 
 
@@ -64,6 +66,44 @@ def change_password_page():
             flash(_("Your password has been changed. Other devices have been signed out."), "info")
             return redirect(url_for("geography.home"))
     return render_template("accounts/password.html", form=form), 400 if form.errors else 200
+
+
+# Which field of the activation page a refusal belongs next to (the rest go above the form).
+_ACTIVATION_FIELDS = {"bad_voting_code": "voting_code", "bad_id_last6": "id_last6", "bad_username": "username",
+                      "username_taken": "username", "weak_password": "password", "too_long": "password"}
+
+
+@bp.route("/activate", methods=["GET", "POST"])
+@public
+@activation_limits
+@transactional
+def activate_page():
+    """A resident activates their account (or replaces a lost password) with the slip's code and ID digits."""
+    if current_user.is_authenticated:  # a grid worker's phone, say: never activate as, or for, the signed-in
+        return render_template("accounts/activate.html", form=None), 409 if request.method == "POST" else 200
+    form = ActivateForm(community=request.args.get("community", "")[:32])
+    if form.validate_on_submit():
+        try:
+            done = activate_account(db.session, Activation(form.voting_code.data, form.id_last6.data,
+                                                           form.username.data, form.password.data,
+                                                           form.community.data or None),
+                                    secret_keys(current_app.config))
+        except DomainError as error:
+            db.session.rollback()
+            field = getattr(form, _ACTIVATION_FIELDS.get(error.code, ""), None)
+            if field is not None:
+                field.errors = [*field.errors, error.message]
+            else:
+                form.form_errors.append(error.message)
+            return render_template("accounts/activate.html", form=form), error.status
+        session.clear()
+        login_user(done.user)
+        flash(_("Your account '%(u)s' is ready and you are signed in.", u=done.user.username)
+              if not done.replaced else
+              _("Your new password is set and you are signed in as '%(u)s'. Other devices have been signed out.",
+                u=done.user.username), "info")
+        return redirect(url_for("geography.community", code=done.user.community.code))
+    return render_template("accounts/activate.html", form=form), 400 if form.errors else 200
 
 
 def _safe_next(target: str | None) -> str | None:

@@ -1,6 +1,7 @@
 """Writing and reading the action log."""
 from __future__ import annotations
 
+import getpass
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -13,7 +14,7 @@ from .models import ActionLogEntry, ActionLogHead
 def log_action(session, user, action: str, community=None, **detail) -> ActionLogEntry:
     """Append an entry for `user` (None: the command line) doing `action` (in `community`), chained
     to the last one."""
-    user = user or CommandLine()
+    user = user or CommandLine.current()
     head = session.scalar(select(ActionLogHead).where(ActionLogHead.id == 1).with_for_update())
     if head is None:
         head = ActionLogHead(id=1, seq=0, chain_hash=GENESIS)
@@ -32,17 +33,26 @@ def log_action(session, user, action: str, community=None, **detail) -> ActionLo
 
 @dataclass(frozen=True)
 class CommandLine:
-    """The actor of a `voting` command (whoever runs it on the server): no account."""
+    """The actor of an action taken with the `voting` command (no account: whoever runs it on the
+    server), named after the operating system's user."""
 
+    username: str
     id: None = None
-    username: str = "command-line"
-    role: str = "command"
+    role: str = "command_line"
+
+    @classmethod
+    def current(cls) -> CommandLine:
+        try:
+            who = getpass.getuser()
+        except (KeyError, OSError):  # no name for this uid (a bare container)
+            who = "unknown"
+        return cls(f"command line: {who}"[:80])
 
 
 def log_actions(session, user, community, actions: list[tuple[str, dict]]) -> None:
     """Append several entries for `user` (None: the command line) in `community`, in order, taking
     the chain's head once (an import logs one entry per resident)."""
-    user = user or CommandLine()
+    user = user or CommandLine.current()
     head = session.scalar(select(ActionLogHead).where(ActionLogHead.id == 1).with_for_update())
     if head is None:
         head = ActionLogHead(id=1, seq=0, chain_hash=GENESIS)

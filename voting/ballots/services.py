@@ -60,7 +60,7 @@ from ..proposals.models import Project
 from ..residents.models import Resident
 from .chain import canonical_row, genesis_hash, next_hash
 from .codes import (key_fingerprint, key_with_fingerprint, new_receipt, new_voting_code, normalise_receipt,
-                    normalise_voting_code, voter_code)
+                    normalise_voting_code, voter_code, voting_code_tag)
 from .models import Ballot, BallotChain, BallotChoice, IdempotentAnswer, RollEntry
 from .rules import BallotRules, validate_choices
 
@@ -357,7 +357,10 @@ def issue_voting_code(session, resident: Resident) -> str:
     its hash is stored.
     """
     code = new_voting_code()
-    resident.voting_code_hash = generate_password_hash(normalise_voting_code(code))
+    digits = normalise_voting_code(code)
+    resident.voting_code_hash = generate_password_hash(digits)
+    resident.voting_code_tag = voting_code_tag(secret_keys(current_app.config)[0], digits)
+    resident.used_code_hash = None  # the code that activated the account no longer answers at all
     session.flush()
     return code
 

@@ -42,6 +42,15 @@ class Resident(db.Model):
     adult_on: Mapped[date | None]
     # The personal voting code for assisted ballots (printed for the resident), only as a hash.
     voting_code_hash: Mapped[str | None] = mapped_column(String(256))
+    # Finds a code's resident without a hash per resident: a short keyed tag of the code, shared by
+    # many (`ballots.codes.voting_code_tag`); the slow hash above is then checked for the few it finds.
+    voting_code_tag: Mapped[str | None] = mapped_column(String(8), index=True)
+    # A code that activated the account: no longer valid anywhere, kept only so that the same code
+    # and ID digits sent again get "already activated" (`accounts.activation`).
+    used_code_hash: Mapped[str | None] = mapped_column(String(256))
+    # The last six characters of the ID number as a salted keyed hash (`residents.idcheck`): what
+    # activation checks besides the code. Filled at import (the ID number itself is never stored).
+    id_last6_hash: Mapped[str | None] = mapped_column(String(128))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     # Since when community_id, status and household are as they are (created_at at first).
     facts_since: Mapped[datetime] = mapped_column(default=utcnow)

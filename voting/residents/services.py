@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 from flask_babel import gettext as _
 
 from ..errors import Invalid
+from .idcheck import hash_id_last6
 
 LOCAL_ZONE = ZoneInfo("Asia/Shanghai")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")  # a NUL, tab or line break in a cell (Alt+Enter in Excel)
@@ -123,6 +124,7 @@ class NewResident:
     phone: str | None
     id_hash: str
     adult_on: date | None
+    id_last6_hash: str
 
 
 @dataclass(frozen=True)
@@ -208,11 +210,12 @@ def plan_import(session, community, rows, keys: list[str], now: datetime) -> Imp
         if values["grid"] not in grids:
             row_problems.append(_("grid '%(grid)s' is not a grid of %(community)s",
                                   grid=values["grid"], community=community.code))
-        hashes, born = [], None
+        hashes, born, last6 = [], None, None
         try:
             number = validate_id_number(values["id_number"])
             born = birth_date(number)
             hashes = [hash_id_number(key, number) for key in keys]
+            last6 = hash_id_last6(keys[0], number)  # what a resident types to activate their account
         except Invalid as error:
             row_problems.append(error.message)
         if hashes and hashes[0] in seen:
@@ -222,14 +225,14 @@ def plan_import(session, community, rows, keys: list[str], now: datetime) -> Imp
         if row_problems:
             problems.extend((row.number, problem) for problem in row_problems)
         else:
-            checked.append((row.number, values, hashes, born))
+            checked.append((row.number, values, hashes, born, last6))
     if not rows:
         problems.append((1, _("the file has no residents")))
 
     ours = list(session.scalars(select(Resident).where(Resident.community_id == community.id)
                                 .options(selectinload(Resident.grid))))
     by_hash = {r.id_hash: r for r in ours}
-    wanted = [h for _n, _v, hashes, _b in checked for h in hashes if h not in by_hash]
+    wanted = [h for _n, _v, hashes, _b, _l in checked for h in hashes if h not in by_hash]
     for start in range(0, len(wanted), 500):
         by_hash.update((r.id_hash, r) for r in session.scalars(
             select(Resident).where(Resident.id_hash.in_(wanted[start:start + 500]))))
@@ -237,13 +240,13 @@ def plan_import(session, community, rows, keys: list[str], now: datetime) -> Imp
 
     plan, listed = ImportPlan(community), set()
     today, key = local_day(now), keys[0]
-    for number, values, hashes, born in checked:
+    for number, values, hashes, born, last6 in checked:
         resident = next((by_hash[h] for h in hashes if h in by_hash), None)
         phone = values["phone"] or None
         household = household_key(key, community.id, values["address"])
         if resident is None:
             plan.new.append(NewResident(number, values["name"], values["grid"], grids[values["grid"]],
-                                        values["address"], phone, hashes[0], adult_on(born, today)))
+                                        values["address"], phone, hashes[0], adult_on(born, today), last6))
             continue
         listed.add(resident.id)
         if resident.status == "deceased":
@@ -276,6 +279,8 @@ def plan_import(session, community, rows, keys: list[str], now: datetime) -> Imp
         age = adult_on(born, local_day(resident.created_at))
         if resident.adult_on is None and age is not None:
             refresh["adult_on"] = age
+        if resident.id_last6_hash is None:  # registered before activation existed: now they can activate
+            refresh["id_last6_hash"] = last6
         if refresh:
             plan.refresh.append((resident, refresh))
     plan.moved_away = sorted((r for r in ours if r.status == "active" and r.id not in listed), key=address_order)
@@ -316,7 +321,8 @@ def apply_import(session, user, plan: ImportPlan, keys: list[str], now: datetime
     session.flush()  # a rekeyed hash before a new resident could take it
     added = [Resident(community_id=community.id, grid_id=n.grid_id, name=n.name, id_hash=n.id_hash, phone=n.phone,
                       address=n.address, household=household_key(key, community.id, n.address), status="active",
-                      adult_on=n.adult_on, created_at=now, facts_since=now) for n in plan.new]
+                      adult_on=n.adult_on, id_last6_hash=n.id_last6_hash, created_at=now, facts_since=now)
+             for n in plan.new]
     session.add_all(added)
     session.flush()
     entries += [("residents.new", {"resident": r.id, "grid": n.grid}) for r, n in zip(added, plan.new)]

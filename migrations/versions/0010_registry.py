@@ -10,8 +10,8 @@
 Existing residents: `facts_since` is their registration, `adult_on` stays unknown (of age) until
 the registry is imported again, the household is hashed from the address with the current key.
 
-Revision ID: 0009r
-Revises: 0008
+Revision ID: 0010
+Revises: 0009
 Create Date: 2026-12-10 10:00:00
 
 """
@@ -24,8 +24,8 @@ import sqlalchemy as sa
 from alembic import op
 from flask import current_app
 
-revision = '0009r'
-down_revision = '0008'
+revision = '0010'
+down_revision = '0009'
 branch_labels = None
 depends_on = None
 
