@@ -1,4 +1,5 @@
-"""Writing a cycle's ballot record as CSV, JSON, XLSX or pabulib, and the voter roll as CSV.
+"""Writing a cycle's ballot record as CSV, JSON, XLSX or pabulib, and the voter roll and the action
+log as CSV.
 
 Every writer streams: it takes the header and an iterator of rows (`records.record_rows`, which
 reads the database in batches) and yields text in chunks, so a record of a million rows never sits
@@ -36,11 +37,13 @@ from ..results.services import VOTE_TYPES
 from ..spreadsheet import guard
 from ..tally import Election, Project as TallyProject, pabulib_rule_name, write_pb
 from .records import RECORD_FORMAT, RecordHeader, RecordRow, RollRow
+from .services import as_row, entries
 
 BALLOT_COLUMNS = ("seq", "voter_code", "version", "channel", "worker", "choices", "cast_at", "receipt",
                   "superseded", "chain_hash")
 PROJECT_COLUMNS = ("project_id", "cost", "title", "category")
 ROLL_COLUMNS = ("grid", "grid_name", "name", "channel")
+LOG_COLUMNS = ("seq", "at", "actor", "role", "action", "community", "detail", "chain_hash")
 FORMATS = ("csv", "json", "xlsx", "pb")
 MIMETYPES = {
     "csv": "text/csv",  # Flask adds "; charset=utf-8" to text types
@@ -252,6 +255,24 @@ def roll_csv_chunks(rows: Iterable[RollRow]) -> Iterator[str]:
     writer.writerow(ROLL_COLUMNS)
     for count, row in enumerate(rows, start=1):
         writer.writerow([guard(row.grid), guard(row.grid_name), guard(row.name), row.channel])
+        if count % CHUNK_ROWS == 0:
+            yield buffer.getvalue()
+            buffer.seek(0)
+            buffer.truncate()
+    yield buffer.getvalue()
+
+
+# --- the action log ----------------------------------------------------------------------------------
+
+
+def log_csv_chunks(session) -> Iterator[str]:
+    """The whole action log in seq order, as CSV (UTF-8 with a byte-order mark), its cells guarded."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=LOG_COLUMNS)
+    buffer.write("\ufeff")
+    writer.writeheader()
+    for count, entry in enumerate(entries(session), start=1):
+        writer.writerow({key: guard(value) for key, value in as_row(entry).items()})
         if count % CHUNK_ROWS == 0:
             yield buffer.getvalue()
             buffer.seek(0)

@@ -187,16 +187,17 @@ class RollRow:
     channel: str
 
 
-def roll_rows(session, cycle: Cycle) -> Iterator[RollRow]:
+def roll_rows(session, cycle_id: int) -> Iterator[RollRow]:
     """Who voted in the cycle and by which channel (of their latest ballot), by grid and name.
 
     No voter code, no time and not the order of voting: nothing to join with the ballot record.
+    Takes the cycle's id, not the cycle: the rows stream after the view that found the cycle.
     """
     stmt = (
         select(Grid.code, Grid.name, Resident.name, RollEntry.channel)
         .join(Resident, Resident.id == RollEntry.resident_id)
         .join(Grid, Grid.id == Resident.grid_id)
-        .where(RollEntry.cycle_id == cycle.id, RollEntry.has_voted)
+        .where(RollEntry.cycle_id == cycle_id, RollEntry.has_voted)
         .order_by(Grid.code, Resident.name, Resident.id)
     )
     for rows in session.execute(stmt.execution_options(yield_per=BATCH)).partitions(BATCH):
