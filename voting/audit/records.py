@@ -165,11 +165,13 @@ def record_rows(session, header: RecordHeader) -> Iterator[RecordRow]:
         superseded=_FINAL_SUPERSEDED if header.is_final else _SO_FAR_SUPERSEDED.format(last=last),
     )
     # Options for this statement only: set on the connection they would stay for the session's next ones.
-    result = connection.exec_driver_sql(sql, execution_options={"yield_per": BATCH})
-    for rows in result.partitions(BATCH):
-        for seq, code, version, channel, worker, cast_at, receipt, gone, chain_hash, choices in rows:
-            yield RecordRow(seq, code, version, channel, worker or "", choices or "", cast_at, receipt, bool(gone),
-                            chain_hash)
+    # Closed also when the reader stops early (a download abandoned or failed midway): on PostgreSQL
+    # it is a server-side cursor, which would otherwise stay open until the connection goes back.
+    with connection.exec_driver_sql(sql, execution_options={"yield_per": BATCH}) as result:
+        for rows in result.partitions(BATCH):
+            for seq, code, version, channel, worker, cast_at, receipt, gone, chain_hash, choices in rows:
+                yield RecordRow(seq, code, version, channel, worker or "", choices or "", cast_at, receipt,
+                                bool(gone), chain_hash)
 
 
 def current_ballots(session, header: RecordHeader) -> Iterator[tuple[tuple[int, int], ...]]:
@@ -200,9 +202,10 @@ def roll_rows(session, cycle_id: int) -> Iterator[RollRow]:
         .where(RollEntry.cycle_id == cycle_id, RollEntry.has_voted)
         .order_by(Grid.code, Resident.name, Resident.id)
     )
-    for rows in session.execute(stmt.execution_options(yield_per=BATCH)).partitions(BATCH):
-        for grid, grid_name, name, channel in rows:
-            yield RollRow(grid, grid_name, name, channel)
+    with session.execute(stmt.execution_options(yield_per=BATCH)) as result:  # closed however the reader stops
+        for rows in result.partitions(BATCH):
+            for grid, grid_name, name, channel in rows:
+                yield RollRow(grid, grid_name, name, channel)
 
 
 @dataclass(frozen=True)
