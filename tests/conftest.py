@@ -5,6 +5,7 @@ The schema is built once per session by the migrations; every test starts from e
 """
 from __future__ import annotations
 
+import contextvars
 import os
 import socket
 import subprocess
@@ -13,6 +14,7 @@ import time
 import urllib.request
 
 import pytest
+from flask import has_app_context
 from flask.testing import FlaskClient
 from sqlalchemy import create_engine, text
 
@@ -77,13 +79,31 @@ def _empty_tables() -> None:
 
 
 class IsolatedClient(FlaskClient):
-    """Each request runs in its own app context (its own `g` and database session), as in
-    production; the test's own session is committed first so the request sees what the test made."""
+    """A client whose requests run as on the real server, where no context outlives a request.
+
+    The test's own session is committed first, so the request sees what the test made. The
+    request then runs in an empty `contextvars.Context`: the `app` fixture's app context (where the
+    test and its factories work) is invisible to it, so Flask pushes the request's own app
+    context, with its own `g` and database session, and tears it down (closing that session) when
+    the view returns. The body is read after that teardown, outside any context, as gunicorn reads
+    it: a streamed body that still needs the view's session or its objects fails here as it fails
+    on the server (an error in the body propagates out of the call).
+    """
 
     def open(self, *args, **kwargs):
-        db.session.commit()
-        with self.application.app_context():
+        if not has_app_context():  # following a redirect: already in the request's empty context
             return super().open(*args, **kwargs)
+        db.session.commit()
+        return contextvars.Context().run(self._served, *args, **kwargs)
+
+    def _served(self, *args, **kwargs):
+        response = super().open(*args, **kwargs)
+        response.make_sequence()  # the whole body, produced the way a server sends it
+        response.close()
+        return response
+
+    def __enter__(self):
+        raise TypeError("IsolatedClient keeps no context after a request (the server keeps none)")
 
 
 @pytest.fixture()

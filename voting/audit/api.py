@@ -2,7 +2,7 @@
 bulletin board of receipts.
 
 GET /cycles/<id>/record answers the record as CSV (see `exports.py` for the layout; before the
-close the record so far, marked as such in its `status` and `note`). The download is logged first.
+close the record so far, marked as such in its `status` and `note`). The download is logged once served.
 GET /cycles/<id>/receipts?page=N is public: `{cycle, total, page, pages, per_page, head: {seq,
 chain_hash}, receipts: [{seq, receipt, recorded_at, superseded, chain_hash}]}` in the order
 recorded; never choices, never voters. `head` is the running head of the chain (public while voting
@@ -27,8 +27,8 @@ from .views import logged_record_header, record_response
 @transactional
 def cycle_record(cycle_id):
     """The cycle's ballot record as CSV (auditors and the district admin; the download is logged)."""
-    header = logged_record_header(cycle_id, "csv", via="api")
-    return record_response(header, "csv")
+    header, logged = logged_record_header(cycle_id, "csv", via="api")
+    return record_response(header, "csv", logged)
 
 
 @bp.get("/cycles/<int:cycle_id>/receipts")

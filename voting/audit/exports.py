@@ -1,5 +1,5 @@
-"""Writing a cycle's ballot record as CSV, JSON, XLSX or pabulib, and the voter roll and the count of
-ballots per worker as CSV.
+"""Writing a cycle's ballot record as CSV, JSON, XLSX or pabulib, and the voter roll, the count of
+ballots per worker and the action log as CSV.
 
 Every writer streams: it takes the header and an iterator of rows (`records.record_rows`, which
 reads the database in batches) and yields text in chunks, so a record of a million rows never sits
@@ -41,11 +41,13 @@ from ..results.services import VOTE_TYPES
 from ..spreadsheet import guard
 from ..tally import Election, Project as TallyProject, pabulib_rule_name, write_pb
 from .records import RECORD_FORMAT, RecordHeader, RecordRow, RollRow
+from .services import as_row, entries
 
 BALLOT_COLUMNS = ("seq", "voter_code", "version", "choices", "cast_at", "receipt", "superseded", "chain_hash")
 PROJECT_COLUMNS = ("project_id", "cost", "title", "category")
 ROLL_COLUMNS = ("grid", "grid_name", "name", "channel")
 WORKER_COLUMNS = ("worker", "channel", "ballots")
+LOG_COLUMNS = ("seq", "at", "actor", "role", "action", "community", "detail", "chain_hash")
 FORMATS = ("csv", "json", "xlsx", "pb")
 MIMETYPES = {
     "csv": "text/csv",  # Flask adds "; charset=utf-8" to text types
@@ -274,4 +276,22 @@ def worker_csv_chunks(rows: Iterable) -> Iterator[str]:
     buffer.write("\ufeff")
     writer.writerow(WORKER_COLUMNS)
     writer.writerows((guard(row.worker), row.channel, row.ballots) for row in rows)
+    yield buffer.getvalue()
+
+
+# --- the action log ----------------------------------------------------------------------------------
+
+
+def log_csv_chunks(session) -> Iterator[str]:
+    """The whole action log in seq order, as CSV (UTF-8 with a byte-order mark), its cells guarded."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=LOG_COLUMNS)
+    buffer.write("\ufeff")
+    writer.writeheader()
+    for count, entry in enumerate(entries(session), start=1):
+        writer.writerow({key: guard(value) for key, value in as_row(entry).items()})
+        if count % CHUNK_ROWS == 0:
+            yield buffer.getvalue()
+            buffer.seek(0)
+            buffer.truncate()
     yield buffer.getvalue()

@@ -168,10 +168,12 @@ def record_rows(session, header: RecordHeader) -> Iterator[RecordRow]:
         superseded=_FINAL_SUPERSEDED if header.is_final else _SO_FAR_SUPERSEDED.format(last=last),
     )
     # Options for this statement only: set on the connection they would stay for the session's next ones.
-    result = connection.exec_driver_sql(sql, execution_options={"yield_per": BATCH})
-    for rows in result.partitions(BATCH):
-        for seq, code, version, cast_at, receipt, gone, chain_hash, choices in rows:
-            yield RecordRow(seq, code, version, choices or "", cast_at, receipt, bool(gone), chain_hash)
+    # Closed also when the reader stops early (a download abandoned or failed midway): on PostgreSQL
+    # it is a server-side cursor, which would otherwise stay open until the connection goes back.
+    with connection.exec_driver_sql(sql, execution_options={"yield_per": BATCH}) as result:
+        for rows in result.partitions(BATCH):
+            for seq, code, version, cast_at, receipt, gone, chain_hash, choices in rows:
+                yield RecordRow(seq, code, version, choices or "", cast_at, receipt, bool(gone), chain_hash)
 
 
 def current_ballots(session, header: RecordHeader) -> Iterator[tuple[tuple[int, int], ...]]:
@@ -189,21 +191,23 @@ class RollRow:
     channel: str
 
 
-def roll_rows(session, cycle: Cycle) -> Iterator[RollRow]:
+def roll_rows(session, cycle_id: int) -> Iterator[RollRow]:
     """Who voted in the cycle and by which channel (of their latest ballot), by grid and name.
 
     No voter code, no time and not the order of voting: nothing to join with the ballot record.
+    Takes the cycle's id, not the cycle: the rows stream after the view that found the cycle.
     """
     stmt = (
         select(Grid.code, Grid.name, Resident.name, RollEntry.channel)
         .join(Resident, Resident.id == RollEntry.resident_id)
         .join(Grid, Grid.id == Resident.grid_id)
-        .where(RollEntry.cycle_id == cycle.id, RollEntry.has_voted)
+        .where(RollEntry.cycle_id == cycle_id, RollEntry.has_voted)
         .order_by(Grid.code, Resident.name, Resident.id)
     )
-    for rows in session.execute(stmt.execution_options(yield_per=BATCH)).partitions(BATCH):
-        for grid, grid_name, name, channel in rows:
-            yield RollRow(grid, grid_name, name, channel)
+    with session.execute(stmt.execution_options(yield_per=BATCH)) as result:  # closed however the reader stops
+        for rows in result.partitions(BATCH):
+            for grid, grid_name, name, channel in rows:
+                yield RollRow(grid, grid_name, name, channel)
 
 
 @dataclass(frozen=True)

@@ -1,11 +1,11 @@
 """Audit pages: the action log, the auditor's home, a cycle's downloads, the public bulletin board
-of receipts and the standalone verifier. Every download is logged in the action log first."""
-import csv
+of receipts and the standalone verifier. Every download is logged in the action log once it has
+been served (`downloads.py`)."""
 import io
 import tempfile
 from pathlib import Path
 
-from flask import Response, abort, render_template, request, stream_with_context
+from flask import abort, render_template, request
 
 from ..accounts.access import acting_user, public, require_roles
 from ..ballots.services import worker_counts
@@ -13,19 +13,17 @@ from ..cycles.services import get_cycle
 from ..database import transactional, utcnow
 from ..errors import Conflict
 from ..extensions import db
-from ..spreadsheet import guard
 from . import bp
 from .chainlog import first_bad_row
-from .exports import (FORMATS, MIMETYPES, csv_chunks, file_name, json_chunks, roll_csv_chunks, worker_csv_chunks,
-                      write_pabulib, write_xlsx)
+from .downloads import DownloadLog, download
+from .exports import (FORMATS, MIMETYPES, csv_chunks, file_name, json_chunks, log_csv_chunks, roll_csv_chunks,
+                      worker_csv_chunks, write_pabulib, write_xlsx)
 from .records import (RecordHeader, audit_cycles, bulletin_page, current_ballots, record_header, record_rows,
                       roll_rows)
 from .services import as_row, entries, log_action
 
 VERIFIER = Path(__file__).with_name("verify_record.py")
 LOGGED_ROLES = ("staff", "grid_worker", "admin", "auditor")
-
-LOG_COLUMNS = ("seq", "at", "actor", "role", "action", "community", "detail", "chain_hash")
 
 
 @bp.get("/audit/log")
@@ -43,17 +41,11 @@ def action_log():
 
 @bp.get("/audit/log.csv")
 @require_roles("auditor", "admin")
-@transactional
 def action_log_csv():
-    """Download the whole action log (the download itself is logged first, so it is in the file).
+    """Download the whole action log (its download is logged once served: the next file has it).
     Cells are guarded against spreadsheet formulas: undo with `spreadsheet.plain` before checking the chain."""
-    log_action(db.session, acting_user(), "audit.download_log")
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=LOG_COLUMNS)
-    writer.writeheader()
-    writer.writerows({key: guard(value) for key, value in as_row(e).items()} for e in entries(db.session))
-    return Response("\ufeff" + buffer.getvalue(), mimetype="text/csv",
-                    headers={"Content-Disposition": "attachment; filename=action-log.csv"})
+    return download(log_csv_chunks(db.session), MIMETYPES["csv"], "action-log.csv",
+                    DownloadLog("audit.download_log", acting_user().id))
 
 
 @bp.get("/audit")
@@ -83,46 +75,42 @@ def cycle_record(cycle_id):
 @require_roles("auditor", "admin")
 @transactional
 def download_record(cycle_id, file_format):
-    """Download the cycle's ballot record (logged before it is served)."""
+    """Download the cycle's ballot record (logged once served)."""
     if file_format not in FORMATS:
         abort(404)
-    header = logged_record_header(cycle_id, file_format, via="page")
-    return record_response(header, file_format)
+    header, logged = logged_record_header(cycle_id, file_format, via="page")
+    return record_response(header, file_format, logged)
 
 
 @bp.get("/audit/cycles/<int:cycle_id>/roll.csv")
 @require_roles("auditor", "admin")
-@transactional
 def download_roll(cycle_id):
-    """Download the voter roll: who voted and by which channel (logged before it is served)."""
+    """Download the voter roll: who voted and by which channel (logged once served)."""
     cycle = get_cycle(db.session, cycle_id)
-    log_action(db.session, acting_user(), "audit.download_roll", cycle.community, cycle=cycle.id)
     name = f"voter-roll-{cycle.community.code}-{cycle.year}-cycle{cycle.id}.csv"
-    return _stream(roll_csv_chunks(roll_rows(db.session, cycle)), MIMETYPES["csv"], name)
+    logged = DownloadLog("audit.download_roll", acting_user().id, cycle.community_id, {"cycle": cycle.id})
+    return download(roll_csv_chunks(roll_rows(db.session, cycle.id)), MIMETYPES["csv"], name, logged)
 
 
 @bp.get("/audit/cycles/<int:cycle_id>/workers.csv")
 @require_roles("auditor", "admin")
-@transactional
 def download_worker_counts(cycle_id):
-    """Download how many ballots each worker entered, by channel, from the voter roll (logged first)."""
+    """Download how many ballots each worker entered, by channel, from the voter roll (logged once served)."""
     cycle = get_cycle(db.session, cycle_id)
-    rows = worker_counts(db.session, acting_user(), cycle)
-    log_action(db.session, acting_user(), "audit.download_worker_counts", cycle.community, cycle=cycle.id)
+    rows = worker_counts(db.session, acting_user(), cycle)  # a list: the body needs no session
     name = f"worker-counts-{cycle.community.code}-{cycle.year}-cycle{cycle.id}.csv"
-    return _stream(worker_csv_chunks(rows), MIMETYPES["csv"], name)
+    logged = DownloadLog("audit.download_worker_counts", acting_user().id, cycle.community_id, {"cycle": cycle.id})
+    return download(worker_csv_chunks(rows), MIMETYPES["csv"], name, logged)
 
 
 @bp.get("/audit/verify_record.py")
 @public
-@transactional
 def verifier_script():
     """The standalone verifier (one Python file, standard library only); logged for signed-in staff."""
     user = acting_user()
-    if user.is_authenticated and user.role in LOGGED_ROLES:
-        log_action(db.session, user, "audit.download_verifier")
-    return Response(VERIFIER.read_bytes(), mimetype="text/x-python",
-                    headers={"Content-Disposition": "attachment; filename=verify_record.py"})
+    logged = (DownloadLog("audit.download_verifier", user.id)
+              if user.is_authenticated and user.role in LOGGED_ROLES else None)
+    return download([VERIFIER.read_bytes()], "text/x-python", "verify_record.py", logged)
 
 
 @bp.get("/cycles/<int:cycle_id>/receipts")
@@ -134,43 +122,42 @@ def bulletin(cycle_id):
     return render_template("audit/bulletin.html", cycle=cycle, board=page, now=utcnow())
 
 
-def logged_record_header(cycle_id: int, file_format: str, via: str) -> RecordHeader:
-    """The record's header, with the download logged (it is served only if the log is committed).
+def logged_record_header(cycle_id: int, file_format: str, via: str) -> tuple[RecordHeader, DownloadLog]:
+    """The record's header (the result is stored on the first look after the close), and what the
+    action log will say once the record has been served.
 
     :raises NotFound: unknown cycle. :raises Conflict: no_ballot_record.
     """
     cycle = get_cycle(db.session, cycle_id)
     header = record_header(db.session, cycle, utcnow())
-    log_action(db.session, acting_user(), "audit.download_record", cycle.community, cycle=cycle.id,
-               format=file_format, status=header.status, rows=header.chain_seq, via=via)
-    return header
+    detail = {"cycle": cycle.id, "format": file_format, "status": header.status, "rows": header.chain_seq,
+              "via": via}
+    logged = DownloadLog("audit.download_record", acting_user().id, cycle.community_id, detail)
+    return header, logged
 
 
-def record_response(header: RecordHeader, file_format: str):
-    """The record as a download: CSV and JSON stream from the database as they are sent."""
+def record_response(header: RecordHeader, file_format: str, logged: DownloadLog):
+    """The record as a download: CSV and JSON stream from the database as they are sent; XLSX and
+    pabulib are written in the view (from the header's snapshot) and sent from there."""
     name = file_name(header, file_format)
     if file_format == "csv":
-        return _stream(csv_chunks(header, record_rows(db.session, header)), MIMETYPES["csv"], name)
+        return download(csv_chunks(header, record_rows(db.session, header)), MIMETYPES["csv"], name, logged)
     if file_format == "json":
-        return _stream(json_chunks(header, record_rows(db.session, header)), MIMETYPES["json"], name)
+        return download(json_chunks(header, record_rows(db.session, header)), MIMETYPES["json"], name, logged)
     if file_format == "xlsx":
         spool = tempfile.TemporaryFile()
         write_xlsx(header, record_rows(db.session, header), spool)
         spool.seek(0)
-        return Response(_file_chunks(spool), mimetype=MIMETYPES["xlsx"],
-                        headers={"Content-Disposition": f"attachment; filename={name}"})
+        response = download(_file_chunks(spool), MIMETYPES["xlsx"], name, logged)
+        response.call_on_close(spool.close)  # also when no body is sent (HEAD)
+        return response
     text = io.StringIO()
     write_pabulib(header, current_ballots(db.session, header), text)
-    return Response(text.getvalue(), mimetype=MIMETYPES["pb"],
-                    headers={"Content-Disposition": f"attachment; filename={name}"})
+    return download([text.getvalue()], MIMETYPES["pb"], name, logged)
 
 
 def _file_chunks(spool):
+    """The spooled file in 64 KiB chunks; closed (and so deleted) when the body ends, however it ends."""
     with spool:
         while chunk := spool.read(1 << 16):
             yield chunk
-
-
-def _stream(chunks, mimetype: str, name: str) -> Response:
-    body = stream_with_context(chunk.encode("utf-8") for chunk in chunks)
-    return Response(body, mimetype=mimetype, headers={"Content-Disposition": f"attachment; filename={name}"})
