@@ -23,7 +23,8 @@ from voting.config import secret_keys
 from voting.extensions import db
 from voting.residents.models import Resident
 from voting.residents.registry_file import read_registry
-from voting.residents.services import hash_id_number, import_residents
+from voting.database import utcnow
+from voting.residents.services import apply_import, hash_id_number, plan_import
 
 NEW_PASSWORD = "Huiming-2026"
 BEFORE_THE_VOTE = datetime(2020, 1, 1)
@@ -37,12 +38,15 @@ class Registered:
         lines = ["name,id_number,phone,grid,address"]
         lines += [f"登记{s},{valid_id_number(s)},,ca-1,{s}栋" for s in serials]  # not a factory's 居民N
         rows = read_registry("\n".join(lines).encode(), "registry.csv")
-        import_residents(db.session, world.a.community, rows, secret_keys(app.config))
+        keys = secret_keys(app.config)
+        plan = plan_import(db.session, world.a.community, rows, keys, utcnow())
+        plan.moved_away = []  # the file lists only the newcomers: the world's residents stay as they are
+        apply_import(db.session, None, plan, keys, utcnow())
         self.people = {}
         for serial in serials:
             resident = db.session.scalar(select(Resident).where(
                 Resident.id_hash == hash_id_number(app.config["SECRET_KEY"], valid_id_number(serial))))
-            resident.created_at = BEFORE_THE_VOTE  # in the electorate of the vote that is open
+            resident.created_at = resident.facts_since = BEFORE_THE_VOTE  # in the open vote's electorate
             self.people[serial] = {"id": resident.id, "number": valid_id_number(serial),
                                    "code": issue_voting_code(db.session, resident)}
         db.session.commit()
