@@ -78,7 +78,8 @@ def test_the_resident_sees_the_assisted_ballot_and_changes_it_online(world, clie
     assert "grid-ca-1" in page and world.a.projects[1].title in page
     headers = auth.headers("resident-ca-1")
     api = client.get(f"/api/v1/cycles/{world.a.cycle.id}/ballot", headers=headers).get_json()
-    assert api["projects"] == [world.a.projects[1].id] and "channel" not in api and "worker" not in api
+    # the resident's own view says how it came (from the roll), never by whom in the API
+    assert api["projects"] == [world.a.projects[1].id] and api["channel"] == "assisted" and "worker" not in api
     revised = client.put(f"/api/v1/cycles/{world.a.cycle.id}/ballot", json={"projects": [world.a.projects[3].id]},
                          headers=headers)
     assert revised.status_code == 200 and revised.get_json()["version"] == 2

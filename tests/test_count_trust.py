@@ -131,7 +131,8 @@ def test_a_resident_registered_after_opening_cannot_vote(world, factory, client,
     late = factory.resident(world.a.community, world.a.grid, "resident-ca-late",
                             registered_at=world.a.cycle.voting_opens_at + timedelta(minutes=5))
     db.session.commit()
-    response = put(client, auth.headers("resident-ca-late"), world.a, {"projects": ids(world.a, 0)})
+    response = put(client, auth.headers("resident-ca-late") | {"Accept-Language": "en"}, world.a,
+                   {"projects": ids(world.a, 0)})
     assert response.status_code == 403 and response.get_json()["error"]["code"] == "not_eligible"
     assert "after this vote opened" in response.get_json()["error"]["message"]
     # Nor with the grid worker's help.

@@ -470,9 +470,14 @@ class Election:
         disputed = {v: ("differs" if v in rounds[0] and v in rounds[1] else
                         "only_round_1" if v in rounds[0] else "only_round_2")
                     for v in rounds[0].keys() | rounds[1].keys() if v not in agreed}
+        # A paper of a resident who already voted (any channel) is never cast silently: the staff decide.
+        already = {v for v in agreed if self.history.get(v)}
+        fresh = {v: c for v, c in agreed.items() if v not in already}
         outcome = self.finish(batch_id, second)
-        assert (outcome.accepted, outcome.disputed) == (len(agreed), len(disputed))
-        self.paper_ballots(agreed, first)
+        assert (outcome.accepted, outcome.disputed) == (len(fresh), len(disputed) + len(already))
+        if already:
+            event("paper: a resident who already voted, left to the staff")
+        self.paper_ballots(fresh, first)
         if action.resolve and disputed:
             for v, problem in sorted(disputed.items()):
                 resident_id = self.voters[v].resident_id
@@ -487,8 +492,9 @@ class Election:
                 assert not isinstance(done, DomainError), done
             outcome = transactional(lambda: paper.reconcile(db.session, second, self.batch(batch_id),
                                                             utcnow()))
-            resolved = {v: rounds[0][v] for v, problem in disputed.items() if problem != "only_round_2"}
-            assert (outcome.accepted, outcome.disputed) == (len(resolved), 0)
+            retyped = {v: rounds[0][v] for v, problem in disputed.items() if problem != "only_round_2"}
+            resolved = {v: c for v, c in retyped.items() if not self.history.get(v)}
+            assert (outcome.accepted, outcome.disputed) == (len(resolved), len(already) + len(retyped) - len(resolved))
             event("paper: disputes resolved")
             self.paper_ballots(resolved, first)
 

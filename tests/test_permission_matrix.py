@@ -47,7 +47,7 @@ from voting.proposals.models import ProjectPhoto
 from voting.proposals.photos import ProcessedPhoto, store_photo
 from voting.residents.idcheck import hash_id_last6
 from voting.residents.models import Resident
-from voting.residents.services import hash_id_number
+from voting.residents.services import hash_id_number, household_key
 from voting.results.services import ensure_result
 from voting.tracking.models import Milestone, MilestonePhoto
 from voting.tracking.services import local_today
@@ -490,7 +490,8 @@ def activation(scene: Scene, user) -> dict:
     key = secret_keys(current_app.config)[0]
     resident = scene.factory.add(Resident(community_id=scene.a.community.id, grid_id=scene.a.grid.id,
                                           name=f"激活{n}", address=f"{n}栋", id_hash=hash_id_number(key, f"act{n}"),
-                                          id_last6_hash=hash_id_last6(key, number)))
+                                          id_last6_hash=hash_id_last6(key, number),
+                                          household=household_key(key, scene.a.community.id, f"{n}栋")))
     code = issue_voting_code(db.session, resident)
     return base(scene, user) | {"activation": {"voting_code": code, "id_last6": number[-6:],
                                                "username": f"activated-{n}", "password": "Activate-Pass-1"}}

@@ -27,7 +27,7 @@ def test_csv_import(world, runner, tmp_path):
     before = residents()
     path = write(tmp_path, HEADING + f"张三,{valid_id_number(901)},13800000000,ca-1,1栋101\n"
                                      f"李四,{valid_id_number(902)},,ca-1,2栋202\n")
-    result = runner.invoke(args=["import-residents", path, "--community", "ca", "--yes"])
+    result = runner.invoke(args=["import-residents", path, "--community", "ca", "--mark-moved"])
     assert result.exit_code == 0, result.output
     assert "imported 2 new" in result.output and residents() == before + 2
     assert "3 marked moved away" in result.output  # the world's residents of ca are not in the file
@@ -37,7 +37,7 @@ def test_csv_import(world, runner, tmp_path):
 
 def test_chinese_headings_and_gb18030(world, runner, tmp_path):
     path = write(tmp_path, f"姓名,身份证号,电话,网格,地址\n王五,{valid_id_number(903)},,ca-1,3栋\n", encoding="gb18030")
-    result = runner.invoke(args=["import-residents", path, "--community", "ca", "--yes"])
+    result = runner.invoke(args=["import-residents", path, "--community", "ca", "--mark-moved"])
     assert result.exit_code == 0, result.output
 
 
@@ -50,7 +50,7 @@ def test_xlsx_import(world, runner, tmp_path):
     book.save(buffer)
     path = tmp_path / "registry.xlsx"
     path.write_bytes(buffer.getvalue())
-    result = runner.invoke(args=["import-residents", str(path), "--community", "ca", "--yes"])
+    result = runner.invoke(args=["import-residents", str(path), "--community", "ca", "--mark-moved"])
     assert result.exit_code == 0, result.output
 
 
@@ -74,7 +74,7 @@ def test_bad_rows_are_all_named_and_nothing_is_imported(world, runner, tmp_path)
 
 def test_importing_the_same_file_again_changes_nothing(world, runner, tmp_path):
     path = write(tmp_path, HEADING + f"张三,{valid_id_number(909)},,ca-1,1栋\n")
-    assert runner.invoke(args=["import-residents", path, "--community", "ca", "--yes"]).exit_code == 0
+    assert runner.invoke(args=["import-residents", path, "--community", "ca", "--mark-moved"]).exit_code == 0
     before = residents()
     again = runner.invoke(args=["import-residents", path, "--community", "ca"])
     assert again.exit_code == 0 and "nothing to change" in again.output and "1 unchanged" in again.output

@@ -61,7 +61,7 @@ def registered(world, runner, tmp_path):
     """ca's registry as a file: the world's residents marked moved, then 张三 and 李四 of ca-1."""
     path = write(tmp_path, csv(f"张三,{valid_id_number(501)},13800000000,ca-1,1栋101",
                                f"李四,{valid_id_number(502)},,ca-1,2栋202"), "first.csv")
-    result = runner.invoke(args=["import-residents", path, "--community", "ca", "--yes"])
+    result = runner.invoke(args=["import-residents", path, "--community", "ca", "--mark-moved"])
     assert result.exit_code == 0, result.output
     return world
 
@@ -72,29 +72,36 @@ def test_the_dry_run_lists_every_kind_of_change_and_writes_nothing(registered, r
     before = snapshot()
     result = runner.invoke(args=["import-residents", path, "--community", "ca", "--dry-run"])
     assert result.exit_code == 0, result.output
-    assert "1 new, 1 changed, 0 moving in, 1 moved away, 0 unchanged" in result.output
+    assert "1 new, 1 changed, 0 moving in, 1 not in the file, 0 unchanged" in result.output
     assert "new        row 3: 王五" in result.output
     assert "address 1栋101 -> 1栋102" in result.output and "phone 13800000000 -> 13900000000" in result.output
-    assert "moved away 李四" in result.output and "nothing written" in result.output
+    assert "not in the file 李四" in result.output and "nothing written" in result.output
     assert valid_id_number(501) not in result.output
     assert snapshot() == before
 
 
-def test_marking_residents_moved_away_needs_yes(registered, runner, tmp_path):
-    path = write(tmp_path, csv(f"张三,{valid_id_number(501)},13800000000,ca-1,1栋101"))
-    before = snapshot()
+def test_residents_not_in_the_file_stay_unless_marked_moved(registered, runner, tmp_path):
+    """A file of newcomers leaves everyone else as they are; --mark-moved marks those it omits."""
+    path = write(tmp_path, csv(f"张三,{valid_id_number(501)},13800000000,ca-1,1栋101",
+                               f"王五,{valid_id_number(503)},,ca-1,3栋303"))
     result = runner.invoke(args=["import-residents", path, "--community", "ca"])
-    assert result.exit_code == 1 and "would be marked moved away" in result.output
-    assert snapshot() == before
+    assert result.exit_code == 0, result.output
+    assert "stay as they are" in result.output and "imported 1 new, 0 changed, 0 moved in, 0 marked moved away" \
+        in result.output
+    assert person(502).status == "active"
+    result = runner.invoke(args=["import-residents", path, "--community", "ca", "--mark-moved"])
+    assert "1 marked moved away" in result.output
+    db.session.expire_all()
+    assert person(502).status == "moved"
 
 
 def test_an_update_is_applied_and_logged_without_id_numbers(registered, runner, tmp_path):
     path = write(tmp_path, csv(f"张三,{valid_id_number(501)},13900000000,ca-2x,1栋102",
                                f"王五,{valid_id_number(503)},,ca-1,3栋303"))
-    assert runner.invoke(args=["import-residents", path, "--community", "ca", "--yes"]).output.count("row") == 1
+    assert runner.invoke(args=["import-residents", path, "--community", "ca", "--mark-moved"]).output.count("row") == 1
     path = write(tmp_path, csv(f"张三,{valid_id_number(501)},13900000000,ca-1,1栋102",
                                f"王五,{valid_id_number(503)},,ca-1,3栋303"))
-    result = runner.invoke(args=["import-residents", path, "--community", "ca", "--yes"])
+    result = runner.invoke(args=["import-residents", path, "--community", "ca", "--mark-moved"])
     assert result.exit_code == 0, result.output
     assert "imported 1 new, 1 changed, 0 moved in, 1 marked moved away" in result.output
     zhang, li = person(501), person(502)
@@ -116,7 +123,7 @@ def test_the_same_id_number_twice_is_refused_naming_both_rows(registered, runner
     path = write(tmp_path, csv(f"张三,{valid_id_number(501)},,ca-1,1栋101", f"王五,{valid_id_number(503)},,ca-1,3栋",
                                f"张三二,{valid_id_number(501)},,ca-1,1栋101"))
     before = snapshot()
-    result = runner.invoke(args=["import-residents", path, "--community", "ca", "--yes"])
+    result = runner.invoke(args=["import-residents", path, "--community", "ca", "--mark-moved"])
     assert result.exit_code == 1 and "row 4: the same ID number is on row 2" in result.output
     assert snapshot() == before
 
@@ -124,7 +131,7 @@ def test_the_same_id_number_twice_is_refused_naming_both_rows(registered, runner
 def test_a_resident_living_in_another_community_is_refused(registered, runner, tmp_path):
     path = write(tmp_path, csv(f"张三,{valid_id_number(501)},,cb-1,1栋101"))
     before = snapshot()
-    result = runner.invoke(args=["import-residents", path, "--community", "cb", "--yes"])
+    result = runner.invoke(args=["import-residents", path, "--community", "cb", "--mark-moved"])
     assert result.exit_code == 1 and "row 2: this resident lives in ca社区" in result.output
     assert "mark them as moved first" in result.output and snapshot() == before
 
@@ -136,7 +143,7 @@ def test_a_resident_marked_moved_elsewhere_moves_in(registered, runner, tmp_path
     path = write(tmp_path, csv(f"张三,{valid_id_number(501)},,cb-1,新家1栋"))
     preview = runner.invoke(args=["import-residents", path, "--community", "cb", "--dry-run"])
     assert "moving in  row 2: 张三 (from ca社区)" in preview.output
-    result = runner.invoke(args=["import-residents", path, "--community", "cb", "--yes"])
+    result = runner.invoke(args=["import-residents", path, "--community", "cb", "--mark-moved"])
     assert result.exit_code == 0, result.output
     moved = person(501)
     assert moved.id == zhang.id and moved.community.code == "cb" and moved.grid.code == "cb-1"
@@ -149,7 +156,7 @@ def test_a_deceased_resident_in_the_file_is_refused(registered, runner, tmp_path
                                "--status", "deceased"]).exit_code == 0
     path = write(tmp_path, csv(f"张三,{valid_id_number(501)},13800000000,ca-1,1栋101",
                                f"李四,{valid_id_number(502)},,ca-1,2栋202"))
-    result = runner.invoke(args=["import-residents", path, "--community", "ca", "--yes"])
+    result = runner.invoke(args=["import-residents", path, "--community", "ca", "--mark-moved"])
     assert result.exit_code == 1 and "row 3: this resident is marked deceased" in result.output
 
 
@@ -215,10 +222,21 @@ def test_the_page_previews_without_writing_then_applies_what_was_previewed(regis
     assert preview.status_code == 200 and "Nothing has been written yet" in text
     assert "王五" in text and "李四" in text and "New residents: 1" in text and "Moved away (not in the file): 1" in text
     assert snapshot() == before
-    applied = client.post("/c/ca/residents/import/confirm", data=confirm_fields(preview))
+    fields = confirm_fields(preview)
+    assert fields.pop("mark_moved") == "y"  # the box that marks 李四 moved away, not ticked by default
+    assert 'name="mark_moved" type="checkbox" value="y">' in text
+    applied = client.post("/c/ca/residents/import/confirm", data=fields | {"mark_moved": "y"})
     assert applied.status_code == 302
     assert person(503).status == "active" and person(502).status == "moved"
     assert logged("residents.import")[-1].actor == "staff-ca"
+
+
+def test_the_page_leaves_residents_not_in_the_file_unless_ticked(registered, client, auth):
+    auth.login("staff-ca")
+    preview = upload(client, csv(f"王五,{valid_id_number(503)},,ca-1,3栋"))
+    fields = {k: v for k, v in confirm_fields(preview).items() if k != "mark_moved"}
+    assert client.post("/c/ca/residents/import/confirm", data=fields).status_code == 302
+    assert person(503).status == "active" and person(501).status == person(502).status == "active"
 
 
 def test_a_confirm_for_another_file_or_a_changed_registry_writes_nothing(registered, client, auth):

@@ -128,13 +128,14 @@ def users_add(role, username, password, community_code, grid_code, id_number):
 @click.argument("path", type=click.Path(exists=True, dir_okay=False))
 @click.option("--community", "community_code", required=True, help="The community whose registry this is.")
 @click.option("--dry-run", is_flag=True, help="Print what the import would do, and write nothing.")
-@click.option("--yes", is_flag=True, help="Also mark as moved the residents the file no longer lists.")
+@click.option("--mark-moved", is_flag=True,
+              help="Also mark as moved away the residents of the community the file does not list.")
 @with_appcontext
-def import_residents(path, community_code, dry_run, yes):
+def import_residents(path, community_code, dry_run, mark_moved):
     """Bring a community's registry up to date with a file (CSV or XLSX), matched by ID number.
 
-    Prints the preview (new, changed, moving in, moved away), then applies all of it or nothing.
-    Marking residents moved away needs --yes; --dry-run only prints.
+    Prints the preview (new, changed, moving in, not in the file), then applies all of it or nothing.
+    The residents the file does not list stay as they are, unless --mark-moved; --dry-run only prints.
     """
     from pathlib import Path
 
@@ -161,10 +162,10 @@ def import_residents(path, community_code, dry_run, yes):
         db.session.rollback()
         click.echo("dry run: nothing written")
         return
-    if plan.moved_away and not yes:
-        db.session.rollback()
-        raise click.ClickException(f"nothing imported: {len(plan.moved_away)} resident(s) would be marked moved "
-                                   "away; run again with --yes to apply, or --dry-run to look")
+    if plan.moved_away and not mark_moved:
+        click.echo(f"{len(plan.moved_away)} resident(s) not in the file stay as they are "
+                   "(--mark-moved marks them moved away)")
+        plan.moved_away = []
     if not plan.has_changes:
         db.session.rollback()
         click.echo(f"nothing to change in {community.code} {community.name}")
@@ -179,14 +180,14 @@ def _preview_lines(plan) -> list[str]:
     """The preview of an import for the terminal: never an ID number."""
     counts = plan.counts
     lines = [f"{plan.community.code} {plan.community.name}: {counts['new']} new, {counts['changed']} changed, "
-             f"{counts['moving_in']} moving in, {counts['moved_away']} moved away, {counts['unchanged']} unchanged"]
+             f"{counts['moving_in']} moving in, {counts['moved_away']} not in the file, {counts['unchanged']} unchanged"]
     lines += [f"  new        row {n.row}: {n.name}, {n.grid}, {n.address}" for n in plan.new]
     for change in plan.changed:
         what = "; ".join(f"{f} {old or '-'} -> {new or '-'}" for f, (old, new) in change.fields.items())
         kind = {"changed": "changed   ", "returning": "returning ", "moving_in": "moving in "}[change.kind]
         source = f" (from {change.from_community})" if change.from_community else ""
         lines.append(f"  {kind} row {change.row}: {change.resident.name}{source}{': ' + what if what else ''}")
-    lines += [f"  moved away {r.name}, {r.grid.code}, {r.address}" for r in plan.moved_away]
+    lines += [f"  not in the file {r.name}, {r.grid.code}, {r.address}" for r in plan.moved_away]
     return lines
 
 

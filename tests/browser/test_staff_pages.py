@@ -50,9 +50,13 @@ def test_registry_import_and_voting_codes(factory, live_server, phone, tmp_path,
     fine = registry(tmp_path, [f"王芳,{good},13800000000,qst01-1,5栋101", f"李强,{valid_id_number(503)},,qst01-2,6栋202"])
     page.set_input_files("input[type=file]", str(fine))
     page.locator("form.upload-form button[type=submit]").click()
+    apply = page.locator("form[action$='/import/confirm'] button[type=submit]")
+    apply.wait_for()  # the preview: nothing written until it is applied
+    staff.check("42-import-preview")
+    apply.click()
     page.locator(".flash-info").wait_for()
     assert page.url.endswith("/c/qst01/residents/import")
-    staff.check("42-import-done")
+    staff.check("42-import-done-after-preview")
 
     staff.go("/c/qst01/voting-codes")
     staff.check("43-voting-codes")

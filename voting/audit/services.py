@@ -14,21 +14,7 @@ from .models import ActionLogEntry, ActionLogHead
 def log_action(session, user, action: str, community=None, **detail) -> ActionLogEntry:
     """Append an entry for `user` (None: the command line) doing `action` (in `community`), chained
     to the last one."""
-    user = user or CommandLine.current()
-    head = session.scalar(select(ActionLogHead).where(ActionLogHead.id == 1).with_for_update())
-    if head is None:
-        head = ActionLogHead(id=1, seq=0, chain_hash=GENESIS)
-        session.add(head)
-    entry = ActionLogEntry(
-        seq=head.seq + 1, at=utcnow(), actor_id=user.id, actor=user.username, role=user.role, action=action,
-        community_id=community.id if community else None, community=community.code if community else "",
-        detail=detail_json(detail),
-    )
-    entry.chain_hash = link(head.chain_hash, as_row(entry))
-    head.seq, head.chain_hash = entry.seq, entry.chain_hash
-    session.add(entry)
-    session.flush()
-    return entry
+    return log_actions(session, user, community, [(action, detail)])[0]
 
 
 @dataclass(frozen=True)
@@ -49,15 +35,15 @@ class CommandLine:
         return cls(f"command line: {who}"[:80])
 
 
-def log_actions(session, user, community, actions: list[tuple[str, dict]]) -> None:
+def log_actions(session, user, community, actions: list[tuple[str, dict]]) -> list[ActionLogEntry]:
     """Append several entries for `user` (None: the command line) in `community`, in order, taking
-    the chain's head once (an import logs one entry per resident)."""
+    the chain's head once (an import logs one entry per resident); the entries."""
     user = user or CommandLine.current()
     head = session.scalar(select(ActionLogHead).where(ActionLogHead.id == 1).with_for_update())
     if head is None:
         head = ActionLogHead(id=1, seq=0, chain_hash=GENESIS)
         session.add(head)
-    at = utcnow()
+    at, written = utcnow(), []
     for action, detail in actions:
         entry = ActionLogEntry(
             seq=head.seq + 1, at=at, actor_id=user.id, actor=user.username, role=user.role, action=action,
@@ -67,7 +53,9 @@ def log_actions(session, user, community, actions: list[tuple[str, dict]]) -> No
         entry.chain_hash = link(head.chain_hash, as_row(entry))
         head.seq, head.chain_hash = entry.seq, entry.chain_hash
         session.add(entry)
+        written.append(entry)
     session.flush()
+    return written
 
 
 def as_row(entry: ActionLogEntry) -> dict:

@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
-from wtforms import HiddenField, IntegerField, SelectField
+from wtforms import BooleanField, HiddenField, IntegerField, SelectField
 from wtforms.fields import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional
 
@@ -27,6 +27,8 @@ class ConfirmImportForm(FlaskForm):
     file_data = HiddenField(validators=[DataRequired()])
     filename = HiddenField(validators=[Length(max=200)])
     token = HiddenField(validators=[DataRequired(), Length(max=500)])
+    # Residents not in the file stay as they are unless the staff say so (a file of newcomers only).
+    mark_moved = BooleanField(_l("Also mark the residents who are not in this file as moved away"))
 
 
 class StatusForm(FlaskForm):

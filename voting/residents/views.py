@@ -86,6 +86,8 @@ def confirm_import(code):
         raise BadRequest(again, "stale_preview") from None
     if signed != _token_payload(place, data, plan):
         raise Conflict(again, "stale_preview")
+    if not form.mark_moved.data:
+        plan.moved_away = []
     counts = apply_import(db.session, current_user, plan, keys, now, file=form.filename.data)
     flash(_("Registry of %(community)s updated: %(new)d new, %(changed)d changed, %(moving_in)d moved in, "
             "%(moved_away)d marked as moved away.", community=place.name, **counts), "info")
