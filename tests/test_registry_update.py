@@ -220,7 +220,7 @@ def test_the_page_previews_without_writing_then_applies_what_was_previewed(regis
     preview = upload(client, content)
     text = preview.get_data(as_text=True)
     assert preview.status_code == 200 and "Nothing has been written yet" in text
-    assert "王五" in text and "李四" in text and "New residents: 1" in text and "Moved away (not in the file): 1" in text
+    assert "王五" in text and "李四" in text and "New residents: 1" in text and "Not in the file: 1" in text
     assert snapshot() == before
     fields = confirm_fields(preview)
     assert fields.pop("mark_moved") == "y"  # the box that marks 李四 moved away, not ticked by default
