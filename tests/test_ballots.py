@@ -12,7 +12,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from voting.accounts.models import ApiToken, User
+from voting.accounts.models import ApiToken
 from voting.ballots import chain
 from voting.ballots.codes import normalise_receipt
 from voting.ballots.models import Ballot, BallotChain, RollEntry

@@ -171,7 +171,7 @@ def test_ballots_per_worker_and_channel_from_the_roll(world, client, auth, facto
     worker; an online voter counts for no one."""
     place = world.a
     extra = factory.resident(place.community, place.grid, "resident-ca-9")
-    second = factory.user("grid-ca-9", "grid_worker", place.community, place.grid)
+    factory.user("grid-ca-9", "grid_worker", place.community, place.grid)
     db.session.commit()
     auth.login("grid-ca-1")
     record(client, place, place.residents[0], [place.projects[0].id])

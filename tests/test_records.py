@@ -626,7 +626,7 @@ def test_record_api_unknown_cycle(closed, client, auth):
 def test_others_may_not_download(closed, client, auth, username):
     auth.login(username)
     cycle = closed.a.cycle.id
-    for url in (f"/audit", f"/audit/cycles/{cycle}", f"/audit/cycles/{cycle}/record.csv",
+    for url in ("/audit", f"/audit/cycles/{cycle}", f"/audit/cycles/{cycle}/record.csv",
                 f"/audit/cycles/{cycle}/roll.csv"):
         assert client.get(url).status_code == 403, url
 

@@ -16,7 +16,6 @@ from werkzeug.routing import BuildError
 from ..accounts.access import public, require_roles
 from ..cycles.services import ballot_projects, get_cycle
 from ..database import reads_before_lock, transactional, utcnow
-from ..accounts.models import User
 from ..errors import Forbidden, Invalid
 from ..extensions import db, limiter
 from ..proposals.models import ProjectPhoto

@@ -21,7 +21,6 @@ from ..cycles.services import ballot_projects, electorate_size
 from ..errors import Conflict
 from ..money import yuan_grouped
 from ..proposals.models import Project
-from ..residents.models import Resident
 from ..tally import Election, Project as TallyProject, tally
 from .models import CycleResult
 
