@@ -35,13 +35,14 @@ from sqlalchemy import select
 from ..accounts.models import User
 from ..audit.services import log_action
 from ..cycles.models import Cycle
+from ..cycles.validation import InvalidField
 from ..errors import BadRequest, Conflict, DomainError, Forbidden, Invalid, NotFound
 from ..geography.models import Grid
 from ..residents.models import Resident
 from .chain import format_choices
 from .models import PaperBatch, PaperEntry, RollEntry
 from .rules import BallotRules, validate_choices
-from .services import ballot_costs, cast_ballot, ensure_voting_open, lock_chain_head
+from .services import CastingCycle, ballot_costs, cast_ballot, ensure_voting_open, lock_chain_head
 
 PROBLEMS = ("differs", "only_round_1", "only_round_2", "already_voted")
 DECISIONS = ("replace", "discard")
@@ -129,19 +130,18 @@ def voted_on_roll(session, cycle_id: int, resident_ids) -> dict[int, str]:
     ids = list(resident_ids)
     if not ids:
         return {}
-    rows = session.execute(select(RollEntry.resident_id, RollEntry.channel)
-                           .where(RollEntry.cycle_id == cycle_id, RollEntry.has_voted,
-                                  RollEntry.resident_id.in_(ids)))
-    return dict(rows.all())
+    return dict(session.execute(_voters(cycle_id).where(RollEntry.resident_id.in_(ids))).all())
 
 
 def voted_in_grid(session, batch: PaperBatch) -> dict[int, str]:
     """The residents of the batch's grid who already voted in the cycle, with their channel."""
-    rows = session.execute(select(RollEntry.resident_id, RollEntry.channel)
-                           .join(Resident, Resident.id == RollEntry.resident_id)
-                           .where(RollEntry.cycle_id == batch.cycle_id, RollEntry.has_voted,
-                                  Resident.grid_id == batch.grid_id))
-    return dict(rows.all())
+    return dict(session.execute(_voters(batch.cycle_id).join(Resident, Resident.id == RollEntry.resident_id)
+                                .where(Resident.grid_id == batch.grid_id)).all())
+
+
+def _voters(cycle_id: int):
+    """(resident id, channel) of the roll's voters in the cycle."""
+    return select(RollEntry.resident_id, RollEntry.channel).where(RollEntry.cycle_id == cycle_id, RollEntry.has_voted)
 
 
 def add_entry(session, user: User, batch: PaperBatch, resident_id, pairs, now: datetime) -> PaperEntry:
@@ -272,8 +272,9 @@ def reconcile(session, user: User, batch: PaperBatch, now: datetime) -> Reconcil
             else:
                 to_cast.append(resident_id)
         _random.shuffle(to_cast)  # never the registry's order
+        casting = CastingCycle.read(session, batch.cycle)  # once for the batch, not once a ballot
         for resident_id, cast_at in zip(to_cast, _paper_times(batch.created_at, now, len(to_cast))):
-            problems[resident_id] = _cast_paper(session, batch, session.get(Resident, resident_id),
+            problems[resident_id] = _cast_paper(session, batch, casting, session.get(Resident, resident_id),
                                                 agreeing[resident_id], cast_at)
     accepted = disputed = 0
     for resident_id, problem in problems.items():
@@ -313,9 +314,9 @@ def decide_already_voted(session, user: User, batch: PaperBatch, entry_id: int, 
                          "bad_decision")
     reason = (reason or "").strip() if isinstance(reason, str) or reason is None else ""
     if not reason:
-        raise _invalid(_("Please give the reason for the decision."), "missing_reason", "reason")
+        raise InvalidField("reason", _("Please give the reason for the decision."), "missing_reason")
     if len(reason) > MAX_REASON:
-        raise _invalid(_("The reason is longer than %(n)d characters.", n=MAX_REASON), "reason_too_long", "reason")
+        raise InvalidField("reason", _("The reason is longer than %(n)d characters.", n=MAX_REASON), "reason_too_long")
     entry = next((e for e in batch.entries if e.id == entry_id), None)
     if entry is None:
         raise NotFound(_("There is no such entry in this batch."), "unknown_entry")
@@ -376,20 +377,15 @@ def _pairs(choices: str) -> list[tuple[int, int]]:
     return [tuple(int(n) for n in item.split(":")) for item in choices.split(",") if item]
 
 
-def _cast_paper(session, batch: PaperBatch, resident: Resident, choices: str, cast_at: datetime) -> str | None:
+def _cast_paper(session, batch: PaperBatch, casting: CastingCycle, resident: Resident, choices: str,
+                cast_at: datetime) -> str | None:
     """Cast one reconciled paper ballot; the code of the refusal, or None when it was recorded."""
     try:
         with session.begin_nested():
-            cast_ballot(session, batch.cycle, resident, _pairs(choices), "paper", batch.round1_by, cast_at)
+            cast_ballot(session, casting, resident, _pairs(choices), "paper", batch.round1_by, cast_at)
     except DomainError as error:
         return error.code
     return None
-
-
-def _invalid(message: str, code: str, field_name: str) -> Invalid:
-    error = Invalid(message, code)
-    error.field = field_name
-    return error
 
 
 def _refuse_staff_decides():

@@ -188,7 +188,12 @@ class CastingCycle:
 
     @classmethod
     def read(cls, session, cycle: Cycle) -> CastingCycle:
-        return cls.of(cycle, session.scalar(select(BallotChain.voter_key).where(BallotChain.cycle_id == cycle.id)))
+        return cls.of(cycle, chain_key(session, cycle.id))
+
+
+def chain_key(session, cycle_id: int) -> str | None:
+    """The fingerprint of the key of the cycle's voter codes (None before its first ballot)."""
+    return session.scalar(select(BallotChain.voter_key).where(BallotChain.cycle_id == cycle_id))
 
 
 def cycle_voter_key(voter_key: str | None) -> str:
@@ -307,7 +312,7 @@ def lock_chain_head(session, cycle_id: int) -> tuple[int, str]:
 def current_ballot(session, cycle: Cycle, voter: User | Resident) -> Ballot | None:
     """The voter's current ballot in the cycle (for the voter's own eyes only), or None."""
     resident = voter.resident if isinstance(voter, User) else voter
-    fingerprint = session.scalar(select(BallotChain.voter_key).where(BallotChain.cycle_id == cycle.id))
+    fingerprint = chain_key(session, cycle.id)
     if resident is None or fingerprint is None:
         return None
     code = voter_code(cycle_voter_key(fingerprint), cycle.id, resident.id)
