@@ -21,7 +21,7 @@ from sqlalchemy import create_engine, text
 os.environ.setdefault("VOTING_SECRET_KEY", "test-secret-key-not-for-production")
 os.environ["VOTING_RATELIMIT_ENABLED"] = "false"
 
-from voting import create_app  # noqa: E402
+from voting.app import create_app  # noqa: E402
 from voting.extensions import db  # noqa: E402
 
 from factories import Factory  # noqa: E402

@@ -1,4 +1,4 @@
-"""The `voting` command group (also `flask --app voting …`)."""
+"""The `voting` commands that need the app (also `flask --app voting.app …`); `voting.console` runs them."""
 from __future__ import annotations
 
 import os
@@ -13,12 +13,13 @@ from .errors import DomainError
 from .extensions import db
 
 
-def main() -> None:
-    FlaskGroup(create_app=_create_app, help="voting: participatory budgeting for community funds.")()
+def main(argv: list[str] | None = None) -> None:
+    FlaskGroup(create_app=_create_app, help="voting: participatory budgeting for community funds.")(
+        argv, prog_name="voting")
 
 
 def _create_app():
-    from . import create_app
+    from .app import create_app  # cli is imported by the app: the app module loads when a command needs it
 
     return create_app()
 
@@ -90,7 +91,7 @@ def gunicorn_argv(app_spec: str, host: str, port: int, workers: int, access_log:
 def serve(host, port, workers, access_log):
     """Serve with gunicorn (the production server)."""
     workers = workers or default_workers()
-    argv = gunicorn_argv("voting:create_app()", host, port, workers, access_log)
+    argv = gunicorn_argv("voting.app:create_app()", host, port, workers, access_log)
     click.echo(f"serving on http://{host}:{port} with {workers} workers")
     os.execvp(argv[0], argv)
 

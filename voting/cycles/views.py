@@ -1,4 +1,4 @@
-from flask import render_template, url_for
+from flask import Blueprint, render_template, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import func, select
@@ -11,7 +11,6 @@ from ..geography.services import community_cycles, get_community
 from ..proposals.models import BALLOT_STATUSES, STATUSES
 from ..proposals.services import awaiting_review, cycle_proposals, get_project, review_proposal
 from ..webforms import handle_form, saved
-from . import bp
 from .forms import (
     OUTCOME_RULE_LABELS, NewCycleForm, PhaseForm, ReviewForm, RulesForm, WindowForm, options,
 )
@@ -21,6 +20,8 @@ from .services import (
     require_oversight, require_staff_of, set_rules, set_window, turnout, voting_problems,
 )
 from .validation import local_time_value, to_local_input
+
+bp = Blueprint("cycles", __name__)
 
 
 @bp.get("/cycles/<int:cycle_id>")

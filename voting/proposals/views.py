@@ -1,4 +1,4 @@
-from flask import render_template, send_file, url_for
+from flask import Blueprint, render_template, send_file, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
@@ -8,13 +8,14 @@ from ..database import transactional, utcnow
 from ..errors import NotFound
 from ..extensions import db
 from ..webforms import handle_form, saved
-from . import bp
 from .forms import ProposalForm, read_uploads
 from .photos import MAX_BYTES, MAX_PHOTOS, photo_path
 from .services import (
     can_see_photos, collecting_cycle, get_project, my_proposals, photo_for, require_proposer, require_visible,
     submit_proposal,
 )
+
+bp = Blueprint("proposals", __name__)
 
 
 @bp.route("/cycles/<int:cycle_id>/propose", methods=["GET", "POST"])
