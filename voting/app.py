@@ -7,7 +7,8 @@ from flask import Flask, has_request_context, render_template, request
 from flask_babel import gettext as _
 from werkzeug.exceptions import HTTPException
 
-from . import api, models  # models: every table known to the metadata
+from . import api
+from . import models  # noqa: F401  (every table known to the metadata)
 from .accounts import api as accounts_api
 from .accounts import views as accounts
 from .accounts.access import deny_by_default, is_api_request

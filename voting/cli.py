@@ -8,9 +8,22 @@ import click
 from flask import current_app
 from flask.cli import FlaskGroup, with_appcontext
 
+from .accounts.commands import issue_codes_command
+from .accounts.services import create_user, registered_resident
+from .audit.commands import export_command, verify_command
+from .backup import BackupError
+from .backup import backup as write_backup
+from .backup import restore as read_backup
 from .config import secret_keys
+from .database import utcnow
+from .demo import DemoError, accounts_file, load_demo
 from .errors import DomainError
 from .extensions import db
+from .geography.services import get_community
+from .residents.registry_file import RegistryFileError, read_registry
+from .residents.services import (RegistryRejected, apply_import, find_by_id_number, plan_import,
+                                 set_resident_status)
+from .tally.command import tally_command
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -25,10 +38,6 @@ def _create_app():
 
 
 def register_commands(app) -> None:
-    from .accounts.commands import issue_codes_command
-    from .audit.commands import export_command, verify_command
-    from .tally.command import tally_command
-
     for command in (init_db, demo, serve, users, import_residents, residents, backup, restore, tally_command,
                     export_command, verify_command, issue_codes_command):
         app.cli.add_command(command)
@@ -52,8 +61,6 @@ def init_db():
 @with_appcontext
 def demo(password, seed, residents_per_grid, if_empty):
     """Load the demo district: 45 communities, 232 grids, 280 completed projects, votes open now."""
-    from .demo import DemoError, accounts_file, load_demo
-
     try:
         table = load_demo(db.session, seed=seed, password=password, residents_per_grid=residents_per_grid)
     except DemoError as error:
@@ -111,8 +118,6 @@ def users():
 @with_appcontext
 def users_add(role, username, password, community_code, grid_code, id_number):
     """Add an account with its role and scope (a resident's: linked to the registry by --id-number)."""
-    from .accounts.services import create_user, registered_resident
-
     try:
         resident = registered_resident(db.session, role, id_number, community_code, secret_keys(current_app.config))
         create_user(db.session, role=role, username=username, password=password,
@@ -139,11 +144,6 @@ def import_residents(path, community_code, dry_run, mark_moved):
     The residents the file does not list stay as they are, unless --mark-moved; --dry-run only prints.
     """
     from pathlib import Path
-
-    from .database import utcnow
-    from .geography.services import get_community
-    from .residents.registry_file import RegistryFileError, read_registry
-    from .residents.services import RegistryRejected, apply_import, plan_import
 
     keys, now = secret_keys(current_app.config), utcnow()
     try:
@@ -204,10 +204,6 @@ def residents():
 @with_appcontext
 def residents_set_status(community_code, id_number, status):
     """Mark a resident as moved away or deceased, or active again (logged)."""
-    from .database import utcnow
-    from .geography.services import get_community
-    from .residents.services import find_by_id_number, set_resident_status
-
     try:
         community = get_community(db.session, community_code)
         resident = find_by_id_number(db.session, community, id_number, secret_keys(current_app.config))
@@ -226,8 +222,6 @@ def backup(path):
     """Write a consistent backup of the database (safe while serving)."""
     from pathlib import Path
 
-    from .backup import BackupError, backup as write_backup
-
     try:
         write_backup(current_app.config["SQLALCHEMY_DATABASE_URI"], Path(path))
     except BackupError as error:
@@ -242,8 +236,6 @@ def backup(path):
 def restore(path):
     """Replace the database with a backup (stop the service first)."""
     from pathlib import Path
-
-    from .backup import BackupError, restore as read_backup
 
     db.engine.dispose()
     try:
