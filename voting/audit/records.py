@@ -27,9 +27,9 @@ from sqlalchemy import func, select
 from ..ballots.chain import genesis_hash
 from ..ballots.models import Ballot, BallotChain, RollEntry
 from ..cycles.models import Cycle
-from ..cycles.services import ballot_projects
 from ..errors import Conflict
 from ..geography.models import Community, Grid
+from ..proposals.ballot import ballot_projects
 from ..residents.models import Resident
 from ..results.services import AFTER_VOTING, counted_offline, counted_offline_clause, ensure_result, selected_ids
 

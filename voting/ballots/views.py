@@ -14,10 +14,11 @@ from sqlalchemy import select
 from werkzeug.routing import BuildError
 
 from ..accounts.access import public, require_roles
-from ..cycles.services import ballot_projects, get_cycle
+from ..cycles.services import get_cycle
 from ..database import reads_before_lock, transactional, utcnow
 from ..errors import Forbidden, Invalid
 from ..extensions import db, limiter
+from ..proposals.ballot import ballot_projects
 from ..proposals.models import ProjectPhoto
 from ..residents.models import Resident
 from ..webforms import handle_form, saved

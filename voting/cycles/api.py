@@ -6,9 +6,10 @@ from ..database import transactional, utcnow
 from ..extensions import db
 from ..geography.services import get_community
 from ..money import yuan
+from ..proposals.ballot import ballot_projects
 from .models import Cycle
 from .services import (
-    ballot_projects, get_cycle, move_phase, open_cycle, require_staff_of, set_rules, set_window,
+    get_cycle, move_phase, open_cycle, require_staff_of, set_rules, set_window,
 )
 from .validation import utc_time_value
 

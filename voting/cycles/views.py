@@ -8,6 +8,7 @@ from ..database import transactional, utcnow
 from ..extensions import db
 from ..money import yuan
 from ..geography.services import community_cycles, get_community
+from ..proposals.ballot import ballot_projects
 from ..proposals.models import BALLOT_STATUSES, STATUSES
 from ..proposals.services import awaiting_review, cycle_proposals, get_project, review_proposal
 from ..webforms import handle_form, saved
@@ -16,7 +17,7 @@ from .forms import (
 )
 from .models import Cycle
 from .services import (
-    NEXT_PHASE, ballot_projects, can_oversee, get_cycle, is_staff_of, move_phase, open_cycle,
+    NEXT_PHASE, can_oversee, get_cycle, is_staff_of, move_phase, open_cycle,
     require_oversight, require_staff_of, set_rules, set_window, turnout, voting_problems,
 )
 from .validation import local_time_value, to_local_input

@@ -4,7 +4,7 @@ from sqlalchemy import select
 from ..accounts.access import public
 from ..database import utcnow
 from ..extensions import db
-from ..cycles.services import ballot_projects
+from ..proposals.ballot import ballot_projects
 from .services import community_cycles, district_overview, get_community
 
 bp = Blueprint("geography", __name__)

@@ -11,7 +11,8 @@ from sqlalchemy import and_, func, select
 from ..audit.services import log_action
 from ..ballots.models import RollEntry
 from ..cycles.models import Cycle
-from ..cycles.services import in_electorate, require_oversight
+from ..cycles.electorate import in_electorate
+from ..cycles.services import require_oversight
 from ..errors import Conflict, Forbidden
 from ..geography.models import Grid
 from ..residents.models import Resident
