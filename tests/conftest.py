@@ -173,7 +173,7 @@ def live_server(app, database_url):
         port = _free_port()
         env = os.environ | {"VOTING_DATABASE_URL": database_url, "VOTING_RATELIMIT_ENABLED": "false"} | (extra_env or {})
         process = subprocess.Popen(
-            [sys.executable, "-m", "voting.cli", "serve", "--port", str(port), "--workers", str(workers)],
+            [sys.executable, "-m", "voting.console", "serve", "--port", str(port), "--workers", str(workers)],
             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
         )
         started.append(process)

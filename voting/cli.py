@@ -1,4 +1,5 @@
-"""The `voting` commands that need the app (also `flask --app voting.app …`); `voting.console` runs them."""
+"""The `voting` commands that need the app, added to it by `create_app` (`voting.console` runs them;
+so does `flask --app voting.app …`)."""
 from __future__ import annotations
 
 import os
@@ -6,7 +7,7 @@ import sys
 
 import click
 from flask import current_app
-from flask.cli import FlaskGroup, with_appcontext
+from flask.cli import with_appcontext
 
 from .accounts.commands import issue_codes_command
 from .accounts.services import create_user, registered_resident
@@ -24,17 +25,6 @@ from .residents.registry_file import RegistryFileError, read_registry
 from .residents.services import (RegistryRejected, apply_import, find_by_id_number, plan_import,
                                  set_resident_status)
 from .tally.command import tally_command
-
-
-def main(argv: list[str] | None = None) -> None:
-    FlaskGroup(create_app=_create_app, help="voting: participatory budgeting for community funds.")(
-        argv, prog_name="voting")
-
-
-def _create_app():
-    from .app import create_app  # cli is imported by the app: the app module loads when a command needs it
-
-    return create_app()
 
 
 def register_commands(app) -> None:
@@ -244,6 +234,3 @@ def restore(path):
         raise click.ClickException(str(error)) from None
     click.echo(f"restored from {path}")
 
-
-if __name__ == "__main__":
-    main()

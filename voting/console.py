@@ -1,11 +1,12 @@
 """The `voting` console script.
 
 `voting tally` counts a pabulib file with `voting.tally` alone: no Flask, no database, so it starts
-at once. Every other command is the app's (`voting.cli`), which builds the Flask app when it runs.
+at once. Every other command is the app's (`voting.cli`): the Flask app is built for it.
 """
 from __future__ import annotations
 
 import sys
+
 
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
@@ -14,6 +15,13 @@ def main(argv: list[str] | None = None) -> None:
 
         tally_command.main(argv[1:], prog_name="voting tally")
         return
-    from .cli import main as app_main  # Flask, SQLAlchemy and every feature
+    from flask.cli import FlaskGroup  # Flask, SQLAlchemy and every feature: not for the tally
 
-    app_main(argv)
+    from .app import create_app
+
+    FlaskGroup(create_app=create_app, help="voting: participatory budgeting for community funds.")(
+        argv, prog_name="voting")
+
+
+if __name__ == "__main__":
+    main()
