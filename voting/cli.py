@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 
 import click
 from flask import current_app
 from flask.cli import with_appcontext
+from flask_migrate import upgrade
 
 from .accounts.commands import issue_codes_command
 from .accounts.services import create_user, registered_resident
@@ -37,8 +39,6 @@ def register_commands(app) -> None:
 @with_appcontext
 def init_db():
     """Create or upgrade the schema to the newest migration."""
-    from flask_migrate import upgrade
-
     upgrade(revision="heads")
     click.echo("database schema is up to date")
 
@@ -133,8 +133,6 @@ def import_residents(path, community_code, dry_run, mark_moved):
     Prints the preview (new, changed, moving in, not in the file), then applies all of it or nothing.
     The residents the file does not list stay as they are, unless --mark-moved; --dry-run only prints.
     """
-    from pathlib import Path
-
     keys, now = secret_keys(current_app.config), utcnow()
     try:
         community = get_community(db.session, community_code)
@@ -210,8 +208,6 @@ def residents_set_status(community_code, id_number, status):
 @with_appcontext
 def backup(path):
     """Write a consistent backup of the database (safe while serving)."""
-    from pathlib import Path
-
     try:
         write_backup(current_app.config["SQLALCHEMY_DATABASE_URI"], Path(path))
     except BackupError as error:
@@ -225,8 +221,6 @@ def backup(path):
 @with_appcontext
 def restore(path):
     """Replace the database with a backup (stop the service first)."""
-    from pathlib import Path
-
     db.engine.dispose()
     try:
         read_backup(current_app.config["SQLALCHEMY_DATABASE_URI"], Path(path))

@@ -15,9 +15,8 @@ def main(argv: list[str] | None = None) -> None:
 
         tally_command.main(argv[1:], prog_name="voting tally")
         return
-    from flask.cli import FlaskGroup  # Flask, SQLAlchemy and every feature: not for the tally
-
-    from .app import create_app
+    from flask.cli import FlaskGroup  # here: Flask, SQLAlchemy and every feature, not for the tally
+    from .app import create_app  # here: the web app, only for the commands that need it
 
     FlaskGroup(create_app=create_app, help="voting: participatory budgeting for community funds.")(
         argv, prog_name="voting")

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from flask import current_app
 from sqlalchemy import func, select
 
 from .accounts.models import User
@@ -113,8 +114,6 @@ def load_demo(session, *, seed: int, password: str | None, residents_per_grid: i
 
     :raises DemoError: when a district is already loaded.
     """
-    from flask import current_app
-
     if session.scalar(select(func.count(Community.id))):
         raise DemoError("the database already holds a district; the demo loads only into an empty database")
     password = password or secrets.token_urlsafe(9)
