@@ -24,7 +24,7 @@ How one cast runs, in one transaction (the view commits):
    ballot itself has neither); with a key, store the answer (no choices, no account, expiring).
 
 The path reads the cycle and writes with statements run on the driver's own cursor
-(`database.DriverStatement`: no unit-of-work flush, none of SQLAlchemy's work per statement); on
+(`driver.DriverStatement`: no unit-of-work flush, none of SQLAlchemy's work per statement); on
 PostgreSQL steps 2 to 4 are one statement and step 5 another (data-modifying WITH; the first
 checks that its snapshot is no older than its lock, see `_LOCK_AND_STATE_POSTGRESQL`); copies of
 the rows it changed that the session already holds are expired. The partial unique index on `ballot (cycle_id, voter_code) WHERE is_current`
@@ -54,7 +54,7 @@ from ..accounts.services import Bearer, ResidentFacts, bearer_of, bearer_query, 
 from ..config import secret_keys
 from ..cycles.models import Cycle, VotingWindow
 from ..cycles.services import facts_at_opening, in_electorate, is_of_age
-from ..database import DriverStatement, per_dialect
+from ..driver import DriverStatement, per_dialect
 from ..errors import Conflict, Forbidden, Invalid, NotFound, Unauthorized
 from ..proposals.models import Project
 from ..residents.models import Resident
