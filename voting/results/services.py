@@ -15,7 +15,7 @@ from sqlalchemy import and_, delete, func, select
 from sqlalchemy.orm import selectinload
 
 from ..ballots.models import Ballot, BallotChain, IdempotentAnswer, RollEntry
-from ..ballots.services import lock_chain_head
+from ..ballots.casting import lock_chain_head
 from ..cycles.models import Cycle
 from ..cycles.services import ballot_projects, electorate_size
 from ..errors import Conflict
