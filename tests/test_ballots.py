@@ -16,7 +16,8 @@ from voting.accounts.models import ApiToken
 from voting.ballots import chain
 from voting.ballots.codes import normalise_receipt
 from voting.ballots.models import Ballot, BallotChain, RollEntry
-from voting.ballots.services import cast_ballot, cycle_for_casting
+from voting.ballots.casting import Voter, cycle_for_casting
+from voting.ballots.services import cast_ballot
 from voting.database import utcnow
 from voting.extensions import db
 
@@ -310,7 +311,8 @@ def test_a_cast_that_waited_for_the_chain_head_reads_the_record_again(world, app
         with app.test_request_context(url, method="PUT"):  # as the API's view: SQLite locks at the first write
             try:
                 bearer, cycle = cycle_for_casting(db.session, cycle_id, token)
-                outcome = cast_ballot(db.session, cycle, bearer, [(project, 1)], "online", None, utcnow())
+                outcome = cast_ballot(db.session, cycle, Voter.of_account(bearer), [(project, 1)], "online", None,
+                                      utcnow())
                 if hold:
                     holding.set()
                     let_go.wait(30)

@@ -15,6 +15,7 @@ from sqlalchemy import select, text
 from voting.audit.models import ActionLogEntry
 from voting.ballots import paper
 from voting.ballots.models import Ballot, PaperBatch, PaperEntry, RollEntry
+from voting.ballots.casting import CastingCycle, Voter
 from voting.ballots.services import cast_ballot, current_ballot
 from voting.database import utcnow
 from voting.extensions import db
@@ -229,7 +230,8 @@ def test_a_paper_after_an_online_ballot_is_flagged_disputed_and_decided_by_staff
 def already_voted(world, client, auth, round_one):
     """Resident 1 voted with the grid worker at the door; then both rounds of papers agree."""
     a, p = world.a, world.a.projects
-    cast_ballot(db.session, a.cycle, a.residents[0].resident, [(p[2].id, 1)], "assisted", a.worker, utcnow())
+    cast_ballot(db.session, CastingCycle.read(db.session, a.cycle), Voter.of_resident(a.residents[0].resident),
+                [(p[2].id, 1)], "assisted", a.worker, utcnow())
     db.session.commit()
     auth.login("staff-ca")
     page = client.get(f"/paper/{round_one}").get_data(as_text=True)
@@ -278,14 +280,16 @@ def test_a_resident_whose_paper_counted_is_already_voted_in_another_batch(world,
 
 def test_staff_discard_a_paper_and_the_earlier_ballot_stands(world, client, auth, already_voted):
     a = world.a
-    before = current_ballot(db.session, a.cycle, a.residents[0].resident)
+    before = current_ballot(db.session, CastingCycle.read(db.session, a.cycle),
+                            Voter.of_resident(a.residents[0].resident))
     auth.login("staff-ca")
     answer = client.post(f"/paper/{already_voted.batch_id}/entries/{already_voted.id}/decide",
                          data={"decision": "discard", "reason": "Typed for the wrong resident"})
     assert answer.status_code == 302
     assert [e.resident_id for e in entries(already_voted.batch_id) if e.resident_id] == []
     assert len(entries(already_voted.batch_id)) == 4  # the two counted papers' entries
-    now = current_ballot(db.session, a.cycle, a.residents[0].resident)
+    now = current_ballot(db.session, CastingCycle.read(db.session, a.cycle),
+                         Voter.of_resident(a.residents[0].resident))
     assert (now.id, now.version) == (before.id, 1)
     assert roll(a, a.residents[0]).channel == "assisted"
     (entry,) = logged("paper.discard_paper_ballot")
@@ -384,7 +388,8 @@ def test_papers_are_cast_in_a_random_order_each_at_its_own_time(world, client, a
     batch = db.session.get(PaperBatch, batch_id)
     rows = ballots(a)
     assert len(rows) == 30 and batch.accepted_count == 30
-    seq_of = {r.resident_id: current_ballot(db.session, a.cycle, r.resident).seq for r in residents}
+    casting = CastingCycle.read(db.session, a.cycle)
+    seq_of = {r.resident_id: current_ballot(db.session, casting, Voter.of_resident(r.resident)).seq for r in residents}
     by_seq = sorted(seq_of, key=seq_of.get)
     assert by_seq != sorted(seq_of) and by_seq != [r.resident_id for r in residents]
     times = [b.cast_at for b in rows]

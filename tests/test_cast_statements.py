@@ -1,7 +1,7 @@
 """The casting path's round trips, counted: each statement a cast sends to the database is CPU
 time of the app and the database on the busiest path of the service (README, Benchmarks). They are
 counted at the driver, below SQLAlchemy: the casting path runs most of them on the driver's own
-cursor (`database.DriverStatement`)."""
+cursor (`driver.DriverStatement`, the statements in `ballots/casting.py`)."""
 import re
 
 import psycopg

@@ -44,6 +44,7 @@ from voting.audit.records import RecordHeader, RecordProject
 from voting.ballots import paper
 from voting.ballots.codes import voter_code
 from voting.ballots.models import Ballot, BallotChain, PaperBatch, PaperEntry, RollEntry
+from voting.ballots.casting import CastingCycle, Voter
 from voting.ballots.services import cast_ballot
 from voting.cycles.models import Cycle
 from voting.cycles.services import move_phase, set_rules, set_window
@@ -390,7 +391,7 @@ class Election:
         if action.via == "api":
             self.api_cast(user, pairs, action.voter)
         else:
-            self.service_cast(user, pairs, "online", None, self.expected(pairs), action.voter)
+            self.service_cast(Voter.of_account(user), pairs, "online", None, self.expected(pairs), action.voter)
 
     def assisted(self, action: Assisted) -> None:
         user, pairs = self.voters[action.voter], self.pairs(action.choices)
@@ -398,7 +399,7 @@ class Election:
         worker = {"own": self.workers[grid], "staff": self.staff,
                   "other": self.workers[1 - grid] if self.s.grids == 2 else self.other_worker}[action.worker]
         wanted = "not_your_grid" if action.worker != "own" else self.expected(pairs)
-        self.service_cast(user.resident, pairs, "assisted", worker, wanted, action.voter)
+        self.service_cast(Voter.of_resident(user.resident), pairs, "assisted", worker, wanted, action.voter)
 
     def stranger(self, action: Stranger) -> None:
         person = self.outsider if action.who == "outsider" else self.moved
@@ -406,7 +407,8 @@ class Election:
         if action.channel == "online":
             self.api_cast(person, pairs, None, refused="not_eligible")
         else:
-            self.service_cast(person.resident, pairs, "assisted", self.workers[0], "not_eligible", None)
+            self.service_cast(Voter.of_resident(person.resident), pairs, "assisted", self.workers[0], "not_eligible",
+                              None)
 
     def so_far(self, _action) -> None:
         path = self.download("csv", "so-far")
@@ -439,8 +441,9 @@ class Election:
 
     def service_cast(self, voter, pairs, channel, worker, expected, index: int | None) -> None:
         before = state(self.cycle_id)
-        outcome = transactional(lambda: cast_ballot(db.session, db.session.get(Cycle, self.cycle_id),
-                                                    voter, pairs, channel, worker, utcnow()))
+        outcome = transactional(lambda: cast_ballot(
+            db.session, CastingCycle.read(db.session, db.session.get(Cycle, self.cycle_id)), voter, pairs, channel,
+            worker, utcnow()))
         if expected is None:
             assert not isinstance(outcome, DomainError), outcome
             worker_name = worker.username if worker else ""

@@ -38,6 +38,7 @@ from sqlalchemy import event, func, select
 from voting.app import create_app
 from voting.accounts.models import User
 from voting.ballots.models import PaperBatch, PaperEntry
+from voting.ballots.casting import CastingCycle, Voter
 from voting.ballots.services import cast_ballot, issue_voting_code
 from voting.config import secret_keys
 from voting.cycles.models import Cycle
@@ -422,8 +423,8 @@ def finished(scene: Scene, user) -> dict:
 def voted(scene: Scene, user) -> dict:
     """The resident has cast a ballot."""
     a = scene.a
-    outcome = cast_ballot(db.session, a.cycle, a.residents[0], [(a.projects[0].id, 1)], "online", None,
-                          utcnow())
+    outcome = cast_ballot(db.session, CastingCycle.read(db.session, a.cycle), Voter.of_account(a.residents[0]),
+                          [(a.projects[0].id, 1)], "online", None, utcnow())
     return base(scene, user) | {"receipt": outcome.answer["receipt"]}
 
 

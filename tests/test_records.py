@@ -22,6 +22,7 @@ from voting.audit import verify_record
 from voting.audit.models import ActionLogEntry
 from voting.ballots.chain import canonical_row, genesis_hash, next_hash
 from voting.ballots.models import Ballot, BallotChain
+from voting.ballots.casting import CastingCycle, Voter
 from voting.ballots.services import cast_ballot
 from voting.database import utcnow
 from voting.extensions import db
@@ -60,18 +61,18 @@ def closed(world, factory):
     p1, p2, p3, p4 = (p.id for p in place.projects)
     start = utcnow() - timedelta(hours=3)
     casts = [
-        (residents[0], [p1, p2], "online", None),
-        (residents[1].resident, [p1, p3], "assisted", place.worker),
-        (residents[2], [p3, p4], "online", None),
-        (residents[3].resident, [p2, p3], "assisted", odd_worker),
-        (residents[2], [p2, p3, p4], "online", None),  # a revision: only this one of hers counts
-        (residents[4], [p3], "online", None),
-        (residents[5], [p1], "online", None),
-        (residents[0], [p1, p3], "online", None),  # another revision
+        (Voter.of_account(residents[0]), [p1, p2], "online", None),
+        (Voter.of_resident(residents[1].resident), [p1, p3], "assisted", place.worker),
+        (Voter.of_account(residents[2]), [p3, p4], "online", None),
+        (Voter.of_resident(residents[3].resident), [p2, p3], "assisted", odd_worker),
+        (Voter.of_account(residents[2]), [p2, p3, p4], "online", None),  # a revision: only this one of hers counts
+        (Voter.of_account(residents[4]), [p3], "online", None),
+        (Voter.of_account(residents[5]), [p1], "online", None),
+        (Voter.of_account(residents[0]), [p1, p3], "online", None),  # another revision
     ]
     for minute, (voter, projects, channel, worker) in enumerate(casts):
-        cast_ballot(db.session, place.cycle, voter, [(p, 1) for p in projects], channel, worker,
-                    start + timedelta(minutes=minute, microseconds=minute * 1234))
+        cast_ballot(db.session, CastingCycle.read(db.session, place.cycle), voter, [(p, 1) for p in projects], channel,
+                    worker, start + timedelta(minutes=minute, microseconds=minute * 1234))
     place.cycle.voting_closes_at = utcnow() - timedelta(seconds=1)
     db.session.commit()
     return world
@@ -433,8 +434,8 @@ def test_a_checkpoint_copied_while_voting_was_open_is_extended(world, client, au
     place = world.a
     start = utcnow() - timedelta(minutes=30)
     for minute, voter in enumerate(place.residents):
-        cast_ballot(db.session, place.cycle, voter, [(place.projects[0].id, 1)], "online", None,
-                    start + timedelta(minutes=minute))
+        cast_ballot(db.session, CastingCycle.read(db.session, place.cycle), Voter.of_account(voter),
+                    [(place.projects[0].id, 1)], "online", None, start + timedelta(minutes=minute))
     db.session.commit()
     copied = client.get(f"/api/v1/cycles/{place.cycle.id}/receipts").get_json()["head"]  # seq 3, while open
     receipt = client.get(f"/api/v1/receipts/{db.session.scalar(select(Ballot.receipt).where(Ballot.seq == 2))}")
@@ -443,8 +444,8 @@ def test_a_checkpoint_copied_while_voting_was_open_is_extended(world, client, au
     checkpoint = f"{copied['seq']}:{copied['chain_hash']}"
     early = standalone(so_far, "--checkpoint", checkpoint)
     assert early.returncode == 0 and f"--checkpoint {checkpoint}" in early.stdout  # the so-far head, to keep
-    cast_ballot(db.session, place.cycle, place.residents[0], [(place.projects[1].id, 1)], "online", None,
-                start + timedelta(minutes=10))
+    cast_ballot(db.session, CastingCycle.read(db.session, place.cycle), Voter.of_account(place.residents[0]),
+                [(place.projects[1].id, 1)], "online", None, start + timedelta(minutes=10))
     place.cycle.voting_closes_at = utcnow() - timedelta(seconds=1)
     db.session.commit()
     path = download(client, auth, place.cycle.id, "json", tmp_path)
@@ -528,7 +529,8 @@ def test_the_auditor_downloads_the_count_per_worker(closed, client, auth):
 
 def test_before_the_close_only_the_record_so_far(world, client, auth, runner, tmp_path):
     place = world.a
-    cast_ballot(db.session, place.cycle, place.residents[0], [(place.projects[0].id, 1)], "online", None, utcnow())
+    cast_ballot(db.session, CastingCycle.read(db.session, place.cycle), Voter.of_account(place.residents[0]),
+                [(place.projects[0].id, 1)], "online", None, utcnow())
     db.session.commit()
     auth.login("auditor")
     page = client.get(f"/audit/cycles/{place.cycle.id}", headers={"Accept-Language": "en"})
@@ -710,7 +712,8 @@ def test_the_running_head_is_public_while_voting_is_open(world, client):
     page = client.get(f"/cycles/{place.cycle.id}/receipts", headers={"Accept-Language": "en"}).get_data(as_text=True)
     assert "No ballot has been recorded yet: the chain starts" in page and "--checkpoint" not in page
     for voter in place.residents[:2]:
-        cast_ballot(db.session, place.cycle, voter, [(place.projects[0].id, 1)], "online", None, utcnow())
+        cast_ballot(db.session, CastingCycle.read(db.session, place.cycle), Voter.of_account(voter),
+                    [(place.projects[0].id, 1)], "online", None, utcnow())
     db.session.commit()
     head = db.session.get(BallotChain, place.cycle.id)
     body = client.get(f"/api/v1/cycles/{place.cycle.id}/receipts").get_json()

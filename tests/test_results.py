@@ -107,6 +107,7 @@ def test_a_cast_that_checked_the_window_before_the_count_is_refused_after_it(vot
     votes were counted, is refused: every acknowledged ballot is in the count."""
     from voting.accounts.models import User
     from voting.ballots.models import Ballot
+    from voting.ballots.casting import CastingCycle, Voter
     from voting.ballots.services import cast_ballot
     from voting.errors import Conflict
 
@@ -119,7 +120,8 @@ def test_a_cast_that_checked_the_window_before_the_count_is_refused_after_it(vot
     db.session.rollback()
     counted = client.get(f"/api/v1/cycles/{cycle.id}/results").get_json()
     with pytest.raises(Conflict) as refused:
-        cast_ballot(db.session, cycle, voter, [(p1, 1)], "online", None, closes_at - timedelta(seconds=1))
+        cast_ballot(db.session, CastingCycle.read(db.session, cycle), Voter.of_account(voter), [(p1, 1)], "online",
+                    None, closes_at - timedelta(seconds=1))
     assert refused.value.code == "voting_closed"
     db.session.rollback()
     assert db.session.scalar(select(db.func.count(Ballot.id)).where(Ballot.cycle_id == cycle.id)) \

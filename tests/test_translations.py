@@ -32,6 +32,7 @@ from voting.accounts.models import User
 from voting.audit.records import SO_FAR
 from voting.ballots.models import Ballot, PaperBatch
 from voting.ballots.paper import add_entry, create_batch
+from voting.ballots.casting import CastingCycle, Voter
 from voting.ballots.services import cast_ballot
 from voting.cycles.models import Cycle
 from voting.database import utcnow
@@ -261,12 +262,12 @@ def site(world, factory, client) -> Site:
 
     # ca 2026, open: resident-ca-1 votes and changes her vote; resident-ca-2 votes with the grid
     # worker; a batch of paper ballots has one entry; resident-ca-3 has not voted.
-    first = cast_ballot(db.session, a.cycle, a.residents[0], [(a.projects[0].id, 1)], "online", None,
-                        now - timedelta(hours=2))
-    latest = cast_ballot(db.session, a.cycle, a.residents[0], [(a.projects[1].id, 1), (a.projects[3].id, 1)],
-                         "online", None, now - timedelta(hours=1))
-    cast_ballot(db.session, a.cycle, a.residents[1].resident, [(a.projects[2].id, 1)], "assisted", a.worker,
-                now - timedelta(minutes=30))
+    first = cast_ballot(db.session, CastingCycle.read(db.session, a.cycle), Voter.of_account(a.residents[0]),
+                        [(a.projects[0].id, 1)], "online", None, now - timedelta(hours=2))
+    latest = cast_ballot(db.session, CastingCycle.read(db.session, a.cycle), Voter.of_account(a.residents[0]),
+                         [(a.projects[1].id, 1), (a.projects[3].id, 1)], "online", None, now - timedelta(hours=1))
+    cast_ballot(db.session, CastingCycle.read(db.session, a.cycle), Voter.of_resident(a.residents[1].resident),
+                [(a.projects[2].id, 1)], "assisted", a.worker, now - timedelta(minutes=30))
     batch = create_batch(db.session, a.worker, a.cycle, a.grid.id, "1号票箱 3月5日", now)
     add_entry(db.session, a.worker, batch, a.residents[2].resident_id, [(a.projects[0].id, 1)], now)
 
@@ -276,7 +277,8 @@ def site(world, factory, client) -> Site:
     old = [factory.project(closed, f"ca旧项目{n}", cost) for n, cost in enumerate((120_000, 90_000, 40_000), 1)]
     for minutes, (voter, chosen) in enumerate([(a.residents[0], old[:2]), (a.residents[1], old[1:]),
                                                (a.residents[2], old[:1])]):
-        cast_ballot(db.session, closed, voter, [(p.id, 1) for p in chosen], "online", None,
+        cast_ballot(db.session, CastingCycle.read(db.session, closed), Voter.of_account(voter),
+                    [(p.id, 1) for p in chosen], "online", None,
                     now - timedelta(hours=3) + timedelta(minutes=minutes))
     closed.voting_closes_at = now - timedelta(seconds=1)
     closed.closed_early_reason = "台风预警，经居民代表会议决定提前结束"

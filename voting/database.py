@@ -16,14 +16,12 @@ write: the sign-in, the checks and the response no longer hold every other write
 """
 from __future__ import annotations
 
-import copy
 import fcntl
 import functools
 import os
 import random
 import re
 import time
-from collections import namedtuple
 from datetime import UTC, datetime
 
 from flask import current_app, has_request_context, request
@@ -160,81 +158,3 @@ def transactional(view):
         raise AssertionError("unreachable")
 
     return wrapper
-
-
-class DriverStatement:
-    """A statement of the casting path, run on the driver's own cursor.
-
-    SQLAlchemy compiles it once per dialect; each run then skips SQLAlchemy's per-execution work
-    (execution context, result metadata, a look at every value: about 35 µs a statement on SQLite
-    and more on PostgreSQL, a sixth of a cast). Only the values whose column type needs it are
-    converted, by that type's own processors (SQLite keeps datetimes as text). What SQLAlchemy's
-    execution would add is kept: SQLite's write lock at the first write (`lock_at_first_write`),
-    and errors raised as SQLAlchemy's, so `@transactional` retries them alike.
-    """
-
-    def __init__(self, statement, dialect):
-        if dialect.name == "sqlite":  # named parameters, so that both drivers take a dict
-            dialect = copy.copy(dialect)
-            dialect.paramstyle, dialect.positional = "named", False
-        compiled = statement.compile(dialect=dialect)
-        self.dialect, self.sql = dialect, compiled.string
-        binds = compiled.bind_names  # {BindParameter: its name in the SQL}
-        self.fixed = {name: bind.effective_value for bind, name in binds.items() if not bind.required}
-        self.binds = {name: process for bind, name in binds.items()
-                      if (process := bind.type.dialect_impl(dialect).bind_processor(dialect)) is not None}
-        columns = list(getattr(statement, "exported_columns", ()))
-        self.results = [column.type.dialect_impl(dialect).result_processor(dialect, None) for column in columns]
-        self.row = namedtuple("Row", [column.key for column in columns], rename=True) if columns else tuple
-        self.returns_rows = bool(columns)  # a statement that returns rows names its columns (`text().columns()`)
-        self.reads = bool(_READS.match(self.sql))
-
-    def rows(self, connection, params: dict) -> list:
-        """Run it with `params` on the SQLAlchemy `connection`'s driver connection; the rows."""
-        return self._run(connection, self._bind(params), many=False)
-
-    def run_many(self, connection, many: list[dict]) -> None:
-        """Run it once for each dict of parameters (executemany)."""
-        self._run(connection, [self._bind(params) for params in many], many=True)
-
-    def _bind(self, params: dict) -> dict:
-        params = self.fixed | params if self.fixed else params
-        if not self.binds:
-            return params
-        return {name: self.binds[name](value) if name in self.binds else value for name, value in params.items()}
-
-    def _run(self, connection, params, many: bool) -> list:
-        cursor = connection.connection.cursor()
-        try:
-            if not self.reads:
-                lock_at_first_write(connection.info, cursor, self.sql)
-            if many:
-                cursor.executemany(self.sql, params)
-                return []
-            cursor.execute(self.sql, params)
-            fetched = cursor.fetchall() if self.returns_rows else []  # psycopg's description costs a cast 0.1 ms
-        except self.dialect.loaded_dbapi.Error as error:
-            raise DBAPIError.instance(self.sql, params, error, self.dialect.loaded_dbapi.Error,
-                                      dialect=self.dialect) from error
-        finally:
-            cursor.close()
-        processors = self.results
-        if not any(processors):
-            return [self.row(*row) for row in fetched] if self.row is not tuple else fetched
-        return [self.row(*(process(value) if process else value for process, value in zip(processors, row)))
-                for row in fetched]
-
-
-def per_dialect(build):
-    """Decorate `build(dialect)`, which makes a hot path's `DriverStatement`s: the decorated function
-    takes a SQLAlchemy connection and builds them once for its dialect."""
-    built = {}
-
-    @functools.wraps(build)
-    def statements(connection):
-        dialect = connection.dialect
-        if (found := built.get(dialect.name)) is None:
-            found = built[dialect.name] = build(dialect)
-        return found
-
-    return statements

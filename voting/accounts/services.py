@@ -11,7 +11,8 @@ from flask_babel import gettext as _
 from sqlalchemy import bindparam, select
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from ..database import DriverStatement, per_dialect, utcnow
+from ..database import utcnow
+from ..driver import DriverStatement, per_dialect
 from ..errors import Invalid, Unauthorized
 from ..geography.models import Community, Grid
 from ..residents.models import Resident
@@ -115,7 +116,7 @@ def user_for_token(session, token: str) -> Bearer | None:
 def bearer_query():
     """The select of a token's `bearer_of` columns, for the `token_hash` parameter: the token, its
     account and the account's resident, each column named after its table. The casting path reads it
-    in the same statement as the cycle (`ballots.services.cycle_for_casting`)."""
+    in the same statement as the cycle (`ballots.casting.cycle_for_casting`)."""
     token, user, resident = ApiToken.__table__.c, User.__table__.c, Resident.__table__.c
     return (select(token.expires_at.label("token_expires_at"), token.session_version.label("token_version"),
                    user.id.label("user_id"), user.role.label("user_role"),

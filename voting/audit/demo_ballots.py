@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 
 from ..accounts.models import User
+from ..ballots.casting import CastingCycle, Voter
 from ..ballots.services import cast_ballot
 from ..cycles.models import Cycle
 from ..proposals.ballot import ballot_projects
@@ -66,10 +67,12 @@ def _vote(session, rng: random.Random, cycle: Cycle, workers: dict) -> int:
     for seconds, voter, choices in sorted(events, key=lambda event: event[0]):
         at = cycle.voting_opens_at + timedelta(seconds=round(seconds, 6))
         worker = workers.get(voter.resident.grid_id)
+        casting = CastingCycle.read(session, cycle)
         if rng.random() < ASSISTED_SHARE and worker is not None:
-            cast_ballot(session, cycle, voter.resident, [(p, 1) for p in choices], "assisted", worker, at)
+            cast_ballot(session, casting, Voter.of_resident(voter.resident), [(p, 1) for p in choices], "assisted",
+                        worker, at)
         else:
-            cast_ballot(session, cycle, voter, [(p, 1) for p in choices], "online", None, at)
+            cast_ballot(session, casting, Voter.of_account(voter), [(p, 1) for p in choices], "online", None, at)
     cycle.phase = "implementation"
     session.flush()
     result = ensure_result(session, cycle, cycle.results_published_at)

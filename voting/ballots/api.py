@@ -24,8 +24,8 @@ from ..cycles.services import get_cycle
 from ..database import reads_before_lock, transactional, utcnow
 from ..errors import BadRequest, Forbidden, NotFound
 from ..extensions import db, limiter
-from .services import (Idempotency, cast_ballot, current_ballot, cycle_for_casting, find_receipt, how_i_voted,
-                       receipt_answer, worker_counts)
+from .casting import CastingCycle, Idempotency, Voter, cycle_for_casting
+from .services import cast_ballot, current_ballot, find_receipt, how_i_voted, receipt_answer, worker_counts
 
 _KEY = re.compile(r"^[\x21-\x7e]{1,100}$")
 
@@ -62,7 +62,8 @@ def put_ballot(cycle_id):
         if not _KEY.match(key):
             raise BadRequest(_("An Idempotency-Key has 1 to 100 visible ASCII characters."), "bad_idempotency_key")
         idempotency = Idempotency.of(user.id, key, cycle.id, pairs)
-    outcome = cast_ballot(db.session, cycle, user, pairs, "online", None, utcnow(), idempotency=idempotency)
+    outcome = cast_ballot(db.session, cycle, Voter.of_account(user), pairs, "online", None, utcnow(),
+                          idempotency=idempotency)
     response = jsonify(outcome.answer)
     if outcome.replayed:
         response.headers["Idempotent-Replayed"] = "true"
@@ -76,7 +77,7 @@ def get_ballot(cycle_id):
     if user.role != "resident":
         raise Forbidden(_("Only a resident in the register of this community can vote."), "not_eligible")
     cycle = get_cycle(db.session, cycle_id)
-    ballot = current_ballot(db.session, cycle, user)
+    ballot = current_ballot(db.session, CastingCycle.read(db.session, cycle), Voter.of_account(user))
     if ballot is None:
         raise NotFound(_("You have no ballot in this vote yet."), "no_ballot")
     return jsonify({

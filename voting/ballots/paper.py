@@ -42,7 +42,8 @@ from ..residents.models import Resident
 from .chain import format_choices
 from .models import PaperBatch, PaperEntry, RollEntry
 from .rules import BallotRules, validate_choices
-from .services import CastingCycle, ballot_costs, cast_ballot, ensure_voting_open, lock_chain_head
+from .casting import CastingCycle, Voter, lock_chain_head
+from .services import ballot_costs, cast_ballot, ensure_voting_open
 
 PROBLEMS = ("differs", "only_round_1", "only_round_2", "already_voted")
 DECISIONS = ("replace", "discard")
@@ -163,7 +164,7 @@ def add_entry(session, user: User, batch: PaperBatch, resident_id, pairs, now: d
         raise Invalid(_("Choose a resident on this grid's roll."), "not_on_roll")
     if round_done(batch, number) and resident.id not in disputed_residents(batch):
         _refuse_finished_round(batch, number)
-    chosen = validate_choices(BallotRules.of(batch.cycle), ballot_costs(session, batch.cycle), pairs)
+    chosen = validate_choices(BallotRules.of(batch.cycle), ballot_costs(session, batch.cycle_id), pairs)
     entry = session.scalar(select(PaperEntry).where(PaperEntry.batch_id == batch.id, PaperEntry.round == number,
                                                     PaperEntry.resident_id == resident.id))
     if entry is not None and entry.problem == "already_voted":
@@ -330,7 +331,8 @@ def decide_already_voted(session, user: User, batch: PaperBatch, entry_id: int, 
         _lock_chain_and_read_window(session, batch)
         ensure_voting_open(batch.cycle.window, now)
         (cast_at,) = _paper_times(batch.created_at, now, 1)
-        cast_ballot(session, batch.cycle, resident, _pairs(entry.choices), "paper", batch.round1_by, cast_at)
+        cast_ballot(session, CastingCycle.read(session, batch.cycle), Voter.of_resident(resident),
+                    _pairs(entry.choices), "paper", batch.round1_by, cast_at)
         for e in rounds:
             _settle(e, None)
         batch.accepted_count += 1
@@ -382,7 +384,8 @@ def _cast_paper(session, batch: PaperBatch, casting: CastingCycle, resident: Res
     """Cast one reconciled paper ballot; the code of the refusal, or None when it was recorded."""
     try:
         with session.begin_nested():
-            cast_ballot(session, casting, resident, _pairs(choices), "paper", batch.round1_by, cast_at)
+            cast_ballot(session, casting, Voter.of_resident(resident), _pairs(choices), "paper", batch.round1_by,
+                        cast_at)
     except DomainError as error:
         return error.code
     return None

@@ -26,7 +26,8 @@ from . import paper
 from .forms import (ActionForm, AssistedBallotForm, BallotForm, PaperBatchForm, PaperDecisionForm, PaperEntryForm,
                     ReceiptForm, choices_from_form, hidden_choices)
 from .rules import BallotRules
-from .services import (Idempotency, cast_ballot, check_choices, chosen_projects, confirm_resident, current_ballot,
+from .casting import CastingCycle, Idempotency, Voter
+from .services import (cast_ballot, check_choices, chosen_projects, confirm_resident, current_ballot,
                        eligible_resident, ensure_voting_open, find_receipt, grid_residents, how_i_voted,
                        resident_of_my_grid, worker_counts)
 
@@ -66,9 +67,10 @@ def _labels():
 def vote(cycle_id):
     """The ballot: projects, limits, running total; POST comes back from the confirm step."""
     cycle = get_cycle(db.session, cycle_id)
-    eligible_resident(db.session, current_user, cycle)
+    casting, voter = CastingCycle.read(db.session, cycle), Voter.of_account(current_user)
+    eligible_resident(db.session, voter, casting)
     ensure_voting_open(cycle.window, utcnow())
-    current = current_ballot(db.session, cycle, current_user)
+    current = current_ballot(db.session, casting, voter)
     if request.method == "POST":
         selected = _selected(choices_from_form(request.form, cycle.method))
     else:
@@ -83,7 +85,8 @@ def confirm(cycle_id):
     cycle = get_cycle(db.session, cycle_id)
     pairs = choices_from_form(request.form, cycle.method)
     try:
-        chosen = check_choices(db.session, cycle, current_user, pairs, utcnow())
+        chosen = check_choices(db.session, CastingCycle.read(db.session, cycle), Voter.of_account(current_user),
+                               pairs, utcnow())
     except Invalid as error:
         return _ballot_page(cycle, _selected(pairs), error=error.message), 422
     return _confirm_page(cycle, chosen)
@@ -98,8 +101,8 @@ def cast(cycle_id):
     cycle = get_cycle(db.session, cycle_id)
     pairs = choices_from_form(request.form, cycle.method)
     try:
-        cast_ballot(db.session, cycle, current_user, pairs, "online", None, utcnow(),
-                    idempotency=_form_idempotency(cycle, pairs))
+        cast_ballot(db.session, CastingCycle.read(db.session, cycle), Voter.of_account(current_user), pairs,
+                    "online", None, utcnow(), idempotency=_form_idempotency(cycle, pairs))
     except Invalid as error:
         db.session.rollback()
         return _ballot_page(cycle, _selected(pairs), error=error.message), 422
@@ -111,7 +114,7 @@ def cast(cycle_id):
 def my_ballot(cycle_id):
     """The resident's own current ballot: choices, receipt code and QR code, and how to change it."""
     cycle = get_cycle(db.session, cycle_id)
-    ballot = current_ballot(db.session, cycle, current_user)
+    ballot = current_ballot(db.session, CastingCycle.read(db.session, cycle), Voter.of_account(current_user))
     chosen = chosen_projects(db.session, ballot) if ballot else []
     channel, worker = how_i_voted(db.session, cycle, current_user) if ballot else (None, None)
     return render_template("ballots/my_ballot.html", cycle=cycle, ballot=ballot, chosen=chosen, channel=channel,
@@ -165,7 +168,8 @@ def assist_list(cycle_id):
 def assist_vote(cycle_id, resident_id):
     """The ballot, filled in together with the resident at the door."""
     cycle = get_cycle(db.session, cycle_id)
-    resident = _assisted_resident(cycle, resident_id)
+    casting = CastingCycle.read(db.session, cycle)
+    resident = _assisted_resident(casting, resident_id)
     selected = _selected(choices_from_form(request.form, cycle.method)) if request.method == "POST" else {}
     return _ballot_page(cycle, selected, resident=resident)
 
@@ -175,10 +179,11 @@ def assist_vote(cycle_id, resident_id):
 def assist_confirm(cycle_id, resident_id):
     """The choices once more; the resident confirms with their own password or voting code."""
     cycle = get_cycle(db.session, cycle_id)
-    resident = _assisted_resident(cycle, resident_id)
+    casting = CastingCycle.read(db.session, cycle)
+    resident = _assisted_resident(casting, resident_id)
     pairs = choices_from_form(request.form, cycle.method)
     try:
-        chosen = check_choices(db.session, cycle, resident, pairs, utcnow())
+        chosen = check_choices(db.session, casting, Voter.of_resident(resident), pairs, utcnow())
     except Invalid as error:
         return _ballot_page(cycle, _selected(pairs), resident=resident, error=error.message), 422
     return _confirm_page(cycle, chosen, resident=resident)
@@ -193,11 +198,12 @@ def assist_confirm(cycle_id, resident_id):
 def assist_cast(cycle_id, resident_id):
     """Record the assisted ballot once the resident's credential is right; show the receipt."""
     cycle = get_cycle(db.session, cycle_id)
-    resident = _assisted_resident(cycle, resident_id)
+    casting = CastingCycle.read(db.session, cycle)
+    resident = _assisted_resident(casting, resident_id)
     form = AssistedBallotForm()
     pairs = choices_from_form(request.form, cycle.method)
     try:
-        chosen = check_choices(db.session, cycle, resident, pairs, utcnow())
+        chosen = check_choices(db.session, casting, Voter.of_resident(resident), pairs, utcnow())
     except Invalid as error:
         return _ballot_page(cycle, _selected(pairs), resident=resident, error=error.message), 422
     if not form.validate_on_submit():
@@ -207,7 +213,7 @@ def assist_cast(cycle_id, resident_id):
     except Forbidden as error:
         db.session.rollback()
         return _confirm_page(cycle, chosen, resident=resident, error=error.message), 403
-    outcome = cast_ballot(db.session, cycle, resident, pairs, "assisted", current_user, utcnow(),
+    outcome = cast_ballot(db.session, casting, Voter.of_resident(resident), pairs, "assisted", current_user, utcnow(),
                           idempotency=_form_idempotency(cycle, pairs, resident.id))
     return render_template("ballots/assist_done.html", cycle=cycle, resident=resident, answer=outcome.answer,
                            qr=_receipt_qr(outcome.answer["receipt"]))
@@ -396,9 +402,9 @@ def _form_idempotency(cycle, pairs, resident_id: int | None = None) -> Idempoten
     return Idempotency.of(current_user.id, key[:100], cycle.id, pairs)
 
 
-def _assisted_resident(cycle, resident_id: int) -> Resident:
+def _assisted_resident(cycle: CastingCycle, resident_id: int) -> Resident:
     resident = resident_of_my_grid(db.session, current_user, resident_id)
-    eligible_resident(db.session, resident, cycle)
+    eligible_resident(db.session, Voter.of_resident(resident), cycle)
     return resident
 
 

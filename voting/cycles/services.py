@@ -309,7 +309,7 @@ def move_phase(session, user, cycle: Cycle, phase, reason=None, now: datetime | 
             )
         # here: ballots import cycles. Casts hold the chain head until they commit: once it is ours,
         # every acknowledged ballot is in, and the close's time (read now) is later than each of them.
-        from ..ballots.services import lock_chain_head
+        from ..ballots.casting import lock_chain_head
 
         lock_chain_head(session, cycle.id)
         now = now if clock_given else utcnow()

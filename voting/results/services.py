@@ -15,7 +15,7 @@ from sqlalchemy import and_, delete, func, select
 from sqlalchemy.orm import selectinload
 
 from ..ballots.models import Ballot, BallotChain, IdempotentAnswer, RollEntry
-from ..ballots.services import lock_chain_head
+from ..ballots.casting import lock_chain_head
 from ..cycles.electorate import electorate_size
 from ..cycles.models import Cycle
 from ..errors import Conflict
