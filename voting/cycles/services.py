@@ -10,12 +10,14 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from ..audit.services import log_action
+from ..ballots.casting import lock_chain_head
 from ..ballots.models import RollEntry
 from ..database import utcnow
 from ..errors import Conflict, Forbidden, NotFound
 from ..geography.models import Community
 from ..money import MoneyError, parse_yuan
 from ..proposals.models import Project
+from ..results.services import ensure_result
 from .electorate import added_after_opening, electorate_size
 from .models import DEFAULT_FUND_FEN, METHODS, OUTCOME_RULES, PHASES, VOTERS, Cycle
 from .validation import InvalidField, int_value, text_value
@@ -307,17 +309,13 @@ def move_phase(session, user, cycle: Cycle, phase, reason=None, now: datetime | 
                 "reason", _("Say why voting closes before its set time; the reason is published."),
                 "reason_required",
             )
-        # here: ballots import cycles. Casts hold the chain head until they commit: once it is ours,
-        # every acknowledged ballot is in, and the close's time (read now) is later than each of them.
-        from ..ballots.casting import lock_chain_head
-
+        # Casts hold the chain head until they commit: once it is ours, every acknowledged ballot is
+        # in, and the close's time (read now) is later than each of them.
         lock_chain_head(session, cycle.id)
         now = now if clock_given else utcnow()
         cycle.closed_early_reason = reason
         cycle.voting_closes_at = min(now, cycle.voting_closes_at or now)
     elif phase == "implementation":
-        from ..results.services import ensure_result  # here: results import cycles
-
         ensure_result(session, cycle, now)  # the funded projects are known before building starts
         cycle.implementation_started_at = now
     elif phase == "closed":
