@@ -35,7 +35,7 @@ from sqlalchemy import select
 from ..accounts.models import User
 from ..audit.services import log_action
 from ..cycles.models import Cycle
-from ..cycles.validation import InvalidField
+from ..validation import InvalidField
 from ..errors import BadRequest, Conflict, DomainError, Forbidden, Invalid, NotFound
 from ..geography.models import Grid
 from ..residents.models import Resident

@@ -10,7 +10,7 @@ from .models import Cycle
 from .services import (
     ballot_projects, get_cycle, move_phase, open_cycle, require_staff_of, set_rules, set_window,
 )
-from .validation import utc_time_value
+from ..validation import utc_time_value
 
 
 def iso(value) -> str | None:

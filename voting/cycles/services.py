@@ -17,7 +17,7 @@ from ..proposals.models import BALLOT_STATUSES, Project
 from ..residents.models import Resident, ResidentHistory
 from ..residents.services import local_day
 from .models import DEFAULT_FUND_FEN, METHODS, OUTCOME_RULES, PHASES, VOTERS, Cycle, VotingWindow
-from .validation import InvalidField, int_value, text_value
+from ..validation import InvalidField, int_value, text_value
 
 NEXT_PHASE = dict(zip(PHASES, PHASES[1:]))
 FIRST_YEAR = 2019  # the livelihood fund began in 2019
