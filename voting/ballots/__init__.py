@@ -3,4 +3,4 @@ from flask import Blueprint
 
 bp = Blueprint("ballots", __name__)
 
-from . import views  # noqa: E402,F401
+from . import paper_views, views  # noqa: E402,F401
