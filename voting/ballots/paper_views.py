@@ -12,7 +12,7 @@ from ..cycles.services import ballot_projects, get_cycle
 from ..database import transactional, utcnow
 from ..errors import Forbidden
 from ..extensions import db
-from ..webforms import handle_form, saved
+from ..webforms import handle_form, refusal, saved
 from . import bp, paper
 from .forms import (
     ActionForm, PaperBatchForm, PaperDecisionForm, PaperEntryForm, choices_from_form, selected_choices,
@@ -83,7 +83,7 @@ def paper_add(batch_id):
     return handle_form(
         form, lambda: paper.add_entry(db.session, current_user, batch, form.resident.data, pairs, utcnow()),
         done=lambda entry: _flashed(_entry_saved(entry), batch),
-        again=lambda status: (_batch_page(batch, selected_choices(pairs), form=form, error=_refusal(form)), status))
+        again=lambda status: (_batch_page(batch, selected_choices(pairs), form=form, error=refusal(form)), status))
 
 
 @bp.post("/paper/<int:batch_id>/entries/<int:entry_id>/delete")
@@ -142,18 +142,13 @@ def _action(batch, apply, message):
     form = ActionForm()
     return handle_form(
         form, apply, done=lambda result: _flashed(message(result), batch),
-        again=lambda status: (_batch_page(batch, {}, error=_refusal(form)), status))
+        again=lambda status: (_batch_page(batch, {}, error=refusal(form)), status))
 
 
 def _flashed(message: tuple[str, str] | str, batch):
     text, category = message if isinstance(message, tuple) else (message, "info")
     flash(text, category)
     return _to_batch(batch)
-
-
-def _refusal(form) -> str | None:
-    """A service's refusal that `handle_form` put above the form (the page shows it at the top)."""
-    return " ".join(str(m) for m in form.form_errors) or None
 
 
 def _entry_saved(entry) -> tuple[str, str]:

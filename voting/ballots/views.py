@@ -17,6 +17,7 @@ from ..database import reads_before_lock, transactional, utcnow
 from ..errors import Forbidden, Invalid
 from ..extensions import db, limiter
 from ..residents.models import Resident
+from ..webforms import handle_form, refusal
 from . import bp
 from .forms import AssistedBallotForm, BallotForm, ReceiptForm, choices_from_form, hidden_choices, selected_choices
 from .photos import project_photo_files
@@ -50,12 +51,12 @@ def vote(cycle_id):
 def confirm(cycle_id):
     """The confirm step: the chosen projects once more, checked, before the ballot is cast."""
     cycle = get_cycle(db.session, cycle_id)
-    pairs = choices_from_form(request.form, cycle.method)
-    try:
-        chosen = check_choices(db.session, cycle, current_user, pairs, utcnow())
-    except Invalid as error:
-        return _ballot_page(cycle, selected_choices(pairs), error=error.message), 422
-    return _confirm_page(cycle, chosen)
+    pairs, form = choices_from_form(request.form, cycle.method), BallotForm()
+    return handle_form(
+        form, lambda: check_choices(db.session, cycle, current_user, pairs, utcnow()),
+        done=lambda chosen: _confirm_page(cycle, chosen),
+        again=lambda status: (_ballot_page(cycle, selected_choices(pairs), error=refusal(form)), status),
+        invalid=422)
 
 
 @bp.post("/cycles/<int:cycle_id>/ballot")
@@ -65,14 +66,13 @@ def confirm(cycle_id):
 def cast(cycle_id):
     """Cast (or revise) the signed-in resident's ballot, then show the receipt."""
     cycle = get_cycle(db.session, cycle_id)
-    pairs = choices_from_form(request.form, cycle.method)
-    try:
-        cast_ballot(db.session, cycle, current_user, pairs, "online", None, utcnow(),
-                    idempotency=_form_idempotency(cycle, pairs))
-    except Invalid as error:
-        db.session.rollback()
-        return _ballot_page(cycle, selected_choices(pairs), error=error.message), 422
-    return redirect(url_for("ballots.my_ballot", cycle_id=cycle.id))
+    pairs, form = choices_from_form(request.form, cycle.method), BallotForm()
+    return handle_form(
+        form, lambda: cast_ballot(db.session, cycle, current_user, pairs, "online", None, utcnow(),
+                                  idempotency=_form_idempotency(cycle, pairs)),
+        done=lambda _outcome: redirect(url_for("ballots.my_ballot", cycle_id=cycle.id)),
+        again=lambda status: (_ballot_page(cycle, selected_choices(pairs), error=refusal(form)), status),
+        invalid=422)
 
 
 @bp.get("/cycles/<int:cycle_id>/my-ballot")
@@ -145,12 +145,13 @@ def assist_confirm(cycle_id, resident_id):
     """The choices once more; the resident confirms with their own password or voting code."""
     cycle = get_cycle(db.session, cycle_id)
     resident = _assisted_resident(cycle, resident_id)
-    pairs = choices_from_form(request.form, cycle.method)
-    try:
-        chosen = check_choices(db.session, cycle, resident, pairs, utcnow())
-    except Invalid as error:
-        return _ballot_page(cycle, selected_choices(pairs), resident=resident, error=error.message), 422
-    return _confirm_page(cycle, chosen, resident=resident)
+    pairs, form = choices_from_form(request.form, cycle.method), BallotForm()
+    return handle_form(
+        form, lambda: check_choices(db.session, cycle, resident, pairs, utcnow()),
+        done=lambda chosen: _confirm_page(cycle, chosen, resident=resident),
+        again=lambda status: (_ballot_page(cycle, selected_choices(pairs), resident=resident,
+                                           error=refusal(form)), status),
+        invalid=422)
 
 
 @bp.post("/cycles/<int:cycle_id>/assist/<int:resident_id>/ballot")
