@@ -51,7 +51,7 @@ from voting.residents.models import Resident
 from voting.residents.services import hash_id_number, household_key
 from voting.results.services import ensure_result
 from voting.tracking.models import Milestone, MilestonePhoto
-from voting.tracking.services import local_today
+from voting.tracking.progress import local_today
 
 # The callers. Every route acts on community a; the "…_other" callers belong to community b.
 ACTORS = ("anonymous", "resident", "resident_other", "grid", "grid_other", "staff", "staff_other", "admin",

@@ -22,7 +22,7 @@ from voting.proposals.models import Project
 from voting.tracking.models import (
     Acceptance, FundApproval, Milestone, MilestonePhoto, ProgressChange, ProjectRating, SpendingEntry,
 )
-from voting.tracking.services import local_today
+from voting.tracking.progress import local_today
 
 TRACKING_TABLES = (Acceptance, FundApproval, Milestone, MilestonePhoto, ProgressChange, ProjectRating, SpendingEntry)
 EN = {"Accept-Language": "en"}

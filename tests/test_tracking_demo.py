@@ -15,7 +15,7 @@ from voting.extensions import db
 from voting.geography.models import Community, SubDistrict
 from voting.proposals.models import Project
 from voting.tracking.models import Acceptance, ProjectRating, SpendingEntry
-from voting.tracking.services import local_today
+from voting.tracking.progress import local_today
 
 PASSWORD = "Demo-Pass-1"
 EN = {"Accept-Language": "en"}

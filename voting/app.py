@@ -17,6 +17,7 @@ from .api import error_response, handle_domain_error, handle_http_error, http_er
 from .audit import api as audit_api
 from .audit import views as audit
 from .ballots import api as ballots_api
+from .ballots import paper_views
 from .ballots import views as ballots
 from .cli import register_commands
 from .config import Settings
@@ -41,8 +42,9 @@ from .tracking import views as tracking
 ROOT = Path(__file__).resolve().parent.parent
 LOCALES = ("zh_CN", "en")
 PAGES = (accounts, geography, cycles, proposals, ballots, audit, results, tracking, residents, mobilise)
-# Each feature's JSON routes join the one API blueprint when their module is imported (above).
-API_ROUTES = (accounts_api, geography_api, cycles_api, proposals_api, ballots_api, audit_api, results_api,
+# Modules that add routes to a blueprint above when imported: each feature's JSON routes to the API's,
+# the paper ballots' pages to the ballots'.
+MORE_ROUTES = (paper_views, accounts_api, geography_api, cycles_api, proposals_api, ballots_api, audit_api, results_api,
               tracking_api, openapi)
 
 

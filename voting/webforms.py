@@ -43,6 +43,11 @@ def saved(message: str, url: str) -> Response:
     return redirect(url)
 
 
+def refusal(form: FlaskForm) -> str | None:
+    """The refusals `show_error` put above the form, as one message (for pages that show it at the top)."""
+    return " ".join(str(m) for m in form.form_errors) or None
+
+
 def show_error(form: FlaskForm, error: DomainError) -> int:
     """Put a service's refusal next to the field it names (or above the form); return its status."""
     field = getattr(form, getattr(error, "field", None) or "", None)

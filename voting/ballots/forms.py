@@ -33,6 +33,17 @@ def choices_from_form(formdata, method: str) -> list[tuple[object, object]]:
     return pairs
 
 
+def selected_choices(pairs) -> dict[int, int]:
+    """Best-effort choices to show again on a form (what cannot be read is left out)."""
+    selected = {}
+    for project, points in pairs:
+        try:
+            selected[int(project)] = int(points)
+        except (TypeError, ValueError):
+            continue
+    return selected
+
+
 def hidden_choices(chosen: dict[int, int], method: str) -> list[tuple[str, str]]:
     """The form fields that carry chosen projects through the confirm step."""
     if method == "cumulative":

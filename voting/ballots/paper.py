@@ -35,7 +35,7 @@ from sqlalchemy import select
 from ..accounts.models import User
 from ..audit.services import log_action
 from ..cycles.models import Cycle
-from ..cycles.validation import InvalidField
+from ..validation import InvalidField
 from ..errors import BadRequest, Conflict, DomainError, Forbidden, Invalid, NotFound
 from ..geography.models import Grid
 from ..residents.models import Resident
@@ -143,6 +143,23 @@ def voted_in_grid(session, batch: PaperBatch) -> dict[int, str]:
 def _voters(cycle_id: int):
     """(resident id, channel) of the roll's voters in the cycle."""
     return select(RollEntry.resident_id, RollEntry.channel).where(RollEntry.cycle_id == cycle_id, RollEntry.has_voted)
+
+
+def grid_roll(session, batch: PaperBatch) -> list[Resident]:
+    """The active residents of the batch's grid, by name: whom a paper of the batch may be typed for."""
+    return list(session.scalars(select(Resident).where(Resident.grid_id == batch.grid_id, Resident.status == "active")
+                                .order_by(Resident.name, Resident.id)))
+
+
+def disputes_of_round(session, batch: PaperBatch, number: int | None) -> tuple[list[PaperEntry], list[Resident]]:
+    """The disputed entries of round `number` (of both rounds when None), and the residents disputed
+    because their paper is missing from that round. Papers of residents who already voted are the
+    staff's (`already_voted_disputes`), not the typists'."""
+    disputed = [e for e in batch.entries if e.status == "disputed" and e.problem != "already_voted"]
+    mine = [e for e in disputed if number is None or e.round == number]
+    others = {e.resident_id for e in disputed} - {e.resident_id for e in mine}
+    missing = list(session.scalars(select(Resident).where(Resident.id.in_(others)))) if others else []
+    return mine, missing
 
 
 def add_entry(session, user: User, batch: PaperBatch, resident_id, pairs, now: datetime) -> PaperEntry:

@@ -1,16 +1,14 @@
 """Ballot pages: voting (phone first, works without JavaScript), the receipt, the public receipt
-check, assisted ballots at the door, paper ballot batches, and assisted ballots per worker per hour."""
+check, assisted ballots at the door, and assisted ballots per worker per hour. Paper ballots have
+their own pages (`paper_views.py`)."""
 from __future__ import annotations
 
 import re
 import secrets
 
-from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
-from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
+from flask import Blueprint, current_app, redirect, render_template, request, url_for
 from flask_login import current_user
 from markupsafe import Markup
-from sqlalchemy import select
 from werkzeug.routing import BuildError
 
 from ..accounts.access import public, require_roles
@@ -19,14 +17,12 @@ from ..database import reads_before_lock, transactional, utcnow
 from ..errors import Forbidden, Invalid
 from ..extensions import db, limiter
 from ..proposals.ballot import ballot_projects
-from ..proposals.models import ProjectPhoto
 from ..residents.models import Resident
-from ..webforms import handle_form, saved
-from . import paper
-from .forms import (ActionForm, AssistedBallotForm, BallotForm, PaperBatchForm, PaperDecisionForm, PaperEntryForm,
-                    ReceiptForm, choices_from_form, hidden_choices)
-from .rules import BallotRules
+from ..webforms import handle_form, refusal
 from .casting import CastingCycle, Idempotency, Voter
+from .forms import AssistedBallotForm, BallotForm, ReceiptForm, choices_from_form, hidden_choices, selected_choices
+from .photos import project_photo_files
+from .rules import BallotRules
 from .services import (cast_ballot, check_choices, chosen_projects, confirm_resident, current_ballot,
                        eligible_resident, ensure_voting_open, find_receipt, grid_residents, how_i_voted,
                        resident_of_my_grid, worker_counts)
@@ -35,29 +31,6 @@ bp = Blueprint("ballots", __name__)
 
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
-
-PROBLEM_LABELS = {
-    "differs": _l("the two rounds differ"),
-    "only_round_1": _l("only in round 1"),
-    "only_round_2": _l("only in round 2"),
-    "not_eligible": _l("this resident may not vote"),
-    "voting_closed": _l("voting is closed"),
-    "already_voted": _l("the resident already voted: the community's staff decide"),
-    "household_voted": _l("another member of the household already voted (one vote per household)"),
-}
-ENTRY_LABELS = {"pending": _l("typed"), "disputed": _l("disputed"), "accepted": _l("counted")}
-# A paper typed for a resident who already voted, by the channel the roll gives.
-VOTED_LABELS = {"online": _l("already voted online"), "assisted": _l("already voted with a grid worker"),
-                "paper": _l("already voted on paper")}
-ALREADY_VOTED = {"online": _l("This resident already voted online."),
-                 "assisted": _l("This resident already voted with a grid worker."),
-                 "paper": _l("This resident already voted on paper.")}
-
-
-@bp.context_processor
-def _labels():
-    return {"PROBLEM_LABELS": PROBLEM_LABELS, "ENTRY_LABELS": ENTRY_LABELS, "VOTED_LABELS": VOTED_LABELS,
-            "ALREADY_VOTED": ALREADY_VOTED}
 
 
 # --- Online voting -----------------------------------------------------------------------------
@@ -72,7 +45,7 @@ def vote(cycle_id):
     ensure_voting_open(cycle.window, utcnow())
     current = current_ballot(db.session, casting, voter)
     if request.method == "POST":
-        selected = _selected(choices_from_form(request.form, cycle.method))
+        selected = selected_choices(choices_from_form(request.form, cycle.method))
     else:
         selected = {c.project_id: c.points for c in current.choices} if current else {}
     return _ballot_page(cycle, selected, current=current)
@@ -83,13 +56,13 @@ def vote(cycle_id):
 def confirm(cycle_id):
     """The confirm step: the chosen projects once more, checked, before the ballot is cast."""
     cycle = get_cycle(db.session, cycle_id)
-    pairs = choices_from_form(request.form, cycle.method)
-    try:
-        chosen = check_choices(db.session, CastingCycle.read(db.session, cycle), Voter.of_account(current_user),
-                               pairs, utcnow())
-    except Invalid as error:
-        return _ballot_page(cycle, _selected(pairs), error=error.message), 422
-    return _confirm_page(cycle, chosen)
+    pairs, form = choices_from_form(request.form, cycle.method), BallotForm()
+    return handle_form(
+        form, lambda: check_choices(db.session, CastingCycle.read(db.session, cycle), Voter.of_account(current_user),
+                                    pairs, utcnow()),
+        done=lambda chosen: _confirm_page(cycle, chosen),
+        again=lambda status: (_ballot_page(cycle, selected_choices(pairs), error=refusal(form)), status),
+        invalid=422)
 
 
 @bp.post("/cycles/<int:cycle_id>/ballot")
@@ -99,14 +72,13 @@ def confirm(cycle_id):
 def cast(cycle_id):
     """Cast (or revise) the signed-in resident's ballot, then show the receipt."""
     cycle = get_cycle(db.session, cycle_id)
-    pairs = choices_from_form(request.form, cycle.method)
-    try:
-        cast_ballot(db.session, CastingCycle.read(db.session, cycle), Voter.of_account(current_user), pairs,
-                    "online", None, utcnow(), idempotency=_form_idempotency(cycle, pairs))
-    except Invalid as error:
-        db.session.rollback()
-        return _ballot_page(cycle, _selected(pairs), error=error.message), 422
-    return redirect(url_for("ballots.my_ballot", cycle_id=cycle.id))
+    pairs, form = choices_from_form(request.form, cycle.method), BallotForm()
+    return handle_form(
+        form, lambda: cast_ballot(db.session, CastingCycle.read(db.session, cycle), Voter.of_account(current_user),
+                                  pairs, "online", None, utcnow(), idempotency=_form_idempotency(cycle, pairs)),
+        done=lambda _outcome: redirect(url_for("ballots.my_ballot", cycle_id=cycle.id)),
+        again=lambda status: (_ballot_page(cycle, selected_choices(pairs), error=refusal(form)), status),
+        invalid=422)
 
 
 @bp.get("/cycles/<int:cycle_id>/my-ballot")
@@ -170,7 +142,7 @@ def assist_vote(cycle_id, resident_id):
     cycle = get_cycle(db.session, cycle_id)
     casting = CastingCycle.read(db.session, cycle)
     resident = _assisted_resident(casting, resident_id)
-    selected = _selected(choices_from_form(request.form, cycle.method)) if request.method == "POST" else {}
+    selected = selected_choices(choices_from_form(request.form, cycle.method)) if request.method == "POST" else {}
     return _ballot_page(cycle, selected, resident=resident)
 
 
@@ -181,12 +153,13 @@ def assist_confirm(cycle_id, resident_id):
     cycle = get_cycle(db.session, cycle_id)
     casting = CastingCycle.read(db.session, cycle)
     resident = _assisted_resident(casting, resident_id)
-    pairs = choices_from_form(request.form, cycle.method)
-    try:
-        chosen = check_choices(db.session, casting, Voter.of_resident(resident), pairs, utcnow())
-    except Invalid as error:
-        return _ballot_page(cycle, _selected(pairs), resident=resident, error=error.message), 422
-    return _confirm_page(cycle, chosen, resident=resident)
+    pairs, form = choices_from_form(request.form, cycle.method), BallotForm()
+    return handle_form(
+        form, lambda: check_choices(db.session, casting, Voter.of_resident(resident), pairs, utcnow()),
+        done=lambda chosen: _confirm_page(cycle, chosen, resident=resident),
+        again=lambda status: (_ballot_page(cycle, selected_choices(pairs), resident=resident,
+                                           error=refusal(form)), status),
+        invalid=422)
 
 
 @bp.post("/cycles/<int:cycle_id>/assist/<int:resident_id>/ballot")
@@ -205,7 +178,7 @@ def assist_cast(cycle_id, resident_id):
     try:
         chosen = check_choices(db.session, casting, Voter.of_resident(resident), pairs, utcnow())
     except Invalid as error:
-        return _ballot_page(cycle, _selected(pairs), resident=resident, error=error.message), 422
+        return _ballot_page(cycle, selected_choices(pairs), resident=resident, error=error.message), 422
     if not form.validate_on_submit():
         return _confirm_page(cycle, chosen, resident=resident, form=form), 400
     try:
@@ -228,137 +201,16 @@ def assisted_stats(cycle_id):
     return render_template("ballots/assisted_stats.html", cycle=cycle, rows=rows)
 
 
-# --- Paper ballots -----------------------------------------------------------------------------
-
-@bp.get("/cycles/<int:cycle_id>/paper")
-@require_roles("grid_worker", "staff")
-def paper_batches(cycle_id):
-    """The paper ballot batches of the grids the user enters, and a form to open one."""
-    cycle = get_cycle(db.session, cycle_id)
-    form = _batch_form(cycle)
-    return _paper_list(cycle, form)
-
-
-@bp.post("/cycles/<int:cycle_id>/paper")
-@require_roles("grid_worker", "staff")
-@transactional
-def paper_open(cycle_id):
-    """Open a batch of a grid's paper ballots (the opener types round 1)."""
-    cycle = get_cycle(db.session, cycle_id)
-    form = _batch_form(cycle)
-    if not form.validate_on_submit():
-        return _paper_list(cycle, form), 400
-    batch = paper.create_batch(db.session, current_user, cycle, form.grid.data, form.label.data, utcnow())
-    return redirect(url_for("ballots.paper_batch", batch_id=batch.id))
-
-
-@bp.get("/paper/<int:batch_id>")
-@require_roles("grid_worker", "staff")
-def paper_batch(batch_id):
-    """A batch: the user's own round (never the other round), disputes, and what to do next."""
-    batch = paper.get_batch(db.session, current_user, batch_id)
-    resident = request.args.get("resident", type=int)
-    return _batch_page(batch, selected={}, resident=resident)
-
-
-@bp.post("/paper/<int:batch_id>/entries")
-@require_roles("grid_worker", "staff")
-@transactional
-def paper_add(batch_id):
-    """Type one paper ballot into the user's round."""
-    batch = paper.get_batch(db.session, current_user, batch_id)
-    form = _entry_form(batch, paper.voted_in_grid(db.session, batch))
-    pairs = choices_from_form(request.form, batch.cycle.method)
-    if not form.validate_on_submit():
-        return _batch_page(batch, _selected(pairs), form=form), 400
-    try:
-        entry = paper.add_entry(db.session, current_user, batch, form.resident.data, pairs, utcnow())
-    except Invalid as error:
-        db.session.rollback()
-        return _batch_page(batch, _selected(pairs), form=form, error=error.message), 422
-    earlier = paper.voted_on_roll(db.session, batch.cycle_id, [entry.resident_id]).get(entry.resident_id)
-    if earlier:
-        flash(" ".join((_("Entry saved."), str(ALREADY_VOTED[earlier]),
-                        _("The paper ballot is not counted unless the community's staff decide that it "
-                          "replaces the earlier ballot."))), "error")
-    else:
-        flash(_("Entry saved."), "info")
-    return redirect(url_for("ballots.paper_batch", batch_id=batch.id))
-
-
-@bp.post("/paper/<int:batch_id>/entries/<int:entry_id>/delete")
-@require_roles("grid_worker", "staff")
-@transactional
-def paper_remove(batch_id, entry_id):
-    """Remove an entry of the user's own round."""
-    batch = paper.get_batch(db.session, current_user, batch_id)
-    if ActionForm().validate_on_submit():
-        paper.remove_entry(db.session, current_user, batch, entry_id)
-        flash(_("Entry removed."), "info")
-    return redirect(url_for("ballots.paper_batch", batch_id=batch.id))
-
-
-@bp.post("/paper/<int:batch_id>/finish")
-@require_roles("grid_worker", "staff")
-@transactional
-def paper_finish(batch_id):
-    """Finish the user's round; the second finished round reconciles the batch."""
-    batch = paper.get_batch(db.session, current_user, batch_id)
-    if ActionForm().validate_on_submit():
-        result = paper.finish_round(db.session, current_user, batch, utcnow())
-        _flash_reconciliation(result)
-    return redirect(url_for("ballots.paper_batch", batch_id=batch.id))
-
-
-@bp.post("/paper/<int:batch_id>/reconcile")
-@require_roles("grid_worker", "staff")
-@transactional
-def paper_reconcile(batch_id):
-    """Reconcile again after disputed entries were typed again."""
-    batch = paper.get_batch(db.session, current_user, batch_id)
-    if ActionForm().validate_on_submit():
-        _flash_reconciliation(paper.reconcile(db.session, current_user, batch, utcnow()))
-    return redirect(url_for("ballots.paper_batch", batch_id=batch.id))
-
-
-@bp.post("/paper/<int:batch_id>/entries/<int:entry_id>/decide")
-@require_roles("staff")
-@transactional
-def paper_decide(batch_id, entry_id):
-    """The community's staff decide a paper of a resident who already voted: replace or discard."""
-    batch = paper.get_batch(db.session, current_user, batch_id)
-    form = PaperDecisionForm()
-    done = {"replace": _("The paper ballot is counted: it replaces the resident's earlier ballot."),
-            "discard": _("The paper ballot is discarded: the resident's earlier ballot stands.")}
-    return handle_form(
-        form, lambda: paper.decide_already_voted(db.session, current_user, batch, entry_id, form.decision.data,
-                                                 form.reason.data, utcnow()),
-        done=lambda decision: saved(done[decision], url_for("ballots.paper_batch", batch_id=batch.id)),
-        again=lambda status: (_batch_page(batch, {}, decision=(entry_id, form)), status), invalid=422)
-
-
 # --- Helpers -----------------------------------------------------------------------------------
 
-def _selected(pairs) -> dict[int, int]:
-    """Best-effort choices to show again on a form (what cannot be read is left out)."""
-    selected = {}
-    for project, points in pairs:
-        try:
-            selected[int(project)] = int(points)
-        except (TypeError, ValueError):
-            continue
-    return selected
-
-
 def _photos(projects) -> dict[int, list[str]]:
+    """The addresses of the projects' photos, when the proposals feature serves them."""
     if "proposals.photo" not in current_app.view_functions or not projects:
         return {}
     photos: dict[int, list[str]] = {}
-    rows = db.session.scalars(select(ProjectPhoto).where(ProjectPhoto.project_id.in_([p.id for p in projects]))
-                              .order_by(ProjectPhoto.id))
-    for photo in rows:
+    for project_id, filename in project_photo_files(db.session, [p.id for p in projects]):
         try:
-            photos.setdefault(photo.project_id, []).append(url_for("proposals.photo", filename=photo.filename))
+            photos.setdefault(project_id, []).append(url_for("proposals.photo", filename=filename))
         except BuildError:
             return {}
     return photos
@@ -422,64 +274,3 @@ def _receipt_qr(receipt: str) -> Markup:
 
 def _cycle_of(ballot):
     return get_cycle(db.session, ballot.cycle_id) if ballot else None
-
-
-def _batch_form(cycle) -> PaperBatchForm:
-    form = PaperBatchForm()
-    form.grid.choices = [(g.id, f"{g.name} ({g.code})") for g in paper.paper_grids(db.session, current_user, cycle)]
-    return form
-
-
-def _paper_list(cycle, form):
-    batches = paper.list_batches(db.session, current_user, cycle)
-    return render_template("ballots/paper_list.html", cycle=cycle, form=form, batches=batches, now=utcnow())
-
-
-def _entry_form(batch, voted: dict[int, str]) -> PaperEntryForm:
-    """The form's residents; those who already voted are flagged with how (from the roll)."""
-    form = PaperEntryForm()
-    residents = db.session.scalars(select(Resident).where(Resident.grid_id == batch.grid_id,
-                                                          Resident.status == "active")
-                                   .order_by(Resident.name, Resident.id))
-    form.resident.choices = [(r.id, f"{r.name} · {r.address}" + (f" · {VOTED_LABELS[voted[r.id]]}"
-                                                                  if r.id in voted else ""))
-                             for r in residents]
-    return form
-
-
-def _batch_page(batch, selected, *, form=None, error=None, resident=None, decision=None):
-    voted = paper.voted_in_grid(db.session, batch)
-    form = form or _entry_form(batch, voted)
-    if resident is not None and not form.resident.data:
-        form.resident.data = resident
-    try:
-        number = paper.my_round(batch, current_user)
-    except Forbidden:  # two others type the rounds: the page says so
-        number = None
-    projects = [p for p in ballot_projects(db.session, batch.cycle) if p.status == "on_ballot"]
-    disputes = [e for e in batch.entries if e.status == "disputed" and e.problem != "already_voted"
-                and (number is None or e.round == number)]
-    others = ({e.resident_id for e in batch.entries if e.status == "disputed" and e.problem != "already_voted"}
-              - {e.resident_id for e in disputes})
-    missing = db.session.scalars(select(Resident).where(Resident.id.in_(others))).all() if others else []
-    may_decide = current_user.role == "staff" and current_user.community_id == batch.grid.community_id
-    decisions = {e.id: decision[1] if decision and decision[0] == e.id else PaperDecisionForm()
-                 for e in paper.already_voted_disputes(batch)} if may_decide else {}
-    if decision and decision[1].errors:
-        error = error or " ".join(str(m) for ms in decision[1].errors.values() for m in ms)
-    return render_template("ballots/paper_batch.html", batch=batch, cycle=batch.cycle, number=number, form=form,
-                           voted=voted, already_voted=paper.already_voted_disputes(batch), decisions=decisions,
-                           entries=paper.my_entries(batch, current_user), disputes=disputes, missing=missing,
-                           projects=projects, selected=selected, rules=BallotRules.of(batch.cycle),
-                           error=error, action_form=ActionForm(), now=utcnow(),
-                           total=sum(p.ballot_cost_fen for p in projects if p.id in selected),
-                           points_used=sum(selected.values()),
-                           projects_by_id={p.id: p for p in projects})
-
-
-def _flash_reconciliation(result) -> None:
-    if result is None:
-        flash(_("Your round is finished. The batch is reconciled when the other round is finished too."), "info")
-    else:
-        flash(_("Reconciled: %(accepted)d ballots counted, %(disputed)d disputed.", accepted=result.accepted,
-                disputed=result.disputed), "info" if not result.disputed else "error")

@@ -11,7 +11,7 @@ from .models import Cycle
 from .services import (
     get_cycle, move_phase, open_cycle, require_staff_of, set_rules, set_window,
 )
-from .validation import utc_time_value
+from ..validation import utc_time_value
 
 
 def iso(value) -> str | None:

@@ -20,7 +20,7 @@ from ..proposals.models import Project
 from ..results.services import ensure_result
 from .electorate import added_after_opening, electorate_size
 from .models import DEFAULT_FUND_FEN, METHODS, OUTCOME_RULES, PHASES, VOTERS, Cycle
-from .validation import InvalidField, int_value, text_value
+from ..validation import InvalidField, int_value, text_value
 
 NEXT_PHASE = dict(zip(PHASES, PHASES[1:]))
 FIRST_YEAR = 2019  # the livelihood fund began in 2019

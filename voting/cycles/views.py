@@ -20,7 +20,7 @@ from .services import (
     NEXT_PHASE, can_oversee, get_cycle, is_staff_of, move_phase, open_cycle,
     require_oversight, require_staff_of, set_rules, set_window, turnout, voting_problems,
 )
-from .validation import local_time_value, to_local_input
+from ..validation import local_time_value, to_local_input
 
 bp = Blueprint("cycles", __name__)
 

@@ -19,7 +19,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
-from ..cycles.validation import InvalidField
+from ..validation import InvalidField
 
 MAX_PHOTOS = 4
 MAX_BYTES = 8 * 1024 * 1024

@@ -10,7 +10,7 @@ from sqlalchemy.orm import selectinload
 
 from ..cycles import services as cycle_service  # a module: cycles.services imports our models
 from ..cycles.models import Cycle
-from ..cycles.validation import InvalidField, int_value, money_value, text_value
+from ..validation import InvalidField, int_value, money_value, text_value
 from ..database import utcnow
 from ..errors import Conflict, Forbidden, NotFound, Unauthorized
 from .models import BALLOT_STATUSES, CATEGORIES, DECIDED_STATUSES, Project, ProjectPhoto

@@ -6,8 +6,7 @@ from ..cycles.services import get_cycle
 from ..database import transactional, utcnow
 from ..extensions import db
 from ..money import yuan
-from .services import ensure_result
-from .views import result_view
+from .services import published_result
 
 
 @bp.get("/cycles/<int:cycle_id>/results")
@@ -15,13 +14,12 @@ from .views import result_view
 @transactional
 def cycle_results(cycle_id):
     """The result of a closed vote (409 results_not_ready before the close)."""
-    cycle = get_cycle(db.session, cycle_id)
-    result = ensure_result(db.session, cycle, utcnow())
-    view = result_view(cycle, result)
+    view = published_result(db.session, get_cycle(db.session, cycle_id), utcnow())
+    cycle, result = view.cycle, view.result
     return jsonify(
         outcome_rule=cycle.outcome_rule, ballots_counted=result.ballots_counted, eligible=result.eligible_voters,
-        turnout=round(view["turnout"], 4), selected=view["selected"], tie_break=result.tie_break,
+        turnout=round(view.turnout, 4), selected=view.selected, tie_break=result.tie_break,
         chain={"seq": result.chain_seq, "head": result.chain_head},
         projects=[{"id": r["id"], "votes": r["votes"], "cost": yuan(r["cost_fen"]), "selected": r["selected"],
-                   "reason": r["reason"], "reason_code": r["reason_code"]} for r in view["rows"]],
+                   "reason": r["reason"], "reason_code": r["reason_code"]} for r in view.rows],
     )

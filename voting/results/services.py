@@ -7,6 +7,7 @@ current ballot, whatever the channel.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from fractions import Fraction
 
 from flask_babel import gettext as _
@@ -184,3 +185,37 @@ def reason_message(code: str, args: dict, titles: dict) -> str:
         "no_votes": lambda: _("Not funded: nobody voted for it."),
     }
     return texts[code]()
+
+
+@dataclass(frozen=True)
+class ResultView:
+    """A published result as the page, the printed notice and the API show it: the projects in
+    ranking order with votes, cost and reason, the funded ids, the turnout and what the funded cost."""
+
+    cycle: Cycle
+    result: CycleResult
+    rows: list[dict]
+    selected: list[int]
+    turnout: float
+
+    @property
+    def funded_cost(self) -> int:
+        return sum(r["cost_fen"] for r in self.rows if r["selected"])
+
+    @property
+    def max_votes(self) -> int:
+        return max([r["votes"] for r in self.rows] + [1])
+
+
+def published_result(session, cycle: Cycle, now) -> ResultView:
+    """The cycle's result, counted first if nobody looked since voting closed (`ensure_result`).
+
+    :raises Conflict: `results_not_ready` before voting closed; `count_refused` (see `ensure_result`).
+    """
+    result = ensure_result(session, cycle, now)
+    projects = {p.id: p for p in ballot_projects(session, cycle)}
+    titles = {p.id: p.title for p in projects.values()}
+    rows = [dict(o, project=projects[o["id"]], reason=reason_message(o["reason_code"], o["reason_args"], titles))
+            for o in outcomes(result)]
+    turnout = result.ballots_counted / result.eligible_voters if result.eligible_voters else 0.0
+    return ResultView(cycle, result, rows, selected_ids(result), turnout)

@@ -10,16 +10,18 @@ from flask_babel import gettext as _
 from ..accounts.access import acting_user, public, require_roles
 from ..api import bp, json_body
 from ..database import transactional
-from ..errors import Invalid
 from ..extensions import db
 from ..geography.services import get_community
-from ..money import MoneyError, parse_yuan, yuan
+from ..money import yuan
+from ..validation import TRACKING, InvalidField, date_value, text_or_none, yuan_value
 from . import photos as photo_files
-from .services import (
-    Ledger, add_milestone, advance_status, api_projects, approve_overrun, funded_on,
-    get_ledger_cycle, ledger as cycle_ledger, project_for_staff, project_story, rate_project, record_spending,
+from .archive import api_projects
+from .ledger import Ledger, get_ledger_cycle, ledger as cycle_ledger
+from .progress import (
+    add_milestone, advance_status, approve_overrun, funded_on, project_for_staff, rate_project, record_spending,
     tracked_project,
 )
+from .story import project_story
 
 
 def iso(value) -> str | None:
@@ -34,32 +36,15 @@ def _body() -> dict:
 
 
 def _date(body: dict, key: str) -> date | None:
-    value = body.get(key)
-    if value in (None, ""):
-        return None
-    try:
-        if not isinstance(value, str) or len(value) != 10:
-            raise ValueError
-        return date.fromisoformat(value)
-    except ValueError:
-        raise Invalid(_("%(key)s must be a date written YYYY-MM-DD.", key=key), "bad_date") from None
+    return date_value(body.get(key), key, key)
 
 
-def _amount(body: dict, key: str = "amount") -> int | None:
-    value = body.get(key)
-    if value in (None, ""):
-        raise Invalid(_("Send the amount in yuan, such as \"12000.50\"."), "missing_amount")
-    try:
-        return parse_yuan(value)
-    except MoneyError:
-        raise Invalid(_("%(key)s must be an amount of yuan such as \"12000.50\".", key=key), "bad_amount") from None
+def _amount(body: dict, key: str = "amount") -> int:
+    return yuan_value(body.get(key), key, key)
 
 
-def _text(body: dict, key: str):
-    value = body.get(key)
-    if value is not None and not isinstance(value, str):
-        raise Invalid(_("%(key)s must be text.", key=key), "bad_text")
-    return value
+def _text(body: dict, key: str) -> str | None:
+    return text_or_none(body.get(key), key, key, codes=TRACKING)
 
 
 def project_item(project, year: int, community_code: str) -> dict:
@@ -120,7 +105,7 @@ def project_status(project_id):
     body = json_body()
     to_status = body.get("status")
     if not isinstance(to_status, str):
-        raise Invalid(_("Send the next status, such as \"in_progress\"."), "bad_status_change")
+        raise InvalidField("status", _("Send the next status, such as \"in_progress\"."), "bad_status_change")
     advance_status(db.session, user, project, to_status, accepted_on=_date(body, "accepted_on"),
                    panel=_text(body, "panel"), remarks=_text(body, "remarks"))
     return jsonify(id=project.id, status=project.status)

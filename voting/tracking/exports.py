@@ -17,7 +17,8 @@ from openpyxl import Workbook
 from ..format import CATEGORY_LABELS, STATUS_LABELS
 from ..money import yuan
 from ..spreadsheet import guard
-from .services import ArchiveRow, local_date
+from .archive import ArchiveRow
+from .progress import local_date
 
 
 def headers() -> list[str]:

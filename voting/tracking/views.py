@@ -19,12 +19,14 @@ from ..webforms import handle_form, saved
 from . import photos
 from .exports import csv_chunks, xlsx_file
 from .forms import ApprovalForm, ArchiveForm, MilestoneForm, RatingForm, SpendingForm, StatusForm
-from .services import (
-    ArchiveFilters, Page, add_milestone, advance_status, approve_overrun, archive_choices, archive_page,
-    archive_rows, can_manage, milestone_photo_exists, community_ledgers, dashboard as district_dashboard, get_ledger_cycle, ledger as
-    cycle_ledger, may_rate, my_rating, next_status, project_for_staff, project_story, rate_project,
-    record_spending, tracked_project,
+from ..reporting import dashboard as district_dashboard
+from .archive import ArchiveFilters, Page, archive_choices, archive_page, archive_rows
+from .ledger import community_ledgers, get_ledger_cycle, ledger as cycle_ledger
+from .progress import (
+    add_milestone, advance_status, approve_overrun, can_manage, may_rate, milestone_photo_exists, my_rating,
+    next_status, project_for_staff, rate_project, record_spending, tracked_project,
 )
+from .story import project_story
 
 bp = Blueprint("tracking", __name__)
 

@@ -1,18 +1,33 @@
-"""Reading user input once, for pages and the API alike.
+"""Reading user input once, for pages and the API alike, for every feature.
 
 Services call these on the raw values of a form or a JSON body; each refusal is an `InvalidField`
 that names the field to fix, so a page can show it next to the field and the API can answer it in
-the one error shape.
+the one error shape (`{"error": {"code", "message"}}`).
+
+The codes, one vocabulary for the app:
+
+- `missing_<field>` a required value is empty (`missing_text` for tracking's texts, see `TextCodes`);
+- `not_text` / `bad_text`, `too_long` / `text_too_long`: a text of the wrong type or length (two
+  spellings, both relied on by the API's clients: `NAMED` for cycles and proposals, `TRACKING`
+  for a project's progress);
+- `bad_amount` not an amount of yuan, or (tracking) not more than zero; `cost_not_positive`,
+  `cost_above_fund` a cost outside (0, fund];
+- `not_a_number`, `out_of_range` a whole number;
+- `bad_time` a time, `bad_date` a date (YYYY-MM-DD).
+
+A feature's own rules (a date before funding, spending beyond the fund, a score outside 1–5) raise
+`InvalidField` too, with their own code beside the rule.
 """
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
 from flask_babel import gettext as _
 
-from ..errors import Invalid
-from ..money import MoneyError, parse_yuan
+from .errors import Invalid
+from .money import MoneyError, parse_yuan
 
 LOCAL_ZONE = ZoneInfo("Asia/Shanghai")
 
@@ -25,26 +40,64 @@ class InvalidField(Invalid):
         self.field = field
 
 
-def text_value(value, field: str, label: str, *, max_length: int, required: bool = True) -> str | None:
+@dataclass(frozen=True)
+class TextCodes:
+    """The codes of a refused text: `missing` None means `missing_<field>`."""
+
+    missing: str | None
+    too_long: str
+    not_text: str
+
+
+NAMED = TextCodes(None, "too_long", "not_text")                       # cycles, proposals
+TRACKING = TextCodes("missing_text", "text_too_long", "bad_text")     # a project's progress
+
+
+def text_value(value, field: str, label: str, *, max_length: int, required: bool = True,
+               codes: TextCodes = NAMED) -> str | None:
     """The trimmed text, or None when optional and empty.
 
     :raises InvalidField: when missing, not text, or longer than `max_length` characters.
     """
-    if value is None:
-        value = ""
-    if not isinstance(value, str):
-        raise InvalidField(field, _("%(field)s must be text.", field=label), "not_text")
-    value = value.strip()
+    value = text_or_none(value, field, label, codes=codes)
+    value = (value or "").strip()
     if not value:
         if required:
-            raise InvalidField(field, _("%(field)s is required.", field=label), "missing_" + field)
+            raise InvalidField(field, _("%(field)s is required.", field=label),
+                               codes.missing or "missing_" + field)
         return None
     if len(value) > max_length:
         raise InvalidField(
             field, _("%(field)s may be at most %(n)d characters (now %(length)d).",
-                     field=label, n=max_length, length=len(value)), "too_long",
+                     field=label, n=max_length, length=len(value)), codes.too_long,
         )
     return value
+
+
+def text_or_none(value, field: str, label: str, *, codes: TextCodes = NAMED) -> str | None:
+    """The value untouched when it is text or absent (None).
+
+    :raises InvalidField: when it is anything else (a number, a list).
+    """
+    if value is not None and not isinstance(value, str):
+        raise InvalidField(field, _("%(field)s must be text.", field=label), codes.not_text)
+    return value
+
+
+def yuan_value(value, field: str, label: str) -> int:
+    """An amount of yuan (`"12000.50"`) as fen, of any sign.
+
+    :raises InvalidField: `missing_<field>` when empty, `bad_amount` when not an amount of yuan.
+    """
+    if value is None or (isinstance(value, str) and not value.strip()):
+        raise InvalidField(field, _("%(field)s is required.", field=label), "missing_" + field)
+    try:
+        return parse_yuan(value)
+    except MoneyError:
+        raise InvalidField(
+            field, _("%(field)s must be an amount of yuan, such as 35000 or 35000.50.", field=label),
+            "bad_amount",
+        ) from None
 
 
 def money_value(value, field: str, label: str, *, fund_fen: int) -> int:
@@ -52,15 +105,7 @@ def money_value(value, field: str, label: str, *, fund_fen: int) -> int:
 
     :raises InvalidField: when it is not an amount, not positive, or above the fund.
     """
-    if value is None or (isinstance(value, str) and not value.strip()):
-        raise InvalidField(field, _("%(field)s is required.", field=label), "missing_" + field)
-    try:
-        fen = parse_yuan(value)
-    except MoneyError:
-        raise InvalidField(
-            field, _("%(field)s must be an amount of yuan, such as 35000 or 35000.50.", field=label),
-            "bad_amount",
-        ) from None
+    fen = yuan_value(value, field, label)
     if fen <= 0:
         raise InvalidField(field, _("%(field)s must be more than zero.", field=label), "cost_not_positive")
     if fen > fund_fen:
@@ -95,6 +140,22 @@ def int_value(value, field: str, label: str, *, minimum: int, maximum: int,
             "out_of_range",
         )
     return number
+
+
+def date_value(value, field: str, label: str) -> date | None:
+    """A date written YYYY-MM-DD, or None when empty (the service says whether it is required).
+
+    :raises InvalidField: `bad_date` when it is not such a date.
+    """
+    if value in (None, ""):
+        return None
+    try:
+        if not isinstance(value, str) or len(value) != 10:
+            raise ValueError
+        return date.fromisoformat(value)
+    except ValueError:
+        raise InvalidField(field, _("%(key)s must be a date written YYYY-MM-DD.", key=label),
+                           "bad_date") from None
 
 
 def utc_time_value(value, field: str, label: str) -> datetime:

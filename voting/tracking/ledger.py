@@ -1,0 +1,113 @@
+"""A community-year's fund: allocated to projects, committed, spent, and what remains free."""
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+
+from flask_babel import gettext as _
+from sqlalchemy import func, select
+from sqlalchemy.orm import selectinload
+
+from ..cycles.models import Cycle
+from ..errors import NotFound
+from ..geography.models import Community
+from ..proposals.models import Project
+from .models import PROGRESS, FundApproval, SpendingEntry
+
+
+@dataclass(frozen=True)
+class ProjectMoney:
+    project: Project
+    spent_fen: int
+    committed_fen: int
+
+
+@dataclass(frozen=True)
+class Ledger:
+    """A community-year's fund: allocated to projects, committed (allocated, not yet paid, until
+    acceptance settles the account), spent, and what remains free."""
+
+    cycle: Cycle
+    projects: list[ProjectMoney]
+    entries: list[SpendingEntry]
+    approvals: list[FundApproval]
+
+    @property
+    def fund_fen(self) -> int:
+        return self.cycle.fund_fen
+
+    @property
+    def approved_fen(self) -> int:
+        return sum(a.amount_fen for a in self.approvals)
+
+    @property
+    def allocated_fen(self) -> int:
+        return sum(p.project.cost_fen or 0 for p in self.projects)
+
+    @property
+    def spent_fen(self) -> int:
+        return sum(p.spent_fen for p in self.projects)
+
+    @property
+    def committed_fen(self) -> int:
+        return sum(p.committed_fen for p in self.projects)
+
+    @property
+    def remaining_fen(self) -> int:
+        """Neither spent nor committed to a project."""
+        return self.fund_fen - self.spent_fen - self.committed_fen
+
+    @property
+    def unspent_fen(self) -> int:
+        """Still in the fund's account."""
+        return self.fund_fen - self.spent_fen
+
+    @property
+    def limit_fen(self) -> int:
+        return self.fund_fen + self.approved_fen
+
+    def share(self, fen: int) -> float:
+        """`fen` as a percentage of the larger of the fund and what was spent and committed (for bars)."""
+        scale = max(self.fund_fen, self.spent_fen + self.committed_fen, 1)
+        return round(100 * max(fen, 0) / scale, 2)
+
+
+def get_ledger_cycle(session, community: Community, year: int) -> Cycle:
+    """:raises NotFound: when the community has no cycle that year."""
+    cycle = session.scalar(select(Cycle).where(Cycle.community_id == community.id, Cycle.year == year))
+    if cycle is None:
+        raise NotFound(_("%(community)s has no cycle in %(year)d.", community=community.name, year=year),
+                       "unknown_cycle")
+    return cycle
+
+
+def ledger(session, cycle: Cycle) -> Ledger:
+    projects = list(session.scalars(
+        select(Project).where(Project.cycle_id == cycle.id, Project.status.in_(PROGRESS)).order_by(Project.id)))
+    entries = list(session.scalars(
+        select(SpendingEntry).join(Project).where(Project.cycle_id == cycle.id)
+        .options(selectinload(SpendingEntry.project)).order_by(SpendingEntry.spent_on, SpendingEntry.id)))
+    approvals = list(session.scalars(
+        select(FundApproval).where(FundApproval.cycle_id == cycle.id).options(selectinload(FundApproval.approved_by))
+        .order_by(FundApproval.id)))
+    spent = defaultdict(int)
+    for entry in entries:
+        spent[entry.project_id] += entry.amount_fen
+    money = [
+        ProjectMoney(p, spent[p.id], 0 if p.status == "accepted" else max((p.cost_fen or 0) - spent[p.id], 0))
+        for p in projects
+    ]
+    return Ledger(cycle, money, entries, approvals)
+
+
+def community_ledgers(session, community: Community) -> list[Ledger]:
+    """Every cycle of the community that funded projects, newest first."""
+    cycles = session.scalars(select(Cycle).where(Cycle.community_id == community.id).order_by(Cycle.year.desc()))
+    return [led for led in (ledger(session, c) for c in cycles) if led.projects]
+
+
+def cycle_spent(session, cycle_id: int) -> int:
+    """What was paid out of the cycle's fund so far."""
+    return session.scalar(
+        select(func.coalesce(func.sum(SpendingEntry.amount_fen), 0)).join(Project)
+        .where(Project.cycle_id == cycle_id)) or 0
