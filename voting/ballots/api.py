@@ -18,11 +18,12 @@ from flask import jsonify, request
 from flask_babel import gettext as _
 
 from ..accounts.access import accept_bearer, acting_user, presented_token, public, reads_own_token, require_roles
+from ..accounts.policy import require_resident
 from ..api import bp, json_body
 from ..cycles.api import iso
 from ..cycles.services import get_cycle
 from ..database import reads_before_lock, transactional, utcnow
-from ..errors import BadRequest, Forbidden, NotFound
+from ..errors import BadRequest, NotFound
 from ..extensions import db, limiter
 from .services import (Idempotency, cast_ballot, current_ballot, cycle_for_casting, find_receipt, how_i_voted,
                        receipt_answer, worker_counts)
@@ -73,8 +74,7 @@ def put_ballot(cycle_id):
 def get_ballot(cycle_id):
     """The resident's own current ballot, or 404 no_ballot."""
     user = acting_user()
-    if user.role != "resident":
-        raise Forbidden(_("Only a resident in the register of this community can vote."), "not_eligible")
+    require_resident(user)
     cycle = get_cycle(db.session, cycle_id)
     ballot = current_ballot(db.session, cycle, user)
     if ballot is None:

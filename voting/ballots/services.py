@@ -50,6 +50,7 @@ from sqlalchemy.orm.util import identity_key
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from ..accounts.models import User
+from ..accounts.policy import require_own_grid, require_voter, require_worker_counts
 from ..accounts.services import Bearer, ResidentFacts, bearer_of, bearer_query, token_hash
 from ..config import secret_keys
 from ..cycles.models import Cycle, VotingWindow
@@ -116,8 +117,7 @@ def elector(session, voter: User | Bearer | Resident, cycle: Cycle | CastingCycl
     :raises Forbidden: not_eligible otherwise.
     """
     if isinstance(voter, (User, Bearer)):
-        if voter.role != "resident" or voter.resident is None or not voter.is_enabled:
-            raise Forbidden(_("Only a resident in the register of this community can vote."), "not_eligible")
+        require_voter(voter)
         voter = voter.resident
     window = cycle.window
     facts = facts_at_opening(session, voter, window)
@@ -147,10 +147,7 @@ def _check_worker(channel: str, worker: User | None, resident: Resident) -> None
         return
     if worker is None:
         raise ValueError(f"a {channel} ballot needs the worker who records it")
-    own_grid = worker.role == "grid_worker" and worker.grid_id == resident.grid_id
-    own_community = worker.role == "staff" and worker.community_id == resident.community_id
-    if not (own_grid or (channel == "paper" and own_community)):
-        raise Forbidden(_("You can record ballots only for residents of your own grid."), "not_your_grid")
+    require_own_grid(worker, resident, channel)
 
 
 def ensure_voting_open(window: VotingWindow, now: datetime) -> None:
@@ -402,8 +399,7 @@ def resident_of_my_grid(session, worker: User, resident_id: int) -> Resident:
     resident = session.get(Resident, resident_id)
     if resident is None:
         raise NotFound(_("There is no such resident."), "unknown_resident")
-    if worker.role != "grid_worker" or worker.grid_id != resident.grid_id:
-        raise Forbidden(_("You can record ballots only for residents of your own grid."), "not_your_grid")
+    require_own_grid(worker, resident)
     return resident
 
 
@@ -423,8 +419,7 @@ def worker_counts(session, user: User, cycle: Cycle) -> list[WorkerCount]:
 
     :raises Forbidden: for anyone but staff of the cycle's community, the district admin and auditors.
     """
-    if user.role not in ("staff", "admin", "auditor") or not user.can_act_in(cycle.community_id):
-        raise Forbidden(_("Only the community's staff, the district admin and auditors see this."))
+    require_worker_counts(user, cycle.community_id)
     rows = session.execute(
         select(User.username, RollEntry.channel, func.count()).join(User, User.id == RollEntry.worker_id)
         .where(RollEntry.cycle_id == cycle.id, RollEntry.has_voted)

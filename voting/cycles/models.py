@@ -6,20 +6,17 @@ from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, String, UniqueCo
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..database import utcnow
+from ..enums import Phase, sql_in
 from ..extensions import db
 from ..geography.models import Community
 
-PHASES = ("collection", "review", "voting", "results", "implementation", "closed")
+PHASES = tuple(Phase)
 METHODS = ("approval", "knapsack", "cumulative", "choose_one")
 OUTCOME_RULES = ("greedy", "greedy-no-skip", "greedy-threshold", "mes", "mes+greedy")
 # Who votes: every resident of 18 or over on the opening day, or one of them per household (户代表:
 # the first of the household to vote; the household is the address).
 VOTERS = ("adults", "households")
 DEFAULT_FUND_FEN = 200_000 * 100
-
-
-def _in(column: str, values: tuple[str, ...]) -> str:
-    return f"{column} IN ({', '.join(repr(v) for v in values)})"
 
 
 @dataclass(frozen=True)
@@ -53,10 +50,10 @@ class Cycle(db.Model):
     __table_args__ = (
         UniqueConstraint("community_id", "year"),
         CheckConstraint("fund_fen > 0", name="fund_positive"),
-        CheckConstraint(_in("phase", PHASES), name="phase"),
-        CheckConstraint(_in("method", METHODS), name="method"),
-        CheckConstraint(_in("outcome_rule", OUTCOME_RULES), name="outcome_rule"),
-        CheckConstraint(_in("voters", VOTERS), name="voters"),
+        CheckConstraint(sql_in("phase", PHASES), name="phase"),
+        CheckConstraint(sql_in("method", METHODS), name="method"),
+        CheckConstraint(sql_in("outcome_rule", OUTCOME_RULES), name="outcome_rule"),
+        CheckConstraint(sql_in("voters", VOTERS), name="voters"),
         CheckConstraint("min_choices >= 0 AND (max_choices IS NULL OR max_choices >= min_choices)", name="choices"),
         CheckConstraint("(method = 'cumulative') = (points IS NOT NULL)", name="points_for_cumulative"),
         CheckConstraint("threshold IS NULL OR threshold >= 0", name="threshold"),

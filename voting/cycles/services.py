@@ -9,8 +9,9 @@ from flask_babel import gettext as _, lazy_gettext as _l
 from sqlalchemy import case, func, select
 from sqlalchemy.exc import IntegrityError
 
+from ..accounts.policy import require_cycle_opener, require_fund_setter, require_oversight, require_staff_of
 from ..database import utcnow
-from ..errors import Conflict, Forbidden, NotFound
+from ..errors import Conflict, NotFound
 from ..geography.models import Community
 from ..money import MoneyError, parse_yuan
 from ..proposals.models import BALLOT_STATUSES, Project
@@ -44,26 +45,24 @@ def ballot_projects(session, cycle: Cycle) -> list[Project]:
     ))
 
 
-def is_staff_of(user, community_id: int) -> bool:
-    """Whether the user is staff of exactly this community."""
-    return bool(user.is_authenticated and user.role == "staff" and user.community_id == community_id)
+def cycle_for_staff(session, user, cycle_id: int) -> Cycle:
+    """The cycle, for the staff of its community to run.
+
+    :raises NotFound: when there is no such cycle. :raises Forbidden: unless staff of its community.
+    """
+    cycle = get_cycle(session, cycle_id)
+    require_staff_of(user, cycle.community_id)
+    return cycle
 
 
-def can_oversee(user, community_id: int) -> bool:
-    """Whether the user may see everything of the community's cycles (its staff, the district admin)."""
-    return is_staff_of(user, community_id) or bool(user.is_authenticated and user.role == "admin")
+def cycle_to_oversee(session, user, cycle_id: int) -> Cycle:
+    """The cycle, for the staff of its community or the district admin to see in full.
 
-
-def require_staff_of(user, community_id: int) -> None:
-    """:raises Forbidden: unless the user is staff of this community."""
-    if not is_staff_of(user, community_id):
-        raise Forbidden(_("Only the staff of this community may do this."), "not_community_staff")
-
-
-def require_oversight(user, community_id: int) -> None:
-    """:raises Forbidden: unless the user is staff of this community or the district admin."""
-    if not can_oversee(user, community_id):
-        raise Forbidden(_("Only the staff of this community may see this."), "not_community_staff")
+    :raises NotFound: when there is no such cycle. :raises Forbidden: for anyone else.
+    """
+    cycle = get_cycle(session, cycle_id)
+    require_oversight(user, cycle.community_id)
+    return cycle
 
 
 def log_staff_action(session, user, action: str, community, **detail) -> None:
@@ -82,12 +81,10 @@ def open_cycle(session, user, community: Community, year, fund=None, now: dateti
         cycle of the community has not reached its results.
     """
     now = now or utcnow()
-    if not (is_staff_of(user, community.id) or user.role == "admin"):
-        raise Forbidden(_("Only the staff of this community or the district admin may open a cycle."),
-                        "not_community_staff")
+    require_cycle_opener(user, community.id)
     year = int_value(year, "year", _("The year"), minimum=FIRST_YEAR, maximum=now.year + 1)
-    if fund is not None and user.role != "admin":
-        raise Forbidden(_("Only the district admin sets a community's fund."), "fund_set_by_admin")
+    if fund is not None:
+        require_fund_setter(user)
     fund_fen = DEFAULT_FUND_FEN if fund is None else _fund_value(fund)
     cycles = list(session.scalars(
         select(Cycle).where(Cycle.community_id == community.id).order_by(Cycle.year)

@@ -16,7 +16,7 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
-from ..accounts.access import require_scope
+from ..accounts.policy import require_manager, require_overrun_approver, require_rater
 from ..audit.services import log_action
 from ..ballots.models import RollEntry
 from ..cycles.models import Cycle
@@ -76,11 +76,6 @@ def tracked_project(session, project_id: int) -> Project:
     return project
 
 
-def can_manage(user, project: Project) -> bool:
-    """Whether the user records this project's progress: staff of its community."""
-    return bool(user.is_authenticated and user.role == "staff" and user.community_id == project.cycle.community_id)
-
-
 def project_for_staff(session, user, project_id: int, *, for_update: bool = False) -> Project:
     """The project, for staff of its community to record progress on.
 
@@ -88,9 +83,7 @@ def project_for_staff(session, user, project_id: int, *, for_update: bool = Fals
     :raises Forbidden: when the user is not staff, or is staff of another community.
     """
     project = tracked_project(session, project_id)
-    if user.role != "staff":
-        raise Forbidden(_("Only the community's staff record a project's progress."))
-    require_scope(user, project.cycle.community_id)
+    require_manager(user, project)
     if for_update:
         session.refresh(project, with_for_update=True)
     return project
@@ -260,8 +253,7 @@ def approve_overrun(session, admin, cycle: Cycle, amount_fen: int | None, reason
     :raises Forbidden: when the user is not the district admin.
     :raises Invalid: a zero or negative amount, a missing reason.
     """
-    if admin.role != "admin":
-        raise Forbidden(_("Only the district admin approves spending beyond the fund."))
+    require_overrun_approver(admin)
     if amount_fen is None or amount_fen <= 0:
         raise invalid(_("The amount must be more than zero."), "bad_amount", "amount")
     reason = _text(reason, MAX_REASON, "reason", required=True, label=_("the reason"))
@@ -282,9 +274,7 @@ def rate_project(session, user, project: Project, score, comment: str | None) ->
         refused by the database's unique constraint when two arrive at once).
     :raises Invalid: `bad_score` outside 1–5; an over-long comment.
     """
-    if user.role != "resident" or user.resident_id is None:
-        raise Forbidden(_("Only residents of the community rate its projects."))
-    require_scope(user, project.cycle.community_id)
+    require_rater(user, project)
     resident = session.get(Resident, user.resident_id)
     if resident is None or not resident.is_active or resident.community_id != project.cycle.community_id:
         raise Forbidden(_("Only residents of the community rate its projects."))
@@ -316,12 +306,6 @@ def my_rating(session, user, project: Project) -> ProjectRating | None:
         return None
     return session.scalar(select(ProjectRating).where(ProjectRating.project_id == project.id,
                                                       ProjectRating.resident_id == user.resident_id))
-
-
-def may_rate(user, project: Project) -> bool:
-    """Whether to offer the rating form: a resident of the community, the project completed."""
-    return bool(user.is_authenticated and user.role == "resident" and user.resident_id
-                and user.community_id == project.cycle.community_id and project.status in DONE)
 
 
 # --- The story of one project --------------------------------------------------------------------
