@@ -23,6 +23,7 @@ from ..api import bp, json_body
 from ..cycles.api import iso
 from ..cycles.services import get_cycle
 from ..database import reads_before_lock, transactional, utcnow
+from ..enums import Channel, Role
 from ..errors import BadRequest, NotFound
 from ..extensions import db, limiter
 from .services import (Idempotency, cast_ballot, current_ballot, cycle_for_casting, find_receipt, how_i_voted,
@@ -63,7 +64,7 @@ def put_ballot(cycle_id):
         if not _KEY.match(key):
             raise BadRequest(_("An Idempotency-Key has 1 to 100 visible ASCII characters."), "bad_idempotency_key")
         idempotency = Idempotency.of(user.id, key, cycle.id, pairs)
-    outcome = cast_ballot(db.session, cycle, user, pairs, "online", None, utcnow(), idempotency=idempotency)
+    outcome = cast_ballot(db.session, cycle, user, pairs, Channel.ONLINE, None, utcnow(), idempotency=idempotency)
     response = jsonify(outcome.answer)
     if outcome.replayed:
         response.headers["Idempotent-Replayed"] = "true"
@@ -97,7 +98,7 @@ def ballot_receipt(code):
 
 
 @bp.get("/cycles/<int:cycle_id>/assisted")
-@require_roles("staff", "admin", "auditor")
+@require_roles(Role.STAFF, Role.ADMIN, Role.AUDITOR)
 def assisted_ballots(cycle_id):
     """Assisted and paper ballots per worker (counts only, from the voter roll):
     [{worker, channel, ballots}]."""

@@ -37,7 +37,7 @@ from ..accounts.policy import is_staff_of, require_paper_decider, require_paper_
 from ..audit.services import log_action
 from ..cycles.models import Cycle
 from ..cycles.validation import InvalidField
-from ..enums import Role
+from ..enums import Channel, Role
 from ..errors import BadRequest, Conflict, DomainError, Forbidden, Invalid, NotFound
 from ..geography.models import Grid
 from ..residents.models import Resident
@@ -322,7 +322,7 @@ def decide_already_voted(session, user: User, batch: PaperBatch, entry_id: int, 
         _lock_chain_and_read_window(session, batch)
         ensure_voting_open(batch.cycle.window, now)
         (cast_at,) = _paper_times(batch.created_at, now, 1)
-        cast_ballot(session, batch.cycle, resident, _pairs(entry.choices), "paper", batch.round1_by, cast_at)
+        cast_ballot(session, batch.cycle, resident, _pairs(entry.choices), Channel.PAPER, batch.round1_by, cast_at)
         for e in rounds:
             _settle(e, None)
         batch.accepted_count += 1
@@ -374,7 +374,7 @@ def _cast_paper(session, batch: PaperBatch, casting: CastingCycle, resident: Res
     """Cast one reconciled paper ballot; the code of the refusal, or None when it was recorded."""
     try:
         with session.begin_nested():
-            cast_ballot(session, casting, resident, _pairs(choices), "paper", batch.round1_by, cast_at)
+            cast_ballot(session, casting, resident, _pairs(choices), Channel.PAPER, batch.round1_by, cast_at)
     except DomainError as error:
         return error.code
     return None

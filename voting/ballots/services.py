@@ -56,6 +56,7 @@ from ..config import secret_keys
 from ..cycles.models import Cycle, VotingWindow
 from ..cycles.services import facts_at_opening, in_electorate, is_of_age
 from ..database import DriverStatement, per_dialect
+from ..enums import Channel, ProjectStatus
 from ..errors import Conflict, Forbidden, Invalid, NotFound, Unauthorized
 from ..proposals.models import Project
 from ..residents.models import Resident
@@ -141,7 +142,7 @@ def elector(session, voter: User | Bearer | Resident, cycle: Cycle | CastingCycl
 
 
 def _check_worker(channel: str, worker: User | None, resident: Resident) -> None:
-    if channel == "online":
+    if channel == Channel.ONLINE:
         if worker is not None:
             raise ValueError("an online ballot has no worker")
         return
@@ -160,7 +161,7 @@ def ensure_voting_open(window: VotingWindow, now: datetime) -> None:
 def ballot_costs(session, cycle: Cycle) -> dict[int, int]:
     """The cost in fen of every project on the cycle's ballot (the reviewed cost, else the estimate)."""
     rows = session.execute(select(Project.id, Project.cost_fen, Project.estimated_cost_fen)
-                           .where(Project.cycle_id == cycle.id, Project.status == "on_ballot"))
+                           .where(Project.cycle_id == cycle.id, Project.status == ProjectStatus.ON_BALLOT))
     return {project_id: estimated if cost is None else cost for project_id, cost, estimated in rows}
 
 

@@ -34,7 +34,7 @@ class VotingWindow:
         are ready; until `voting_opens_at` the cycle is still in review (the vote is scheduled), and
         from `voting_closes_at` on it is in results.
         """
-        if self.phase == "voting":
+        if self.phase == Phase.VOTING:
             if self.voting_opens_at and now < self.voting_opens_at:
                 return "review"
             if self.voting_closes_at and now >= self.voting_closes_at:
@@ -42,7 +42,7 @@ class VotingWindow:
         return self.phase
 
     def is_voting_open(self, now: datetime) -> bool:
-        return self.current_phase(now) == "voting"
+        return self.current_phase(now) == Phase.VOTING
 
 
 class Cycle(db.Model):
@@ -99,7 +99,7 @@ class Cycle(db.Model):
 
     def is_voting_scheduled(self, now: datetime) -> bool:
         """Whether staff have opened the vote for a time still to come."""
-        return self.phase == "voting" and self.current_phase(now) == "review"
+        return self.phase == Phase.VOTING and self.current_phase(now) == Phase.REVIEW
 
     def is_voting_open(self, now: datetime) -> bool:
-        return self.current_phase(now) == "voting"
+        return self.current_phase(now) == Phase.VOTING

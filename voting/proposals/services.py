@@ -16,6 +16,7 @@ from ..cycles import services as cycle_service  # a module: cycles.services impo
 from ..cycles.models import Cycle
 from ..cycles.validation import InvalidField, int_value, money_value, text_value
 from ..database import utcnow
+from ..enums import Phase, ProjectStatus
 from ..errors import Conflict, Forbidden, NotFound
 from .models import CATEGORIES, DECIDED_STATUSES, Project, ProjectPhoto
 from .photos import MAX_PHOTOS, process_photo, store_photo
@@ -86,7 +87,7 @@ def submit_proposal(session, user, cycle: Cycle, values: dict, uploads: list[tup
         if count >= MAX_PROPOSALS_PER_RESIDENT:
             raise Conflict(_("You have made %(n)d proposals in this cycle, the most one resident may make.",
                              n=count), "too_many_proposals")
-    project = Project(cycle_id=cycle.id, status="submitted", submitted_by_id=user.id, submitted_at=now,
+    project = Project(cycle_id=cycle.id, status=ProjectStatus.SUBMITTED, submitted_by_id=user.id, submitted_at=now,
                       **fields)
     session.add(project)
     session.flush()
@@ -161,7 +162,7 @@ def review_proposal(session, user, project: Project, decision, reason=None, cost
     now = now or utcnow()
     cycle = project.cycle
     require_staff_of(user, cycle.community_id)
-    if cycle.current_phase(now) != "review":
+    if cycle.current_phase(now) != Phase.REVIEW:
         raise Conflict(_("Proposals are reviewed only while the cycle is under review."), "not_in_review")
     if project.status not in REVIEWABLE:
         raise Conflict(_("This project has been voted on; its review cannot change."), "not_reviewable")
@@ -189,7 +190,7 @@ def review_proposal(session, user, project: Project, decision, reason=None, cost
         session, user, "proposal.review", cycle.community, proposal=project.id, decision=decision,
         cost=project.cost_fen, merged_into=project.merged_into_id, **({"reason": reason} if reason else {}),
     )
-    if cycle.phase == "voting":  # the vote is scheduled: it must still have a ballot to open with
+    if cycle.phase == Phase.VOTING:  # the vote is scheduled: it must still have a ballot to open with
         cycle_service.require_ready_to_vote(session, cycle, now)
     return project
 
@@ -221,8 +222,8 @@ def collecting_cycle(session, community_id: int | None, now: datetime | None = N
         return None
     now = now or utcnow()
     cycles = session.scalars(select(Cycle).order_by(Cycle.year.desc())
-                             .where(Cycle.community_id == community_id, Cycle.phase == "collection"))
-    return next((c for c in cycles if c.current_phase(now) == "collection"), None)
+                             .where(Cycle.community_id == community_id, Cycle.phase == Phase.COLLECTION))
+    return next((c for c in cycles if c.current_phase(now) == Phase.COLLECTION), None)
 
 
 def cycle_proposals(session, cycle: Cycle, user=None) -> list[Project]:
@@ -239,7 +240,7 @@ def cycle_proposals(session, cycle: Cycle, user=None) -> list[Project]:
 def awaiting_review(session, cycle: Cycle) -> int:
     """How many proposals of the cycle await review (shown publicly as a count only)."""
     return session.scalar(select(func.count()).select_from(Project)
-                          .where(Project.cycle_id == cycle.id, Project.status == "submitted")) or 0
+                          .where(Project.cycle_id == cycle.id, Project.status == ProjectStatus.SUBMITTED)) or 0
 
 
 def photo_for(session, user, filename: str) -> ProjectPhoto:

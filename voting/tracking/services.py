@@ -21,6 +21,7 @@ from ..audit.services import log_action
 from ..ballots.models import RollEntry
 from ..cycles.models import Cycle
 from ..database import utcnow
+from ..enums import Phase, ProjectStatus
 from ..errors import Conflict, Forbidden, Invalid, NotFound
 from ..geography.models import Community, SubDistrict
 from ..format import STATUS_LABELS
@@ -103,7 +104,7 @@ def next_status(project: Project) -> str | None:
 
 
 def _check_open(project: Project) -> None:
-    if project.cycle.phase == "closed":
+    if project.cycle.phase == Phase.CLOSED:
         raise Conflict(_("The %(year)d cycle is closed; its records are archived and no longer change.",
                          year=project.cycle.year), "cycle_closed")
 
@@ -153,7 +154,7 @@ def advance_status(session, user, project: Project, to_status: str, *, accepted_
                         current=_status_label(current), next=_status_label(expected))
         raise invalid(message, "bad_status_change", "to_status")
     now = _now()
-    if to_status == "accepted":
+    if to_status == ProjectStatus.ACCEPTED:
         if accepted_on is None:
             raise invalid(_("Please give the date of the acceptance."), "missing_date", "accepted_on")
         completed = local_date(project.completed_at) if project.completed_at else funded_on(project)
@@ -165,7 +166,7 @@ def advance_status(session, user, project: Project, to_status: str, *, accepted_
         session.add(Acceptance(project_id=project.id, accepted_on=accepted_on, panel=panel, remarks=remarks,
                                recorded_by_id=user.id, recorded_at=now))
         project.accepted_at = now
-    elif to_status == "completed":
+    elif to_status == ProjectStatus.COMPLETED:
         project.completed_at = now
     session.add(ProgressChange(project_id=project.id, from_status=project.status, to_status=to_status,
                                changed_by_id=user.id, changed_at=now))
