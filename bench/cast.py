@@ -81,7 +81,7 @@ def start_server(app_spec: str | None, url: str, port: int, log: Path) -> subpro
     from voting.cli import gunicorn_argv
 
     if app_spec is None:
-        argv = [sys.executable, "-m", "voting.cli", "serve", "--port", str(port), "--workers", str(WORKERS)]
+        argv = [sys.executable, "-m", "voting.console", "serve", "--port", str(port), "--workers", str(WORKERS)]
     else:
         argv = gunicorn_argv(app_spec, "127.0.0.1", port, WORKERS)
     with log.open("ab") as stderr:

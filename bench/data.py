@@ -58,7 +58,7 @@ def fresh_database(kind: str, workdir, pg_url: str) -> str | None:
 def bench_app(url: str):
     """The app on `url` (the benchmark's secret key), for building data in-process."""
     os.environ["VOTING_SECRET_KEY"] = SECRET_KEY
-    from voting import create_app
+    from voting.app import create_app
 
     return create_app({"SQLALCHEMY_DATABASE_URI": url})
 

@@ -51,7 +51,7 @@ def build(url: str, rows: int) -> int:
     from flask_migrate import upgrade
     from sqlalchemy import text
 
-    from voting import create_app
+    from voting.app import create_app
     from voting.extensions import db
 
     app = create_app({"SQLALCHEMY_DATABASE_URI": url})
@@ -221,7 +221,7 @@ def peak_rss_mb() -> float:
 
 def export_once(url: str, cycle_id: int, file_format: str, output: str) -> dict:
     """Export in this process and measure it (called in a fresh child process)."""
-    from voting import create_app
+    from voting.app import create_app
     from voting.audit.exports import csv_chunks, json_chunks
     from voting.audit.records import record_header, record_rows
     from voting.cycles.models import Cycle

@@ -21,7 +21,7 @@ from sqlalchemy import create_engine, text
 os.environ.setdefault("VOTING_SECRET_KEY", "test-secret-key-not-for-production")
 os.environ["VOTING_RATELIMIT_ENABLED"] = "false"
 
-from voting import create_app  # noqa: E402
+from voting.app import create_app  # noqa: E402
 from voting.extensions import db  # noqa: E402
 
 from factories import Factory  # noqa: E402
@@ -173,7 +173,7 @@ def live_server(app, database_url):
         port = _free_port()
         env = os.environ | {"VOTING_DATABASE_URL": database_url, "VOTING_RATELIMIT_ENABLED": "false"} | (extra_env or {})
         process = subprocess.Popen(
-            [sys.executable, "-m", "voting.cli", "serve", "--port", str(port), "--workers", str(workers)],
+            [sys.executable, "-m", "voting.console", "serve", "--port", str(port), "--workers", str(workers)],
             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
         )
         started.append(process)

@@ -14,7 +14,7 @@ from conftest import TEST_PASSWORD
 from factories import valid_id_number
 from sqlalchemy import func, select
 
-from voting import create_app
+from voting.app import create_app
 from voting.accounts.models import ApiToken, User
 from voting.audit.models import ActionLogEntry
 from voting.ballots.codes import normalise_voting_code

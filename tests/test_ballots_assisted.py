@@ -228,7 +228,7 @@ def test_assisted_counts_are_not_for_others(world, client, auth, username):
 @pytest.fixture()
 def limited_client(database_url, world):
     """A client of an app with rate limits on (memory storage)."""
-    from voting import create_app
+    from voting.app import create_app
 
     limited = create_app({"SQLALCHEMY_DATABASE_URI": database_url, "TESTING": True, "WTF_CSRF_ENABLED": False,
                           "RATELIMIT_ENABLED": True, "RATELIMIT_STORAGE_URI": "memory://"})

@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from voting import ROOT
+from voting.app import ROOT
 from voting.accounts.models import User
 from voting.cycles.models import Cycle
 from voting.demo import accounts_file

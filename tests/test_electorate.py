@@ -12,7 +12,8 @@ from sqlalchemy.exc import IntegrityError
 from werkzeug.security import generate_password_hash
 
 from voting.ballots.models import Ballot, RollEntry
-from voting.cycles.services import electorate_size, in_electorate, opening_day, turnout
+from voting.cycles.electorate import electorate_size, in_electorate, opening_day
+from voting.cycles.services import turnout
 from voting.database import utcnow
 from voting.extensions import db
 from voting.residents.models import Resident, ResidentHistory

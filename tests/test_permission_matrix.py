@@ -35,7 +35,7 @@ from PIL import Image
 from flask import current_app
 from sqlalchemy import event, func, select
 
-from voting import create_app
+from voting.app import create_app
 from voting.accounts.models import User
 from voting.ballots.models import PaperBatch, PaperEntry
 from voting.ballots.services import cast_ballot, issue_voting_code

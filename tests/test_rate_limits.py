@@ -3,7 +3,7 @@ import os
 
 import pytest
 
-from voting import create_app
+from voting.app import create_app
 from voting.extensions import db
 
 

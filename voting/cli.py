@@ -1,33 +1,35 @@
-"""The `voting` command group (also `flask --app voting …`)."""
+"""The `voting` commands that need the app, added to it by `create_app` (`voting.console` runs them;
+so does `flask --app voting.app …`)."""
 from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 
 import click
 from flask import current_app
-from flask.cli import FlaskGroup, with_appcontext
+from flask.cli import with_appcontext
+from flask_migrate import upgrade
 
+from .accounts.commands import issue_codes_command
+from .accounts.services import create_user, registered_resident
+from .audit.commands import export_command, verify_command
+from .backup import BackupError
+from .backup import backup as write_backup
+from .backup import restore as read_backup
 from .config import secret_keys
+from .database import utcnow
+from .demo import DemoError, accounts_file, load_demo
 from .errors import DomainError
 from .extensions import db
-
-
-def main() -> None:
-    FlaskGroup(create_app=_create_app, help="voting: participatory budgeting for community funds.")()
-
-
-def _create_app():
-    from . import create_app
-
-    return create_app()
+from .geography.services import get_community
+from .residents.registry_file import RegistryFileError, read_registry
+from .residents.services import (RegistryRejected, apply_import, find_by_id_number, plan_import,
+                                 set_resident_status)
+from .tally.command import tally_command
 
 
 def register_commands(app) -> None:
-    from .accounts.commands import issue_codes_command
-    from .audit.commands import export_command, verify_command
-    from .tally.command import tally_command
-
     for command in (init_db, demo, serve, users, import_residents, residents, backup, restore, tally_command,
                     export_command, verify_command, issue_codes_command):
         app.cli.add_command(command)
@@ -37,8 +39,6 @@ def register_commands(app) -> None:
 @with_appcontext
 def init_db():
     """Create or upgrade the schema to the newest migration."""
-    from flask_migrate import upgrade
-
     upgrade(revision="heads")
     click.echo("database schema is up to date")
 
@@ -51,8 +51,6 @@ def init_db():
 @with_appcontext
 def demo(password, seed, residents_per_grid, if_empty):
     """Load the demo district: 45 communities, 232 grids, 280 completed projects, votes open now."""
-    from .demo import DemoError, accounts_file, load_demo
-
     try:
         table = load_demo(db.session, seed=seed, password=password, residents_per_grid=residents_per_grid)
     except DemoError as error:
@@ -90,7 +88,7 @@ def gunicorn_argv(app_spec: str, host: str, port: int, workers: int, access_log:
 def serve(host, port, workers, access_log):
     """Serve with gunicorn (the production server)."""
     workers = workers or default_workers()
-    argv = gunicorn_argv("voting:create_app()", host, port, workers, access_log)
+    argv = gunicorn_argv("voting.app:create_app()", host, port, workers, access_log)
     click.echo(f"serving on http://{host}:{port} with {workers} workers")
     os.execvp(argv[0], argv)
 
@@ -110,8 +108,6 @@ def users():
 @with_appcontext
 def users_add(role, username, password, community_code, grid_code, id_number):
     """Add an account with its role and scope (a resident's: linked to the registry by --id-number)."""
-    from .accounts.services import create_user, registered_resident
-
     try:
         resident = registered_resident(db.session, role, id_number, community_code, secret_keys(current_app.config))
         create_user(db.session, role=role, username=username, password=password,
@@ -137,13 +133,6 @@ def import_residents(path, community_code, dry_run, mark_moved):
     Prints the preview (new, changed, moving in, not in the file), then applies all of it or nothing.
     The residents the file does not list stay as they are, unless --mark-moved; --dry-run only prints.
     """
-    from pathlib import Path
-
-    from .database import utcnow
-    from .geography.services import get_community
-    from .residents.registry_file import RegistryFileError, read_registry
-    from .residents.services import RegistryRejected, apply_import, plan_import
-
     keys, now = secret_keys(current_app.config), utcnow()
     try:
         community = get_community(db.session, community_code)
@@ -203,10 +192,6 @@ def residents():
 @with_appcontext
 def residents_set_status(community_code, id_number, status):
     """Mark a resident as moved away or deceased, or active again (logged)."""
-    from .database import utcnow
-    from .geography.services import get_community
-    from .residents.services import find_by_id_number, set_resident_status
-
     try:
         community = get_community(db.session, community_code)
         resident = find_by_id_number(db.session, community, id_number, secret_keys(current_app.config))
@@ -223,10 +208,6 @@ def residents_set_status(community_code, id_number, status):
 @with_appcontext
 def backup(path):
     """Write a consistent backup of the database (safe while serving)."""
-    from pathlib import Path
-
-    from .backup import BackupError, backup as write_backup
-
     try:
         write_backup(current_app.config["SQLALCHEMY_DATABASE_URI"], Path(path))
     except BackupError as error:
@@ -240,10 +221,6 @@ def backup(path):
 @with_appcontext
 def restore(path):
     """Replace the database with a backup (stop the service first)."""
-    from pathlib import Path
-
-    from .backup import BackupError, restore as read_backup
-
     db.engine.dispose()
     try:
         read_backup(current_app.config["SQLALCHEMY_DATABASE_URI"], Path(path))
@@ -251,6 +228,3 @@ def restore(path):
         raise click.ClickException(str(error)) from None
     click.echo(f"restored from {path}")
 
-
-if __name__ == "__main__":
-    main()

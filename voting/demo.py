@@ -12,10 +12,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from flask import current_app
 from sqlalchemy import func, select
 
 from .accounts.models import User
 from .accounts.services import hash_password
+from .audit.demo_ballots import vote_last_year
 from .cycles.models import DEFAULT_FUND_FEN, Cycle
 from .database import utcnow
 from .enums import Phase, ProjectStatus, Role
@@ -24,6 +26,7 @@ from .proposals.models import Project
 from .residents.models import Resident
 from .residents.idcheck import hash_id_last6
 from .residents.services import adult_on, birth_date, hash_id_number, household_key, id_check_char
+from .tracking.models import Acceptance, Milestone, ProgressChange, ProjectRating, SpendingEntry
 
 PAST_YEARS = (2019, 2020, 2021)
 # Completed projects per past year: 90 + 93 + 97 = 280. Each community-year funds 2, some 3.
@@ -112,8 +115,6 @@ def load_demo(session, *, seed: int, password: str | None, residents_per_grid: i
 
     :raises DemoError: when a district is already loaded.
     """
-    from flask import current_app
-
     if session.scalar(select(func.count(Community.id))):
         raise DemoError("the database already holds a district; the demo loads only into an empty database")
     password = password or secrets.token_urlsafe(9)
@@ -141,8 +142,6 @@ def load_demo(session, *, seed: int, password: str | None, residents_per_grid: i
         session.add(User(username=username, password_hash=build.password_hash, role=role))
     session.flush()
     _follow_the_money(session, build, communities, random.Random(f"tracking-{seed}"))
-    from .audit.demo_ballots import vote_last_year
-
     vote_last_year(session, seed, build.now)  # real ballots for last year's cycles, counted to what they fund
     return _accounts_table(communities, password, residents_per_grid, grid_counts, build.activation_example)
 
@@ -292,8 +291,6 @@ def _follow_the_money(session, build: _Build, communities, rng: random.Random) -
     """Implementation records for the completed projects (progress, milestones, payments, acceptance,
     ratings), and last year's cycle in implementation with a funded and an in-progress project per
     community. A generator of its own, so that the district above stays as it was for each seed."""
-    from .tracking.models import Acceptance, Milestone, ProgressChange, ProjectRating, SpendingEntry
-
     staff = {u.community_id: u for u in session.scalars(select(User).where(User.role == Role.STAFF))}
     residents: dict[int, list[int]] = {}
     for user in session.scalars(select(User).where(User.role == Role.RESIDENT).order_by(User.id)):
@@ -345,8 +342,6 @@ def _follow_the_money(session, build: _Build, communities, rng: random.Random) -
 def _implementation_cycle(session, build: _Build, rng: random.Random, community, year: int, worker) -> None:
     """Last year's cycle, being built: one project in progress (a milestone, an advance paid) and one
     funded, not yet started; the vote counts agree with a greedy tally."""
-    from .tracking.models import Milestone, ProgressChange, SpendingEntry
-
     opens = datetime(year, 4, 1, 1, 0)
     published = opens + timedelta(days=15)
     cycle = Cycle(community_id=community.id, year=year, phase=Phase.IMPLEMENTATION, created_at=datetime(year, 2, 1),

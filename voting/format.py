@@ -4,9 +4,11 @@ from __future__ import annotations
 import re
 from datetime import UTC
 
+import qrcode
 from flask import Flask, has_request_context, request
 from flask_babel import format_datetime, get_locale, lazy_gettext as _l
 from markupsafe import Markup, escape
+from qrcode.image.svg import SvgPathImage
 
 from .money import yuan_grouped
 
@@ -82,9 +84,6 @@ def local_time(value, fmt: str = "medium") -> str:
 def qr_svg(text: str, label: str | None = None) -> Markup:
     """`text` as an inline SVG QR code, sized by CSS (`svg.qr`): no script, no external request.
     With a label it is an image of that name; without, hidden from screen readers (say it in text)."""
-    import qrcode
-    from qrcode.image.svg import SvgPathImage
-
     svg = qrcode.make(text, image_factory=SvgPathImage, box_size=10, border=2).to_string(encoding="unicode")
     named = f'role="img" aria-label="{escape(label)}"' if label else 'aria-hidden="true"'
     return Markup(re.sub(r'^<svg width="[^"]*" height="[^"]*"', f'<svg class="qr" {named}', svg))

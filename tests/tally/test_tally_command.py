@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 from click.testing import CliRunner
@@ -83,3 +85,25 @@ def test_a_missing_file_is_a_usage_error():
     result = run(DATA / "missing.pb")
     assert result.exit_code == 2
     assert "does not exist" in result.output
+
+
+def test_the_console_script_counts_without_the_web_app_or_a_database():
+    """`voting tally` and `import voting.tally` load neither Flask nor SQLAlchemy (nor Alembic)."""
+    probe = ("import sys\n"
+             "from voting.console import main\n"
+             "try:\n"
+             f"    main(['tally', {str(SWIECIE)!r}, '--format', 'json'])\n"
+             "except SystemExit as done:\n"
+             "    assert not done.code, done.code\n"
+             "loaded = sorted({name.split('.')[0] for name in sys.modules} & {'flask', 'sqlalchemy', 'alembic'})\n"
+             "print('LOADED', loaded, file=sys.stderr)\n")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert json.loads(done.stdout)["rule"] == "mes"
+    assert "LOADED []" in done.stderr
+
+
+def test_the_console_script_gives_every_other_command_to_the_app():
+    done = subprocess.run([sys.executable, "-c", "from voting.console import main; main(['--help'])"],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "init-db" in done.stdout and "tally" in done.stdout

@@ -9,9 +9,15 @@ from pathlib import Path
 
 import click
 from flask.cli import with_appcontext
+from sqlalchemy import func, select
 
+from ..audit.services import CommandLine
 from ..errors import DomainError
 from ..extensions import db
+from ..geography.models import Grid
+from ..geography.services import get_community
+from ..residents.issuing import issue_codes
+from ..residents.models import Resident
 from ..spreadsheet import guard
 
 CODES_COLUMNS = ("name", "grid", "address", "voting_code")
@@ -30,10 +36,6 @@ def issue_codes_command(community_code, grid_code, output, only_new, force):
     Only the codes' hashes are kept: this file is the only copy of the codes, and the residents'
     earlier codes stop working.
     """
-    from ..audit.services import CommandLine
-    from ..geography.services import get_community
-    from ..residents.issuing import issue_codes
-
     target = Path(output)
     if target.exists() and not force:
         raise click.ClickException(f"{output} exists; nothing issued (--force replaces it)")
@@ -78,11 +80,6 @@ def issue_codes_command(community_code, grid_code, output, only_new, force):
 
 def _count(community, grid_code, only_new) -> int:
     """How many codes `issue_codes` will issue (for the progress bar)."""
-    from sqlalchemy import func, select
-
-    from ..geography.models import Grid
-    from ..residents.models import Resident
-
     stmt = select(func.count(Resident.id)).where(Resident.community_id == community.id, Resident.status == "active")
     if grid_code is not None:
         stmt = stmt.join(Grid, Grid.id == Resident.grid_id).where(Grid.code == grid_code)

@@ -1,4 +1,4 @@
-from flask import current_app, flash, redirect, render_template, request, session, url_for
+from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_user, logout_user
 
@@ -6,12 +6,13 @@ from ..config import secret_keys
 from ..database import transactional
 from ..errors import DomainError, Unauthorized
 from ..extensions import db
-from . import bp
 from .access import public
 from .activation import Activation, activate_account
 from .limits import activation_limits, sign_in_limits
 from .forms import ActivateForm, LoginForm, LogoutForm, PasswordForm
 from .services import authenticate, change_password, end_sessions
+
+bp = Blueprint("accounts", __name__)
 
 
 @bp.route("/login", methods=["GET", "POST"])

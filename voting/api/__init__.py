@@ -1,6 +1,7 @@
 """The JSON API under /api/v1 (SPEC §5): bearer tokens, one error shape, an OpenAPI document.
 
-Each feature adds its routes to `bp` in its own `api.py`; this package holds what they share.
+Each feature adds its routes to `bp` in its own `api.py` (which `create_app` imports, with
+`openapi`); this package holds what they share.
 """
 from __future__ import annotations
 
@@ -71,5 +72,3 @@ def handle_http_error(error: HTTPException):
     code = (error.name or "error").lower().replace(" ", "_")
     return error_response(code, http_error_message(error), error.code or 500)
 
-
-from . import openapi  # noqa: E402,F401

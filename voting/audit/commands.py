@@ -8,10 +8,13 @@ from pathlib import Path
 import click
 from flask.cli import with_appcontext
 
+from ..cycles.services import get_cycle
 from ..database import utcnow
 from ..errors import DomainError
 from ..extensions import db
 from .exports import FORMATS, csv_chunks, json_chunks, write_pabulib, write_xlsx
+from .records import current_ballots, record_header, record_rows
+from .verify import verify_file
 from .verify_record import parse_checkpoint
 
 
@@ -23,9 +26,6 @@ from .verify_record import parse_checkpoint
 @with_appcontext
 def export_command(cycle_id: int, file_format: str, output: str) -> None:
     """Export a cycle's ballot record (before the close: the record so far, marked as such)."""
-    from ..cycles.services import get_cycle
-    from .records import current_ballots, record_header, record_rows
-
     try:
         cycle = get_cycle(db.session, cycle_id)
         header = record_header(db.session, cycle, utcnow())
@@ -100,8 +100,6 @@ def verify_command(context: click.Context, path: str, head: str | None, checkpoi
     Exit 0 when intact; 1 naming the first bad row or checkpoint otherwise; 2 when the file cannot be
     read or an option is malformed.
     """
-    from .verify import verify_file
-
     status, lines = verify_file(path, head, checkpoints)
     for line in lines:
         click.echo(line, err=status != 0)

@@ -19,8 +19,8 @@ from sqlalchemy import select
 from ..accounts.models import User
 from ..ballots.services import cast_ballot
 from ..cycles.models import Cycle
-from ..cycles.services import ballot_projects
 from ..enums import Channel, Phase, Role
+from ..proposals.ballot import ballot_projects
 from ..results.services import VOTE_TYPES, count_votes, ensure_result, selected_ids
 from ..tally import Election, Project as TallyProject
 

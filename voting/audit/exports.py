@@ -35,6 +35,9 @@ from collections.abc import Iterable, Iterator
 from fractions import Fraction
 from typing import BinaryIO, TextIO
 
+from openpyxl import Workbook
+from openpyxl.cell import WriteOnlyCell
+
 from ..ballots.chain import format_cast_at
 from ..money import yuan
 from ..results.services import VOTE_TYPES
@@ -194,9 +197,6 @@ def json_chunks(header: RecordHeader, rows: Iterable[RecordRow]) -> Iterator[str
 
 def write_xlsx(header: RecordHeader, rows: Iterable[RecordRow], target: str | BinaryIO) -> None:
     """The record as an XLSX workbook (openpyxl write-only: rows go straight to disk)."""
-    from openpyxl import Workbook
-    from openpyxl.cell import WriteOnlyCell
-
     book = Workbook(write_only=True)
     sheet = book.create_sheet("record")
 

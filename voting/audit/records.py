@@ -27,9 +27,9 @@ from sqlalchemy import func, select
 from ..ballots.chain import genesis_hash
 from ..ballots.models import Ballot, BallotChain, RollEntry
 from ..cycles.models import Cycle
-from ..cycles.services import ballot_projects
 from ..errors import Conflict
-from ..geography.models import Grid
+from ..geography.models import Community, Grid
+from ..proposals.ballot import ballot_projects
 from ..residents.models import Resident
 from ..results.services import AFTER_VOTING, counted_offline, counted_offline_clause, ensure_result, selected_ids
 
@@ -261,8 +261,6 @@ def bulletin_page(session, cycle: Cycle, page: int, per_page: int = BULLETIN_PAG
 def audit_cycles(session) -> list[tuple[Cycle, int, bool]]:
     """Every cycle of the district with the length of its ballot chain and whether it was counted
     before online voting (no record), newest year first, by community code."""
-    from ..geography.models import Community
-
     rows = session.execute(
         select(Cycle, func.coalesce(BallotChain.last_seq, 0), counted_offline_clause(Cycle.id))
         .join(Community, Community.id == Cycle.community_id)

@@ -5,7 +5,7 @@ import io
 import tempfile
 from pathlib import Path
 
-from flask import abort, render_template, request
+from flask import Blueprint, abort, render_template, request
 
 from ..accounts.access import acting_user, public, require_roles
 from ..ballots.services import worker_counts
@@ -14,7 +14,6 @@ from ..database import transactional, utcnow
 from ..enums import Role
 from ..errors import Conflict
 from ..extensions import db
-from . import bp
 from .chainlog import first_bad_row
 from .downloads import DownloadLog, download
 from .exports import (FORMATS, MIMETYPES, csv_chunks, file_name, json_chunks, log_csv_chunks, roll_csv_chunks,
@@ -22,6 +21,9 @@ from .exports import (FORMATS, MIMETYPES, csv_chunks, file_name, json_chunks, lo
 from .records import (RecordHeader, audit_cycles, bulletin_page, current_ballots, record_header, record_rows,
                       roll_rows)
 from .services import as_row, entries, log_action
+
+bp = Blueprint("audit", __name__)
+
 
 VERIFIER = Path(__file__).with_name("verify_record.py")
 LOGGED_ROLES = (Role.STAFF, Role.GRID_WORKER, Role.ADMIN, Role.AUDITOR)

@@ -54,7 +54,7 @@ from ..accounts.policy import require_own_grid, require_voter, require_worker_co
 from ..accounts.services import Bearer, ResidentFacts, bearer_of, bearer_query, token_hash
 from ..config import secret_keys
 from ..cycles.models import Cycle, VotingWindow
-from ..cycles.services import facts_at_opening, in_electorate, is_of_age
+from ..cycles.electorate import facts_at_opening, in_electorate, is_of_age
 from ..database import DriverStatement, per_dialect
 from ..enums import Channel, ProjectStatus
 from ..errors import Conflict, Forbidden, Invalid, NotFound, Unauthorized
@@ -110,7 +110,7 @@ def elector(session, voter: User | Bearer | Resident, cycle: Cycle | CastingCycl
             ) -> tuple[Resident | ResidentFacts, str]:
     """The resident who may vote in the cycle, with their household when the vote opened.
 
-    The electorate is fixed when voting opens (`cycles.services.in_electorate` is the same rule for
+    The electorate is fixed when voting opens (`cycles.electorate.in_electorate` is the same rule for
     queries): an active resident of the cycle's community at that moment, by the registry's facts
     then, aged 18 or over on that day. Who moved away since still votes here (they are in this
     vote's electorate); who died since is kept in it but no ballot is recorded in their name.

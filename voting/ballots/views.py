@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import secrets
 
-from flask import current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -14,20 +14,24 @@ from sqlalchemy import select
 from werkzeug.routing import BuildError
 
 from ..accounts.access import public, require_roles
-from ..cycles.services import ballot_projects, get_cycle
+from ..cycles.services import get_cycle
 from ..database import reads_before_lock, transactional, utcnow
 from ..errors import Forbidden, Invalid
 from ..extensions import db, limiter
+from ..proposals.ballot import ballot_projects
 from ..proposals.models import ProjectPhoto
 from ..residents.models import Resident
 from ..webforms import handle_form, saved
-from . import bp, paper
+from . import paper
 from .forms import (ActionForm, AssistedBallotForm, BallotForm, PaperBatchForm, PaperDecisionForm, PaperEntryForm,
                     ReceiptForm, choices_from_form, hidden_choices)
 from .rules import BallotRules
 from .services import (Idempotency, cast_ballot, check_choices, chosen_projects, confirm_resident, current_ballot,
                        eligible_resident, ensure_voting_open, find_receipt, grid_residents, how_i_voted,
                        resident_of_my_grid, worker_counts)
+
+bp = Blueprint("ballots", __name__)
+
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 

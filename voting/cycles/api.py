@@ -7,9 +7,10 @@ from ..database import transactional, utcnow
 from ..extensions import db
 from ..geography.services import get_community
 from ..money import yuan
+from ..proposals.ballot import ballot_projects
 from .models import Cycle
 from .services import (
-    ballot_projects, cycle_for_staff, get_cycle, move_phase, open_cycle, set_rules, set_window,
+    cycle_for_staff, get_cycle, move_phase, open_cycle, set_rules, set_window,
 )
 from .validation import utc_time_value
 

@@ -3,22 +3,23 @@ moving it through its phases (only forward, one step at a time)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import datetime
 
 from flask_babel import gettext as _, lazy_gettext as _l
-from sqlalchemy import case, func, select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from ..accounts.policy import require_cycle_opener, require_fund_setter, require_oversight, require_staff_of
+from ..audit.services import log_action
+from ..ballots.models import RollEntry
 from ..database import utcnow
 from ..enums import Phase
 from ..errors import Conflict, NotFound
 from ..geography.models import Community
 from ..money import MoneyError, parse_yuan
-from ..proposals.models import BALLOT_STATUSES, Project
-from ..residents.models import Resident, ResidentHistory
-from ..residents.services import local_day
-from .models import DEFAULT_FUND_FEN, METHODS, OUTCOME_RULES, PHASES, VOTERS, Cycle, VotingWindow
+from ..proposals.models import Project
+from .electorate import added_after_opening, electorate_size
+from .models import DEFAULT_FUND_FEN, METHODS, OUTCOME_RULES, PHASES, VOTERS, Cycle
 from .validation import InvalidField, int_value, text_value
 
 NEXT_PHASE = dict(zip(PHASES, PHASES[1:]))
@@ -37,13 +38,6 @@ def get_cycle(session, cycle_id: int) -> Cycle:
     if cycle is None:
         raise NotFound(_("There is no cycle %(id)s.", id=cycle_id), "unknown_cycle")
     return cycle
-
-
-def ballot_projects(session, cycle: Cycle) -> list[Project]:
-    """The projects on the cycle's ballot (and, after the vote, what became of them)."""
-    return list(session.scalars(
-        select(Project).where(Project.cycle_id == cycle.id, Project.status.in_(BALLOT_STATUSES)).order_by(Project.id)
-    ))
 
 
 def cycle_for_staff(session, user, cycle_id: int) -> Cycle:
@@ -68,8 +62,6 @@ def cycle_to_oversee(session, user, cycle_id: int) -> Cycle:
 
 def log_staff_action(session, user, action: str, community, **detail) -> None:
     """Record a staff or admin action in the hash-chained action log auditors download."""
-    from ..audit.services import log_action  # here: the audit feature's pages import cycles
-
     log_action(session, user, action, community, **detail)
 
 
@@ -335,87 +327,6 @@ def move_phase(session, user, cycle: Cycle, phase, reason=None, now: datetime | 
     return cycle
 
 
-def opening_day(window: VotingWindow) -> date:
-    """The day (in Beijing) the vote opens, or today before it has a window: the day of the age rule."""
-    return local_day(window.voting_opens_at or utcnow())
-
-
-def in_electorate(cycle: Cycle | VotingWindow, community_id: int | None = None):
-    """The SQL condition on `Resident` for the cycle's electorate, fixed when voting opens: who was
-    an active resident of its community then (by the registry's facts at that moment: the row, or
-    the `ResidentHistory` version that held then, so a move, a death, a new address or a new
-    community registered while the vote is open changes nothing), aged 18 or over on the opening
-    day. Later ones vote from the next cycle. `facts_at_opening` is the same rule for one resident
-    (`ballots.services.eligible_resident`)."""
-    window = cycle.window if isinstance(cycle, Cycle) else cycle
-    community_id = cycle.community_id if isinstance(cycle, Cycle) else community_id
-    of_age = Resident.adult_on.is_(None) | (Resident.adult_on <= opening_day(window))
-    now_facts = (Resident.community_id == community_id) & (Resident.status == "active")
-    opens = window.voting_opens_at
-    if opens is None:
-        return now_facts & of_age
-    held = (select(ResidentHistory.id).where(
-        ResidentHistory.resident_id == Resident.id, ResidentHistory.community_id == community_id,
-        ResidentHistory.status == "active", ResidentHistory.valid_from <= opens, ResidentHistory.valid_until > opens)
-        .correlate(Resident).exists())
-    return ((Resident.facts_since <= opens) & now_facts | (Resident.facts_since > opens) & held) & of_age
-
-
-@dataclass(frozen=True)
-class Facts:
-    """A resident's electorate facts at a moment."""
-
-    community_id: int
-    status: str
-    household: str
-
-
-def facts_at_opening(session, resident, window: VotingWindow) -> Facts | None:
-    """The resident's facts when the vote opened (now, before it has opened): the row as it is,
-    unless it changed since; then the history's version of that moment, or None when the resident
-    was not registered yet. Reads nothing unless they changed."""
-    opens = window.voting_opens_at
-    if opens is None or resident.facts_since <= opens:
-        return Facts(resident.community_id, resident.status, resident.household)
-    row = session.execute(select(ResidentHistory.community_id, ResidentHistory.status, ResidentHistory.household)
-                          .where(ResidentHistory.resident_id == resident.id, ResidentHistory.valid_from <= opens,
-                                 ResidentHistory.valid_until > opens)).first()
-    return Facts(*row) if row else None
-
-
-def is_of_age(resident, window: VotingWindow) -> bool:
-    """Whether the resident is 18 or over on the day the vote opens."""
-    return resident.adult_on is None or resident.adult_on <= opening_day(window)
-
-
-def household_at_opening(cycle: Cycle):
-    """The SQL expression of a `Resident`'s household when the cycle's vote opened."""
-    opens = cycle.voting_opens_at
-    if opens is None:
-        return Resident.household
-    past = (select(ResidentHistory.household).where(
-        ResidentHistory.resident_id == Resident.id, ResidentHistory.valid_from <= opens,
-        ResidentHistory.valid_until > opens).correlate(Resident).limit(1).scalar_subquery())
-    return case((Resident.facts_since <= opens, Resident.household), else_=past)
-
-
-def electorate_size(session, cycle: Cycle) -> int:
-    """How many may vote: the residents of the electorate, or their households (`voters` households)."""
-    counted = (func.count(func.distinct(household_at_opening(cycle))) if cycle.voters == "households"
-               else func.count(Resident.id))
-    return session.scalar(select(counted).select_from(Resident).where(in_electorate(cycle))) or 0
-
-
-def added_after_opening(session, cycle: Cycle) -> int:
-    """How many active residents of the community joined its registry after voting opened (they are
-    not in this vote's electorate; zero is normal)."""
-    if cycle.voting_opens_at is None:
-        return 0
-    return session.scalar(select(func.count()).select_from(Resident).where(
-        Resident.community_id == cycle.community_id, Resident.status == "active",
-        Resident.facts_since > cycle.voting_opens_at, ~in_electorate(cycle))) or 0
-
-
 @dataclass(frozen=True)
 class Turnout:
     """How many have voted, never what they chose."""
@@ -433,8 +344,6 @@ class Turnout:
 def turnout(session, cycle: Cycle) -> Turnout:
     """Residents of the roll who have voted, out of the electorate (`electorate_size`: in a vote of
     one per household, the households)."""
-    from ..ballots.models import RollEntry  # here, so that importing cycles never imports ballots
-
     by_channel = dict(session.execute(
         select(RollEntry.channel, func.count()).where(RollEntry.cycle_id == cycle.id, RollEntry.has_voted)
         .group_by(RollEntry.channel)

@@ -1,4 +1,4 @@
-from flask import render_template, url_for
+from flask import Blueprint, render_template, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import func, select
@@ -10,19 +10,21 @@ from ..database import transactional, utcnow
 from ..extensions import db
 from ..money import yuan
 from ..geography.services import community_cycles, community_to_oversee
+from ..proposals.ballot import ballot_projects
 from ..proposals.models import BALLOT_STATUSES, STATUSES
 from ..proposals.services import awaiting_review, cycle_proposals, project_for_review, review_proposal
 from ..webforms import handle_form, saved
-from . import bp
 from .forms import (
     OUTCOME_RULE_LABELS, NewCycleForm, PhaseForm, ReviewForm, RulesForm, WindowForm, options,
 )
 from .models import Cycle
 from .services import (
-    NEXT_PHASE, ballot_projects, cycle_for_staff, cycle_to_oversee, get_cycle, move_phase, open_cycle, set_rules,
-    set_window, turnout, voting_problems,
+    NEXT_PHASE, cycle_for_staff, cycle_to_oversee, get_cycle, move_phase, open_cycle, set_rules, set_window, turnout,
+    voting_problems,
 )
 from .validation import local_time_value, to_local_input
+
+bp = Blueprint("cycles", __name__)
 
 
 @bp.get("/cycles/<int:cycle_id>")

@@ -1,12 +1,13 @@
-from flask import make_response, redirect, render_template, request, url_for
+from flask import Blueprint, make_response, redirect, render_template, request, url_for
 from sqlalchemy import select
 
 from ..accounts.access import public
 from ..database import utcnow
 from ..extensions import db
-from ..cycles.services import ballot_projects
-from . import bp
+from ..proposals.ballot import ballot_projects
 from .services import community_cycles, district_overview, get_community
+
+bp = Blueprint("geography", __name__)
 
 
 @bp.get("/")

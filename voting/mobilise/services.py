@@ -12,7 +12,7 @@ from ..accounts.policy import require_door_list, require_oversight
 from ..audit.services import log_action
 from ..ballots.models import RollEntry
 from ..cycles.models import Cycle
-from ..cycles.services import in_electorate
+from ..cycles.electorate import in_electorate
 from ..errors import Conflict
 from ..geography.models import Grid
 from ..residents.models import Resident

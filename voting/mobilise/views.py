@@ -1,4 +1,4 @@
-from flask import render_template
+from flask import Blueprint, render_template
 from flask_login import current_user
 
 from ..accounts.access import require_roles
@@ -6,8 +6,9 @@ from ..cycles.services import get_cycle
 from ..database import transactional, utcnow
 from ..enums import Role
 from ..extensions import db
-from . import bp
 from .services import doors_to_knock, grid_turnout
+
+bp = Blueprint("mobilise", __name__)
 
 
 @bp.get("/cycles/<int:cycle_id>/turnout")

@@ -1,4 +1,4 @@
-from flask import render_template, send_file, url_for
+from flask import Blueprint, render_template, send_file, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
@@ -9,12 +9,13 @@ from ..enums import Role
 from ..errors import NotFound
 from ..extensions import db
 from ..webforms import handle_form, saved
-from . import bp
 from .forms import ProposalForm, read_uploads
 from .photos import MAX_BYTES, MAX_PHOTOS, photo_path
 from .services import (
     collecting_cycle, cycle_to_propose_in, my_proposals, photo_for, submit_proposal, visible_project,
 )
+
+bp = Blueprint("proposals", __name__)
 
 
 @bp.route("/cycles/<int:cycle_id>/propose", methods=["GET", "POST"])

@@ -3,7 +3,7 @@
 The facts that decide a vote's electorate (the community, the status, the household) are the
 resident's row as it is now, valid since `facts_since`; each earlier version, with the time it held,
 is a `ResidentHistory` row. So the electorate of a vote, fixed when it opened, is computed the same
-whatever the registry learns while the vote is open (`cycles.services.in_electorate`)."""
+whatever the registry learns while the vote is open (`cycles.electorate.in_electorate`)."""
 from datetime import date, datetime
 
 from sqlalchemy import CheckConstraint, ForeignKey, ForeignKeyConstraint, String

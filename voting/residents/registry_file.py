@@ -11,6 +11,7 @@ import io
 from dataclasses import dataclass
 
 from flask_babel import gettext as _
+from openpyxl import load_workbook
 
 COLUMNS = ("name", "id_number", "phone", "grid", "address")
 HEADINGS = {
@@ -67,8 +68,6 @@ def _decode(data: bytes) -> str:
 
 
 def _xlsx_rows(data: bytes) -> list[list]:
-    from openpyxl import load_workbook
-
     try:
         workbook = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     except Exception:  # openpyxl raises many kinds for a file that is not a workbook

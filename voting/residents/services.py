@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 
 from flask_babel import gettext as _
 
+from ..accounts.policy import require_oversight, require_staff_of
 from ..errors import Invalid
 from .idcheck import hash_id_last6
 
@@ -297,7 +298,6 @@ def apply_import(session, user, plan: ImportPlan, keys: list[str], now: datetime
     :raises Forbidden: unless staff of the community or the district admin (`user` None: the
         command line).
     """
-    from ..accounts.policy import require_oversight
     from ..audit.services import log_actions
     from .models import Resident
 
@@ -376,7 +376,6 @@ def set_resident_status(session, user, community, resident_id: int, status: str,
     :raises NotFound: unknown_resident for a resident not of this community.
     :raises Conflict: same_status when the resident already has it.
     """
-    from ..accounts.policy import require_staff_of
     from ..audit.services import log_action
     from ..errors import Conflict, NotFound
     from .models import RESIDENT_STATUSES, Resident
@@ -457,7 +456,6 @@ def issue_grid_codes(session, user, community, grid_code: str, resident_id: int 
     """
     from sqlalchemy import select
 
-    from ..accounts.policy import require_staff_of
     from ..audit.services import log_action
     from ..ballots.services import issue_voting_code  # here: ballots import the registry's models
     from ..errors import NotFound

@@ -16,11 +16,12 @@ from sqlalchemy.orm import selectinload
 
 from ..ballots.models import Ballot, BallotChain, IdempotentAnswer, RollEntry
 from ..ballots.services import lock_chain_head
+from ..cycles.electorate import electorate_size
 from ..cycles.models import Cycle
-from ..cycles.services import ballot_projects, electorate_size
 from ..enums import Phase, ProjectStatus
 from ..errors import Conflict
 from ..money import yuan_grouped
+from ..proposals.ballot import ballot_projects
 from ..proposals.models import Project
 from ..tally import Election, Project as TallyProject, tally
 from .models import CycleResult

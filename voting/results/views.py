@@ -1,12 +1,14 @@
-from flask import render_template, url_for
+from flask import Blueprint, render_template, url_for
 
 from ..accounts.access import public
-from ..cycles.services import ballot_projects, get_cycle
+from ..cycles.services import get_cycle
 from ..database import transactional, utcnow
 from ..extensions import db
 from ..format import qr_svg
-from . import bp
+from ..proposals.ballot import ballot_projects
 from .services import ensure_result, outcomes, reason_message, selected_ids
+
+bp = Blueprint("results", __name__)
 
 
 def result_view(cycle, result) -> dict:

@@ -3,7 +3,7 @@ ledger, the district dashboard, and milestone photos."""
 from __future__ import annotations
 
 from flask import (
-    Response, abort, render_template, request, send_file,
+    Blueprint, Response, abort, render_template, request, send_file,
     stream_with_context, url_for,
 )
 from flask_babel import gettext as _
@@ -18,7 +18,7 @@ from ..extensions import db
 from ..format import CATEGORY_LABELS
 from ..geography.services import get_community
 from ..webforms import handle_form, saved
-from . import bp, photos
+from . import photos
 from .exports import csv_chunks, xlsx_file
 from .forms import ApprovalForm, ArchiveForm, MilestoneForm, RatingForm, SpendingForm, StatusForm
 from .services import (
@@ -27,6 +27,8 @@ from .services import (
     cycle_ledger, my_rating, next_status, project_for_staff, project_story, rate_project,
     record_spending, tracked_project,
 )
+
+bp = Blueprint("tracking", __name__)
 
 
 def problems(form, anchor: str) -> list[tuple[str, str]]:
