@@ -20,6 +20,7 @@ from .backup import restore as read_backup
 from .config import secret_keys
 from .database import utcnow
 from .demo import DemoError, accounts_file, load_demo
+from .enums import Role
 from .errors import DomainError
 from .extensions import db
 from .geography.services import get_community
@@ -99,7 +100,7 @@ def users():
 
 
 @users.command("add")
-@click.option("--role", required=True, type=click.Choice(["resident", "grid_worker", "staff", "admin", "auditor"]))
+@click.option("--role", required=True, type=click.Choice(list(Role)))
 @click.option("--username", required=True)
 @click.option("--password", required=True)
 @click.option("--community", "community_code")

@@ -20,6 +20,7 @@ from .accounts.services import hash_password
 from .audit.demo_ballots import vote_last_year
 from .cycles.models import DEFAULT_FUND_FEN, Cycle
 from .database import utcnow
+from .enums import Phase, ProjectStatus, Role
 from .geography.models import Community, Grid, SubDistrict
 from .proposals.models import Project
 from .residents.models import Resident
@@ -127,17 +128,17 @@ def load_demo(session, *, seed: int, password: str | None, residents_per_grid: i
     first_resident = None
     for index, community in enumerate(communities):
         grids = _grids(session, community, grid_counts[index])
-        session.add(User(username=f"staff-{community.code}", password_hash=build.password_hash, role="staff",
+        session.add(User(username=f"staff-{community.code}", password_hash=build.password_hash, role=Role.STAFF,
                          community_id=community.id))
         for grid in grids:
-            session.add(User(username=f"grid-{grid.code}", password_hash=build.password_hash, role="grid_worker",
+            session.add(User(username=f"grid-{grid.code}", password_hash=build.password_hash, role=Role.GRID_WORKER,
                              community_id=community.id, grid_id=grid.id))
         names = _residents(session, build, community, grids, residents_per_grid)
         first_resident = first_resident or names[0]
         for year in PAST_YEARS:
             _past_cycle(session, build, community, year, funded=2 + ((index, year) in extra))
         _current_cycle(session, build, community)
-    for username, role in (("admin", "admin"), ("auditor", "auditor")):
+    for username, role in (("admin", Role.ADMIN), ("auditor", Role.AUDITOR)):
         session.add(User(username=username, password_hash=build.password_hash, role=role))
     session.flush()
     _follow_the_money(session, build, communities, random.Random(f"tracking-{seed}"))
@@ -206,7 +207,7 @@ def _residents(session, build: _Build, community, grids, per_grid: int) -> list[
             session.add(resident)
             session.flush()
             username = f"resident-{community.code}-{n}"
-            session.add(User(username=username, password_hash=build.password_hash, role="resident",
+            session.add(User(username=username, password_hash=build.password_hash, role=Role.RESIDENT,
                              community_id=community.id, resident_id=resident.id))
             names.append(username)
             if n == 2 and build.activation_example is None:
@@ -231,7 +232,7 @@ def _past_cycle(session, build: _Build, community, year: int, funded: int) -> No
     """A closed cycle whose funded projects were built; the vote counts agree with a greedy tally."""
     rng = build.rng
     opens = datetime(year, 4, 1, 1, 0)
-    cycle = Cycle(community_id=community.id, year=year, phase="closed", created_at=datetime(year, 2, 1),
+    cycle = Cycle(community_id=community.id, year=year, phase=Phase.CLOSED, created_at=datetime(year, 2, 1),
                   review_started_at=datetime(year, 3, 1), voting_opens_at=opens,
                   voting_closes_at=opens + timedelta(days=14), results_published_at=opens + timedelta(days=15),
                   implementation_started_at=opens + timedelta(days=30), closed_at=datetime(year + 1, 3, 31),
@@ -247,28 +248,29 @@ def _past_cycle(session, build: _Build, community, year: int, funded: int) -> No
         completed = opens + timedelta(days=rng.randrange(120, 330))
         accepted = completed + timedelta(days=rng.randrange(10, 40)) if rng.random() < 0.85 else None
         session.add(_project(build, cycle, community, estimated_cost_fen=cost, cost_fen=cost,
-                             status="accepted" if accepted else "completed", votes=votes[rank],
+                             status=ProjectStatus.ACCEPTED if accepted else ProjectStatus.COMPLETED, votes=votes[rank],
                              completed_at=completed, accepted_at=accepted))
     for rank in range(funded, funded + 2):
         # Not funded: it did not fit in what the better-voted projects left.
         cost = min(DEFAULT_FUND_FEN, remaining + _cost(rng, 5_000, 60_000))
         session.add(_project(build, cycle, community, estimated_cost_fen=cost, cost_fen=cost,
-                             status="not_funded", votes=votes[rank]))
+                             status=ProjectStatus.NOT_FUNDED, votes=votes[rank]))
 
 
 def _current_cycle(session, build: _Build, community) -> None:
     rng = build.rng
-    cycle = Cycle(community_id=community.id, year=build.now.year, phase="voting",
+    cycle = Cycle(community_id=community.id, year=build.now.year, phase=Phase.VOTING,
                   created_at=build.now - timedelta(days=60), review_started_at=build.now - timedelta(days=20),
                   voting_opens_at=build.now - timedelta(days=3), voting_closes_at=build.now + timedelta(days=11))
     session.add(cycle)
     session.flush()
     for _n in range(rng.randrange(5, 9)):
         cost = _cost(rng, 20_000, 120_000)
-        session.add(_project(build, cycle, community, estimated_cost_fen=cost, cost_fen=cost, status="on_ballot",
-                             reviewed_at=cycle.review_started_at))
-    session.add(_project(build, cycle, community, estimated_cost_fen=_cost(rng, 20_000, 90_000), status="rejected",
-                         review_reason=rng.choice(REJECTION_REASONS), reviewed_at=cycle.review_started_at))
+        session.add(_project(build, cycle, community, estimated_cost_fen=cost, cost_fen=cost,
+                             status=ProjectStatus.ON_BALLOT, reviewed_at=cycle.review_started_at))
+    session.add(_project(build, cycle, community, estimated_cost_fen=_cost(rng, 20_000, 90_000),
+                         status=ProjectStatus.REJECTED, review_reason=rng.choice(REJECTION_REASONS),
+                         reviewed_at=cycle.review_started_at))
 
 
 CONTRACTORS = ["株洲市石峰区宏达建筑工程有限公司", "湖南湘天市政工程有限公司", "株洲铜塘建设有限公司",
@@ -289,9 +291,9 @@ def _follow_the_money(session, build: _Build, communities, rng: random.Random) -
     """Implementation records for the completed projects (progress, milestones, payments, acceptance,
     ratings), and last year's cycle in implementation with a funded and an in-progress project per
     community. A generator of its own, so that the district above stays as it was for each seed."""
-    staff = {u.community_id: u for u in session.scalars(select(User).where(User.role == "staff"))}
+    staff = {u.community_id: u for u in session.scalars(select(User).where(User.role == Role.STAFF))}
     residents: dict[int, list[int]] = {}
-    for user in session.scalars(select(User).where(User.role == "resident").order_by(User.id)):
+    for user in session.scalars(select(User).where(User.role == Role.RESIDENT).order_by(User.id)):
         residents.setdefault(user.community_id, []).append(user.resident_id)
     done = session.execute(
         select(Project, Cycle).join(Cycle, Project.cycle_id == Cycle.id)
@@ -342,7 +344,7 @@ def _implementation_cycle(session, build: _Build, rng: random.Random, community,
     funded, not yet started; the vote counts agree with a greedy tally."""
     opens = datetime(year, 4, 1, 1, 0)
     published = opens + timedelta(days=15)
-    cycle = Cycle(community_id=community.id, year=year, phase="implementation", created_at=datetime(year, 2, 1),
+    cycle = Cycle(community_id=community.id, year=year, phase=Phase.IMPLEMENTATION, created_at=datetime(year, 2, 1),
                   review_started_at=datetime(year, 3, 1), voting_opens_at=opens,
                   voting_closes_at=opens + timedelta(days=14), results_published_at=published,
                   implementation_started_at=opens + timedelta(days=30), rules_frozen_at=opens)
@@ -353,18 +355,18 @@ def _implementation_cycle(session, build: _Build, rng: random.Random, community,
     voters = rng.randrange(300, 900)
     votes = sorted(rng.sample(range(voters // 5, voters * 3 // 4), 4), reverse=True)
     started = opens + timedelta(days=rng.randrange(45, 90))
-    built = _project(build, cycle, community, estimated_cost_fen=costs[0], cost_fen=costs[0], status="in_progress",
-                     votes=votes[0], reviewed_at=cycle.review_started_at)
-    waiting = _project(build, cycle, community, estimated_cost_fen=costs[1], cost_fen=costs[1], status="funded",
-                       votes=votes[1], reviewed_at=cycle.review_started_at)
+    built = _project(build, cycle, community, estimated_cost_fen=costs[0], cost_fen=costs[0],
+                     status=ProjectStatus.IN_PROGRESS, votes=votes[0], reviewed_at=cycle.review_started_at)
+    waiting = _project(build, cycle, community, estimated_cost_fen=costs[1], cost_fen=costs[1],
+                       status=ProjectStatus.FUNDED, votes=votes[1], reviewed_at=cycle.review_started_at)
     session.add_all([built, waiting])
     for rank in (2, 3):
         cost = min(DEFAULT_FUND_FEN, remaining + _cost(rng, 5_000, 60_000))
-        session.add(_project(build, cycle, community, estimated_cost_fen=cost, cost_fen=cost, status="not_funded",
-                             votes=votes[rank], reviewed_at=cycle.review_started_at))
+        session.add(_project(build, cycle, community, estimated_cost_fen=cost, cost_fen=cost,
+                             status=ProjectStatus.NOT_FUNDED, votes=votes[rank], reviewed_at=cycle.review_started_at))
     session.flush()
-    session.add(ProgressChange(project_id=built.id, from_status="funded", to_status="in_progress",
-                               changed_by_id=worker.id, changed_at=started))
+    session.add(ProgressChange(project_id=built.id, from_status=ProjectStatus.FUNDED,
+                               to_status=ProjectStatus.IN_PROGRESS, changed_by_id=worker.id, changed_at=started))
     session.add(Milestone(project_id=built.id, happened_on=started.date(), text=rng.choice(MILESTONE_TEXTS[0]),
                           recorded_by_id=worker.id, created_at=started))
     session.add(SpendingEntry(project_id=built.id, spent_on=started.date(), amount_fen=costs[0] * 3 // 10 // 100 * 100,

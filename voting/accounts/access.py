@@ -84,15 +84,6 @@ def require_roles(*roles: str):
     return decorate
 
 
-def require_scope(user, community_id: int) -> None:
-    """Refuse when the user's scope does not cover the community.
-
-    :raises Forbidden: for staff, grid workers and residents of another community.
-    """
-    if not user.can_act_in(community_id):
-        raise Forbidden(_("This belongs to another community."))
-
-
 def deny_by_default():
     """Before every request: let public endpoints and static files through, else require sign-in
     (an API view marked `@reads_own_token` checks its token itself)."""

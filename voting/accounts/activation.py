@@ -25,6 +25,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from ..audit.services import log_action
 from ..ballots.codes import VOTING_CODE_DIGITS, normalise_voting_code, voting_code_tag
+from ..enums import Role
 from ..errors import Conflict, Forbidden, Invalid, Unauthorized
 from ..residents.idcheck import id_last6_matches, normalise_id_last6
 from ..residents.models import Resident
@@ -97,7 +98,7 @@ def activate_account(session, activation: Activation, keys: list[str]) -> Activa
         raise Forbidden(_("The registry lists you as no longer living in the community. "
                           "Please ask the community staff."), "not_registered")
     if account is None:
-        account = create_user(session, role="resident", username=username, password=activation.password,
+        account = create_user(session, role=Role.RESIDENT, username=username, password=activation.password,
                               community_code=resident.community.code, resident_id=resident.id)
         detail = {}
     else:

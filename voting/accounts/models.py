@@ -5,25 +5,23 @@ from sqlalchemy import CheckConstraint, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..database import utcnow
+from ..enums import COMMUNITY_ROLES, Role, sql_in, sql_value
 from ..extensions import db
 from ..geography.models import Community, Grid
 from ..residents.models import Resident
 
-ROLES = ("resident", "grid_worker", "staff", "admin", "auditor")
-COMMUNITY_ROLES = ("resident", "grid_worker", "staff")
+ROLES = tuple(Role)
 
 
 class User(db.Model):
     __tablename__ = "user_account"
     __table_args__ = (
-        CheckConstraint("role IN ('resident', 'grid_worker', 'staff', 'admin', 'auditor')", name="role"),
+        CheckConstraint(sql_in("role", Role), name="role"),
         # Community roles are scoped to exactly one community; district roles to none.
-        CheckConstraint(
-            "(role IN ('resident', 'grid_worker', 'staff')) = (community_id IS NOT NULL)", name="community_scope"
-        ),
-        CheckConstraint("(role = 'grid_worker') = (grid_id IS NOT NULL)", name="grid_scope"),
+        CheckConstraint(f"({sql_in('role', COMMUNITY_ROLES)}) = (community_id IS NOT NULL)", name="community_scope"),
+        CheckConstraint(f"(role = {sql_value(Role.GRID_WORKER)}) = (grid_id IS NOT NULL)", name="grid_scope"),
         # Only residents link to the registry; a resident account without a link cannot vote.
-        CheckConstraint("resident_id IS NULL OR role = 'resident'", name="resident_link"),
+        CheckConstraint(f"resident_id IS NULL OR role = {sql_value(Role.RESIDENT)}", name="resident_link"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -52,10 +50,6 @@ class User(db.Model):
 
     def get_id(self) -> str:
         return f"{self.id}:{self.session_version}"
-
-    def can_act_in(self, community_id: int) -> bool:
-        """Whether this account's scope covers the community (district roles cover all)."""
-        return self.community_id is None or self.community_id == community_id
 
 
 class ApiToken(db.Model):

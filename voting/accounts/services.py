@@ -13,6 +13,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from ..database import utcnow
 from ..driver import DriverStatement, per_dialect
+from ..enums import COMMUNITY_ROLES, Role
 from ..errors import Invalid, Unauthorized
 from ..geography.models import Community, Grid
 from ..residents.models import Resident
@@ -192,12 +193,12 @@ def create_user(session, *, role: str, username: str, password: str, community_c
         if community is not None and community.id != by_code.id:
             raise Invalid(_("Grid '%(grid)s' is not in community '%(code)s'.", grid=grid_code, code=community_code))
         community = by_code
-    needs_community = role in ("resident", "grid_worker", "staff")
+    needs_community = role in COMMUNITY_ROLES
     if needs_community != (community is not None):
         raise Invalid(_("Role %(role)s needs a community; admin and auditor accounts have none.", role=role))
-    if (role == "grid_worker") != (grid is not None):
+    if (role == Role.GRID_WORKER) != (grid is not None):
         raise Invalid(_("A grid worker account needs --grid, and only a grid worker has one."))
-    if resident_id is not None and role != "resident":
+    if resident_id is not None and role != Role.RESIDENT:
         raise Invalid(_("Only a resident account links to the resident registry."))
     user = User(username=username, password_hash=password_hash, role=role,
                 community_id=community.id if community else None, grid_id=grid.id if grid else None,
@@ -216,7 +217,7 @@ def registered_resident(session, role: str, id_number: str | None, community_cod
     :raises Invalid: no or another role's ID number, a bad or unknown ID number, a resident who moved
         away, of another community than `community_code`, or with an account already.
     """
-    if role != "resident":
+    if role != Role.RESIDENT:
         if id_number:
             raise Invalid(_("Only a resident account links to the resident registry."))
         return None

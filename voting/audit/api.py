@@ -17,13 +17,14 @@ from ..api import bp
 from ..cycles.api import iso
 from ..cycles.services import get_cycle
 from ..database import transactional
+from ..enums import Role
 from ..extensions import db
 from .records import bulletin_page
 from .views import logged_record_header, record_response
 
 
 @bp.get("/cycles/<int:cycle_id>/record")
-@require_roles("auditor", "admin")
+@require_roles(Role.AUDITOR, Role.ADMIN)
 @transactional
 def cycle_record(cycle_id):
     """The cycle's ballot record as CSV (auditors and the district admin; the download is logged)."""

@@ -20,6 +20,7 @@ from ..accounts.models import User
 from ..ballots.casting import CastingCycle, Voter
 from ..ballots.services import cast_ballot
 from ..cycles.models import Cycle
+from ..enums import Channel, Phase, Role
 from ..proposals.ballot import ballot_projects
 from ..results.services import VOTE_TYPES, count_votes, ensure_result, selected_ids
 from ..tally import Election, Project as TallyProject
@@ -38,9 +39,9 @@ def vote_last_year(session, seed: int, now: datetime) -> int:
     """Cast and count the ballots of every cycle of last year in implementation; return how many
     ballot versions were recorded."""
     rng = random.Random(f"ballots-{seed}")
-    cycles = session.scalars(select(Cycle).where(Cycle.year == now.year - 1, Cycle.phase == "implementation")
+    cycles = session.scalars(select(Cycle).where(Cycle.year == now.year - 1, Cycle.phase == Phase.IMPLEMENTATION)
                              .order_by(Cycle.id)).all()
-    workers = {u.grid_id: u for u in session.scalars(select(User).where(User.role == "grid_worker"))}
+    workers = {u.grid_id: u for u in session.scalars(select(User).where(User.role == Role.GRID_WORKER))}
     return sum(_vote(session, rng, cycle, workers) for cycle in cycles)
 
 
@@ -48,7 +49,7 @@ def _vote(session, rng: random.Random, cycle: Cycle, workers: dict) -> int:
     projects = ballot_projects(session, cycle)
     shown = {p.id: p.status for p in projects}
     funded = {p.id for p in projects if p.status in FUNDED}
-    residents = session.scalars(select(User).where(User.community_id == cycle.community_id, User.role == "resident")
+    residents = session.scalars(select(User).where(User.community_id == cycle.community_id, User.role == Role.RESIDENT)
                                 .order_by(User.id)).all()
     voters = rng.sample(residents, max(1, round(len(residents) * rng.uniform(*TURNOUT))))
     finals = _ballots_funding(rng, cycle, projects, funded, len(voters))
@@ -69,10 +70,10 @@ def _vote(session, rng: random.Random, cycle: Cycle, workers: dict) -> int:
         worker = workers.get(voter.resident.grid_id)
         casting = CastingCycle.read(session, cycle)
         if rng.random() < ASSISTED_SHARE and worker is not None:
-            cast_ballot(session, casting, Voter.of_resident(voter.resident), [(p, 1) for p in choices], "assisted",
+            cast_ballot(session, casting, Voter.of_resident(voter.resident), [(p, 1) for p in choices], Channel.ASSISTED,
                         worker, at)
         else:
-            cast_ballot(session, casting, Voter.of_account(voter), [(p, 1) for p in choices], "online", None, at)
+            cast_ballot(session, casting, Voter.of_account(voter), [(p, 1) for p in choices], Channel.ONLINE, None, at)
     cycle.phase = "implementation"
     session.flush()
     result = ensure_result(session, cycle, cycle.results_published_at)

@@ -11,6 +11,7 @@ from ..accounts.access import acting_user, public, require_roles
 from ..ballots.services import worker_counts
 from ..cycles.services import get_cycle
 from ..database import transactional, utcnow
+from ..enums import Role
 from ..errors import Conflict
 from ..extensions import db
 from .chainlog import first_bad_row
@@ -25,11 +26,11 @@ bp = Blueprint("audit", __name__)
 
 
 VERIFIER = Path(__file__).with_name("verify_record.py")
-LOGGED_ROLES = ("staff", "grid_worker", "admin", "auditor")
+LOGGED_ROLES = (Role.STAFF, Role.GRID_WORKER, Role.ADMIN, Role.AUDITOR)
 
 
 @bp.get("/audit/log")
-@require_roles("auditor", "admin")
+@require_roles(Role.AUDITOR, Role.ADMIN)
 @transactional
 def action_log():
     """The latest actions, and whether the chain of the whole log verifies."""
@@ -42,7 +43,7 @@ def action_log():
 
 
 @bp.get("/audit/log.csv")
-@require_roles("auditor", "admin")
+@require_roles(Role.AUDITOR, Role.ADMIN)
 def action_log_csv():
     """Download the whole action log (its download is logged once served: the next file has it).
     Cells are guarded against spreadsheet formulas: undo with `spreadsheet.plain` before checking the chain."""
@@ -51,14 +52,14 @@ def action_log_csv():
 
 
 @bp.get("/audit")
-@require_roles("auditor", "admin")
+@require_roles(Role.AUDITOR, Role.ADMIN)
 def home():
     """The auditor's home: every cycle of the district, with its ballot record's downloads."""
     return render_template("audit/home.html", cycles=audit_cycles(db.session), now=utcnow())
 
 
 @bp.get("/audit/cycles/<int:cycle_id>")
-@require_roles("auditor", "admin")
+@require_roles(Role.AUDITOR, Role.ADMIN)
 @transactional
 def cycle_record(cycle_id):
     """A cycle's downloads: the record in four formats, the voter roll, the count of ballots per worker,
@@ -74,7 +75,7 @@ def cycle_record(cycle_id):
 
 
 @bp.get("/audit/cycles/<int:cycle_id>/record.<file_format>")
-@require_roles("auditor", "admin")
+@require_roles(Role.AUDITOR, Role.ADMIN)
 @transactional
 def download_record(cycle_id, file_format):
     """Download the cycle's ballot record (logged once served)."""
@@ -85,7 +86,7 @@ def download_record(cycle_id, file_format):
 
 
 @bp.get("/audit/cycles/<int:cycle_id>/roll.csv")
-@require_roles("auditor", "admin")
+@require_roles(Role.AUDITOR, Role.ADMIN)
 def download_roll(cycle_id):
     """Download the voter roll: who voted and by which channel (logged once served)."""
     cycle = get_cycle(db.session, cycle_id)
@@ -95,7 +96,7 @@ def download_roll(cycle_id):
 
 
 @bp.get("/audit/cycles/<int:cycle_id>/workers.csv")
-@require_roles("auditor", "admin")
+@require_roles(Role.AUDITOR, Role.ADMIN)
 def download_worker_counts(cycle_id):
     """Download how many ballots each worker entered, by channel, from the voter roll (logged once served)."""
     cycle = get_cycle(db.session, cycle_id)

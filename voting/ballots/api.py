@@ -18,11 +18,13 @@ from flask import jsonify, request
 from flask_babel import gettext as _
 
 from ..accounts.access import accept_bearer, acting_user, presented_token, public, reads_own_token, require_roles
+from ..accounts.policy import require_resident
 from ..api import bp, json_body
 from ..cycles.api import iso
 from ..cycles.services import get_cycle
 from ..database import reads_before_lock, transactional, utcnow
-from ..errors import BadRequest, Forbidden, NotFound
+from ..enums import Channel, Role
+from ..errors import BadRequest, NotFound
 from ..extensions import db, limiter
 from .casting import CastingCycle, Idempotency, Voter, cycle_for_casting
 from .services import cast_ballot, current_ballot, find_receipt, how_i_voted, receipt_answer, worker_counts
@@ -62,7 +64,7 @@ def put_ballot(cycle_id):
         if not _KEY.match(key):
             raise BadRequest(_("An Idempotency-Key has 1 to 100 visible ASCII characters."), "bad_idempotency_key")
         idempotency = Idempotency.of(user.id, key, cycle.id, pairs)
-    outcome = cast_ballot(db.session, cycle, Voter.of_account(user), pairs, "online", None, utcnow(),
+    outcome = cast_ballot(db.session, cycle, Voter.of_account(user), pairs, Channel.ONLINE, None, utcnow(),
                           idempotency=idempotency)
     response = jsonify(outcome.answer)
     if outcome.replayed:
@@ -74,8 +76,7 @@ def put_ballot(cycle_id):
 def get_ballot(cycle_id):
     """The resident's own current ballot, or 404 no_ballot."""
     user = acting_user()
-    if user.role != "resident":
-        raise Forbidden(_("Only a resident in the register of this community can vote."), "not_eligible")
+    require_resident(user)
     cycle = get_cycle(db.session, cycle_id)
     ballot = current_ballot(db.session, CastingCycle.read(db.session, cycle), Voter.of_account(user))
     if ballot is None:
@@ -98,7 +99,7 @@ def ballot_receipt(code):
 
 
 @bp.get("/cycles/<int:cycle_id>/assisted")
-@require_roles("staff", "admin", "auditor")
+@require_roles(Role.STAFF, Role.ADMIN, Role.AUDITOR)
 def assisted_ballots(cycle_id):
     """Assisted and paper ballots per worker (counts only, from the voter roll):
     [{worker, channel, ballots}]."""

@@ -30,6 +30,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import object_session
 from sqlalchemy.orm.util import identity_key
 
+from ..accounts.policy import is_voter
 from ..accounts.services import Bearer, ResidentFacts, bearer_of, bearer_query, token_hash
 from ..config import secret_keys
 from ..cycles.models import Cycle, VotingWindow
@@ -72,7 +73,7 @@ class Voter:
     @classmethod
     def of_account(cls, account) -> Voter:
         """The voter an account stands for (a `User`, or the API's `Bearer` read with the token)."""
-        if account.role != "resident" or account.resident is None or not account.is_enabled:
+        if not is_voter(account):
             return cls(None)
         return cls.of_resident(account.resident)
 

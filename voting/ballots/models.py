@@ -20,9 +20,10 @@ from sqlalchemy import (CheckConstraint, ForeignKey, ForeignKeyConstraint, Index
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..database import utcnow
+from ..enums import Channel, sql_in, sql_value
 from ..extensions import db
 
-CHANNELS = ("online", "assisted", "paper")
+CHANNELS = tuple(Channel)
 PAPER_ENTRY_STATUSES = ("pending", "disputed", "accepted")
 
 
@@ -30,10 +31,10 @@ class RollEntry(db.Model):
     __tablename__ = "roll_entry"
     __table_args__ = (
         UniqueConstraint("cycle_id", "resident_id"),
-        CheckConstraint("channel IS NULL OR channel IN ('online', 'assisted', 'paper')", name="channel"),
+        CheckConstraint(f"channel IS NULL OR {sql_in('channel', Channel)}", name="channel"),
         CheckConstraint("has_voted = (channel IS NOT NULL)", name="voted_channel"),
-        CheckConstraint("(COALESCE(channel, 'online') <> 'online') = (worker_id IS NOT NULL)",
-                        name="worker_for_offline"),
+        CheckConstraint(f"(COALESCE(channel, {sql_value(Channel.ONLINE)}) <> {sql_value(Channel.ONLINE)}) "
+                        "= (worker_id IS NOT NULL)", name="worker_for_offline"),
         # One vote per household (a cycle of `voters` "households"): the roll entry of such a cycle
         # carries the voter's household key (a keyed hash, never the address), the others none.
         Index("uq_roll_entry_household", "cycle_id", "household", unique=True,

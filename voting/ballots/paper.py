@@ -33,8 +33,10 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 
 from ..accounts.models import User
+from ..accounts.policy import is_staff_of, require_paper_decider, require_paper_scope
 from ..audit.services import log_action
 from ..cycles.models import Cycle
+from ..enums import Channel, Role
 from ..validation import InvalidField
 from ..errors import BadRequest, Conflict, DomainError, Forbidden, Invalid, NotFound
 from ..geography.models import Grid
@@ -53,20 +55,12 @@ MAX_REASON = 500
 _random = secrets.SystemRandom()
 
 
-def check_paper_scope(user: User, grid: Grid) -> None:
-    """:raises Forbidden: unless the user is the grid's worker or staff of its community."""
-    if not ((user.role == "grid_worker" and user.grid_id == grid.id)
-            or (user.role == "staff" and user.community_id == grid.community_id)):
-        raise Forbidden(_("Paper ballots of this grid are entered by its grid worker or the community's "
-                          "staff."), "not_your_grid")
-
-
 def paper_grids(session, user: User, cycle: Cycle) -> list[Grid]:
     """The grids of the cycle's community whose paper ballots the user may enter."""
     stmt = select(Grid).where(Grid.community_id == cycle.community_id).order_by(Grid.code)
-    if user.role == "grid_worker":
+    if user.role == Role.GRID_WORKER:
         stmt = stmt.where(Grid.id == user.grid_id)
-    elif not (user.role == "staff" and user.community_id == cycle.community_id):
+    elif not is_staff_of(user, cycle.community_id):
         return []
     return list(session.scalars(stmt))
 
@@ -83,7 +77,7 @@ def get_batch(session, user: User, batch_id: int) -> PaperBatch:
     batch = session.get(PaperBatch, batch_id)
     if batch is None:
         raise NotFound(_("There is no such batch of paper ballots."), "unknown_batch")
-    check_paper_scope(user, batch.grid)
+    require_paper_scope(user, batch.grid)
     return batch
 
 
@@ -96,7 +90,7 @@ def create_batch(session, user: User, cycle: Cycle, grid_id: int, label: str, no
     grid = session.get(Grid, grid_id)
     if grid is None or grid.community_id != cycle.community_id:
         raise NotFound(_("There is no such grid in this community."), "unknown_grid")
-    check_paper_scope(user, grid)
+    require_paper_scope(user, grid)
     ensure_voting_open(cycle.window, now)
     batch = PaperBatch(cycle_id=cycle.id, grid_id=grid.id, label=label.strip()[:80], created_by_id=user.id,
                        round1_by_id=user.id, created_at=now)
@@ -173,7 +167,7 @@ def add_entry(session, user: User, batch: PaperBatch, resident_id, pairs, now: d
     :raises Conflict: voting_closed, round_finished, staff_decide (disputed as already voted).
     :raises Invalid: not_on_roll, and the rule codes of `rules.py`.
     """
-    check_paper_scope(user, batch.grid)
+    require_paper_scope(user, batch.grid)
     ensure_voting_open(batch.cycle.window, now)
     number = my_round(batch, user)
     resident = session.get(Resident, resident_id) if isinstance(resident_id, int) else None
@@ -203,7 +197,7 @@ def remove_entry(session, user: User, batch: PaperBatch, entry_id: int) -> None:
 
     :raises NotFound, Conflict: round_finished, already_counted, staff_decide.
     """
-    check_paper_scope(user, batch.grid)
+    require_paper_scope(user, batch.grid)
     number = my_round(batch, user)
     entry = next((e for e in batch.entries if e.id == entry_id and e.round == number), None)
     if entry is None:
@@ -239,7 +233,7 @@ def finish_round(session, user: User, batch: PaperBatch, now: datetime) -> Recon
     :raises Forbidden: same_person (the round-1 typist finishing again), rounds_taken.
     :raises Conflict: round_finished.
     """
-    check_paper_scope(user, batch.grid)
+    require_paper_scope(user, batch.grid)
     number = my_round(batch, user)
     if round_done(batch, number):
         _refuse_finished_round(batch, number)
@@ -264,7 +258,7 @@ def reconcile(session, user: User, batch: PaperBatch, now: datetime) -> Reconcil
 
     :raises Conflict: rounds_not_finished.
     """
-    check_paper_scope(user, batch.grid)
+    require_paper_scope(user, batch.grid)
     if not (batch.round1_done_at and batch.round2_done_at):
         raise Conflict(_("Both rounds must be finished before the batch is reconciled."), "rounds_not_finished")
     pairs: dict[int, dict[int, PaperEntry]] = {}
@@ -324,9 +318,7 @@ def decide_already_voted(session, user: User, batch: PaperBatch, entry_id: int, 
     :raises BadRequest: bad_decision. :raises Invalid: missing_reason, reason_too_long, and what
         casting refuses (for a replacement).
     """
-    if not (user.role == "staff" and user.community_id == batch.grid.community_id):
-        raise Forbidden(_("Only the community's staff decide about a paper ballot of a resident who already "
-                          "voted."), "staff_decide")
+    require_paper_decider(user, batch.grid.community_id)
     if decision not in DECISIONS:
         raise BadRequest(_("Choose whether the paper ballot replaces the earlier ballot or is discarded."),
                          "bad_decision")
@@ -349,7 +341,7 @@ def decide_already_voted(session, user: User, batch: PaperBatch, entry_id: int, 
         ensure_voting_open(batch.cycle.window, now)
         (cast_at,) = _paper_times(batch.created_at, now, 1)
         cast_ballot(session, CastingCycle.read(session, batch.cycle), Voter.of_resident(resident),
-                    _pairs(entry.choices), "paper", batch.round1_by, cast_at)
+                    _pairs(entry.choices), Channel.PAPER, batch.round1_by, cast_at)
         for e in rounds:
             _settle(e, None)
         batch.accepted_count += 1
@@ -401,7 +393,7 @@ def _cast_paper(session, batch: PaperBatch, casting: CastingCycle, resident: Res
     """Cast one reconciled paper ballot; the code of the refusal, or None when it was recorded."""
     try:
         with session.begin_nested():
-            cast_ballot(session, casting, Voter.of_resident(resident), _pairs(choices), "paper", batch.round1_by,
+            cast_ballot(session, casting, Voter.of_resident(resident), _pairs(choices), Channel.PAPER, batch.round1_by,
                         cast_at)
     except DomainError as error:
         return error.code

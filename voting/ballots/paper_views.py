@@ -8,8 +8,10 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
 from ..accounts.access import require_roles
+from ..accounts.policy import is_staff_of
 from ..cycles.services import get_cycle
 from ..database import transactional, utcnow
+from ..enums import Channel, ProjectStatus, Role
 from ..errors import Forbidden
 from ..extensions import db
 from ..proposals.ballot import ballot_projects
@@ -32,11 +34,12 @@ PROBLEM_LABELS = {
 }
 ENTRY_LABELS = {"pending": _l("typed"), "disputed": _l("disputed"), "accepted": _l("counted")}
 # A paper typed for a resident who already voted, by the channel the roll gives.
-VOTED_LABELS = {"online": _l("already voted online"), "assisted": _l("already voted with a grid worker"),
-                "paper": _l("already voted on paper")}
-ALREADY_VOTED = {"online": _l("This resident already voted online."),
-                 "assisted": _l("This resident already voted with a grid worker."),
-                 "paper": _l("This resident already voted on paper.")}
+VOTED_LABELS = {Channel.ONLINE: _l("already voted online"),
+                Channel.ASSISTED: _l("already voted with a grid worker"),
+                Channel.PAPER: _l("already voted on paper")}
+ALREADY_VOTED = {Channel.ONLINE: _l("This resident already voted online."),
+                 Channel.ASSISTED: _l("This resident already voted with a grid worker."),
+                 Channel.PAPER: _l("This resident already voted on paper.")}
 
 
 @bp.context_processor
@@ -46,7 +49,7 @@ def _labels():
 
 
 @bp.get("/cycles/<int:cycle_id>/paper")
-@require_roles("grid_worker", "staff")
+@require_roles(Role.GRID_WORKER, Role.STAFF)
 def paper_batches(cycle_id):
     """The paper ballot batches of the grids the user enters, and a form to open one."""
     cycle = get_cycle(db.session, cycle_id)
@@ -54,7 +57,7 @@ def paper_batches(cycle_id):
 
 
 @bp.post("/cycles/<int:cycle_id>/paper")
-@require_roles("grid_worker", "staff")
+@require_roles(Role.GRID_WORKER, Role.STAFF)
 @transactional
 def paper_open(cycle_id):
     """Open a batch of a grid's paper ballots (the opener types round 1)."""
@@ -67,7 +70,7 @@ def paper_open(cycle_id):
 
 
 @bp.get("/paper/<int:batch_id>")
-@require_roles("grid_worker", "staff")
+@require_roles(Role.GRID_WORKER, Role.STAFF)
 def paper_batch(batch_id):
     """A batch: the user's own round (never the other round), disputes, and what to do next."""
     batch = paper.get_batch(db.session, current_user, batch_id)
@@ -75,7 +78,7 @@ def paper_batch(batch_id):
 
 
 @bp.post("/paper/<int:batch_id>/entries")
-@require_roles("grid_worker", "staff")
+@require_roles(Role.GRID_WORKER, Role.STAFF)
 @transactional
 def paper_add(batch_id):
     """Type one paper ballot into the user's round."""
@@ -89,7 +92,7 @@ def paper_add(batch_id):
 
 
 @bp.post("/paper/<int:batch_id>/entries/<int:entry_id>/delete")
-@require_roles("grid_worker", "staff")
+@require_roles(Role.GRID_WORKER, Role.STAFF)
 @transactional
 def paper_remove(batch_id, entry_id):
     """Remove an entry of the user's own round."""
@@ -99,7 +102,7 @@ def paper_remove(batch_id, entry_id):
 
 
 @bp.post("/paper/<int:batch_id>/finish")
-@require_roles("grid_worker", "staff")
+@require_roles(Role.GRID_WORKER, Role.STAFF)
 @transactional
 def paper_finish(batch_id):
     """Finish the user's round; the second finished round reconciles the batch."""
@@ -108,7 +111,7 @@ def paper_finish(batch_id):
 
 
 @bp.post("/paper/<int:batch_id>/reconcile")
-@require_roles("grid_worker", "staff")
+@require_roles(Role.GRID_WORKER, Role.STAFF)
 @transactional
 def paper_reconcile(batch_id):
     """Reconcile again after disputed entries were typed again."""
@@ -117,7 +120,7 @@ def paper_reconcile(batch_id):
 
 
 @bp.post("/paper/<int:batch_id>/entries/<int:entry_id>/decide")
-@require_roles("staff")
+@require_roles(Role.STAFF)
 @transactional
 def paper_decide(batch_id, entry_id):
     """The community's staff decide a paper of a resident who already voted: replace or discard."""
@@ -199,9 +202,9 @@ def _batch_page(batch, selected, *, form=None, error=None, resident=None, decisi
         number = paper.my_round(batch, current_user)
     except Forbidden:  # two others type the rounds: the page says so
         number = None
-    projects = [p for p in ballot_projects(db.session, batch.cycle) if p.status == "on_ballot"]
+    projects = [p for p in ballot_projects(db.session, batch.cycle) if p.status == ProjectStatus.ON_BALLOT]
     disputes, missing = paper.disputes_of_round(db.session, batch, number)
-    may_decide = current_user.role == "staff" and current_user.community_id == batch.grid.community_id
+    may_decide = is_staff_of(current_user, batch.grid.community_id)
     decisions = {e.id: decision[1] if decision and decision[0] == e.id else PaperDecisionForm()
                  for e in paper.already_voted_disputes(batch)} if may_decide else {}
     if decision and decision[1].errors:

@@ -44,10 +44,12 @@ from sqlalchemy import func, select
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from ..accounts.models import User
+from ..accounts.policy import not_a_voter, require_own_grid, require_worker_counts
 from ..accounts.services import ResidentFacts
 from ..config import secret_keys
-from ..cycles.models import Cycle, VotingWindow
 from ..cycles.electorate import facts_at_opening, in_electorate, is_of_age
+from ..cycles.models import Cycle, VotingWindow
+from ..enums import Channel, ProjectStatus
 from ..errors import Conflict, Forbidden, Invalid, NotFound
 from ..proposals.models import Project
 from ..residents.models import Resident
@@ -89,7 +91,7 @@ def elector(session, voter: Voter, cycle: CastingCycle) -> tuple[ResidentFacts, 
     """
     resident = voter.resident
     if resident is None:
-        raise Forbidden(_("Only a resident in the register of this community can vote."), "not_eligible")
+        raise not_a_voter()
     window = cycle.window
     facts = facts_at_opening(session, resident, window)
     if facts is None or facts.community_id != cycle.community_id:
@@ -112,16 +114,13 @@ def elector(session, voter: Voter, cycle: CastingCycle) -> tuple[ResidentFacts, 
 
 
 def _check_worker(channel: str, worker: User | None, resident: ResidentFacts) -> None:
-    if channel == "online":
+    if channel == Channel.ONLINE:
         if worker is not None:
             raise ValueError("an online ballot has no worker")
         return
     if worker is None:
         raise ValueError(f"a {channel} ballot needs the worker who records it")
-    own_grid = worker.role == "grid_worker" and worker.grid_id == resident.grid_id
-    own_community = worker.role == "staff" and worker.community_id == resident.community_id
-    if not (own_grid or (channel == "paper" and own_community)):
-        raise Forbidden(_("You can record ballots only for residents of your own grid."), "not_your_grid")
+    require_own_grid(worker, resident, channel)
 
 
 def ensure_voting_open(window: VotingWindow, now: datetime) -> None:
@@ -134,7 +133,7 @@ def ensure_voting_open(window: VotingWindow, now: datetime) -> None:
 def ballot_costs(session, cycle_id: int) -> dict[int, int]:
     """The cost in fen of every project on the cycle's ballot (the reviewed cost, else the estimate)."""
     rows = session.execute(select(Project.id, Project.cost_fen, Project.estimated_cost_fen)
-                           .where(Project.cycle_id == cycle_id, Project.status == "on_ballot"))
+                           .where(Project.cycle_id == cycle_id, Project.status == ProjectStatus.ON_BALLOT))
     return {project_id: estimated if cost is None else cost for project_id, cost, estimated in rows}
 
 
@@ -288,8 +287,7 @@ def resident_of_my_grid(session, worker: User, resident_id: int) -> Resident:
     resident = session.get(Resident, resident_id)
     if resident is None:
         raise NotFound(_("There is no such resident."), "unknown_resident")
-    if worker.role != "grid_worker" or worker.grid_id != resident.grid_id:
-        raise Forbidden(_("You can record ballots only for residents of your own grid."), "not_your_grid")
+    require_own_grid(worker, resident)
     return resident
 
 
@@ -309,8 +307,7 @@ def worker_counts(session, user: User, cycle: Cycle) -> list[WorkerCount]:
 
     :raises Forbidden: for anyone but staff of the cycle's community, the district admin and auditors.
     """
-    if user.role not in ("staff", "admin", "auditor") or not user.can_act_in(cycle.community_id):
-        raise Forbidden(_("Only the community's staff, the district admin and auditors see this."))
+    require_worker_counts(user, cycle.community_id)
     rows = session.execute(
         select(User.username, RollEntry.channel, func.count()).join(User, User.id == RollEntry.worker_id)
         .where(RollEntry.cycle_id == cycle.id, RollEntry.has_voted)

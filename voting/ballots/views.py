@@ -14,6 +14,7 @@ from werkzeug.routing import BuildError
 from ..accounts.access import public, require_roles
 from ..cycles.services import get_cycle
 from ..database import reads_before_lock, transactional, utcnow
+from ..enums import Channel, ProjectStatus, Role
 from ..errors import Forbidden, Invalid
 from ..extensions import db, limiter
 from ..proposals.ballot import ballot_projects
@@ -36,7 +37,7 @@ _REQUEST_ID = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 # --- Online voting -----------------------------------------------------------------------------
 
 @bp.route("/cycles/<int:cycle_id>/vote", methods=["GET", "POST"])
-@require_roles("resident")
+@require_roles(Role.RESIDENT)
 def vote(cycle_id):
     """The ballot: projects, limits, running total; POST comes back from the confirm step."""
     cycle = get_cycle(db.session, cycle_id)
@@ -52,7 +53,7 @@ def vote(cycle_id):
 
 
 @bp.post("/cycles/<int:cycle_id>/vote/confirm")
-@require_roles("resident")
+@require_roles(Role.RESIDENT)
 def confirm(cycle_id):
     """The confirm step: the chosen projects once more, checked, before the ballot is cast."""
     cycle = get_cycle(db.session, cycle_id)
@@ -67,7 +68,7 @@ def confirm(cycle_id):
 
 @bp.post("/cycles/<int:cycle_id>/ballot")
 @reads_before_lock
-@require_roles("resident")
+@require_roles(Role.RESIDENT)
 @transactional
 def cast(cycle_id):
     """Cast (or revise) the signed-in resident's ballot, then show the receipt."""
@@ -75,14 +76,14 @@ def cast(cycle_id):
     pairs, form = choices_from_form(request.form, cycle.method), BallotForm()
     return handle_form(
         form, lambda: cast_ballot(db.session, CastingCycle.read(db.session, cycle), Voter.of_account(current_user),
-                                  pairs, "online", None, utcnow(), idempotency=_form_idempotency(cycle, pairs)),
+                                  pairs, Channel.ONLINE, None, utcnow(), idempotency=_form_idempotency(cycle, pairs)),
         done=lambda _outcome: redirect(url_for("ballots.my_ballot", cycle_id=cycle.id)),
         again=lambda status: (_ballot_page(cycle, selected_choices(pairs), error=refusal(form)), status),
         invalid=422)
 
 
 @bp.get("/cycles/<int:cycle_id>/my-ballot")
-@require_roles("resident")
+@require_roles(Role.RESIDENT)
 def my_ballot(cycle_id):
     """The resident's own current ballot: choices, receipt code and QR code, and how to change it."""
     cycle = get_cycle(db.session, cycle_id)
@@ -124,7 +125,7 @@ def receipt(code):
 # --- Assisted ballots --------------------------------------------------------------------------
 
 @bp.get("/cycles/<int:cycle_id>/assist")
-@require_roles("grid_worker")
+@require_roles(Role.GRID_WORKER)
 def assist_list(cycle_id):
     """A grid worker's residents, to record an assisted ballot with one of them."""
     cycle = get_cycle(db.session, cycle_id)
@@ -136,7 +137,7 @@ def assist_list(cycle_id):
 
 
 @bp.route("/cycles/<int:cycle_id>/assist/<int:resident_id>", methods=["GET", "POST"])
-@require_roles("grid_worker")
+@require_roles(Role.GRID_WORKER)
 def assist_vote(cycle_id, resident_id):
     """The ballot, filled in together with the resident at the door."""
     cycle = get_cycle(db.session, cycle_id)
@@ -147,7 +148,7 @@ def assist_vote(cycle_id, resident_id):
 
 
 @bp.post("/cycles/<int:cycle_id>/assist/<int:resident_id>/confirm")
-@require_roles("grid_worker")
+@require_roles(Role.GRID_WORKER)
 def assist_confirm(cycle_id, resident_id):
     """The choices once more; the resident confirms with their own password or voting code."""
     cycle = get_cycle(db.session, cycle_id)
@@ -164,7 +165,7 @@ def assist_confirm(cycle_id, resident_id):
 
 @bp.post("/cycles/<int:cycle_id>/assist/<int:resident_id>/ballot")
 @reads_before_lock
-@require_roles("grid_worker")
+@require_roles(Role.GRID_WORKER)
 @limiter.limit("5 per minute;30 per hour", key_func=lambda: f"assist:{current_user.get_id()}",
                deduct_when=lambda response: response.status_code == 403)
 @transactional
@@ -186,14 +187,14 @@ def assist_cast(cycle_id, resident_id):
     except Forbidden as error:
         db.session.rollback()
         return _confirm_page(cycle, chosen, resident=resident, error=error.message), 403
-    outcome = cast_ballot(db.session, casting, Voter.of_resident(resident), pairs, "assisted", current_user, utcnow(),
+    outcome = cast_ballot(db.session, casting, Voter.of_resident(resident), pairs, Channel.ASSISTED, current_user, utcnow(),
                           idempotency=_form_idempotency(cycle, pairs, resident.id))
     return render_template("ballots/assist_done.html", cycle=cycle, resident=resident, answer=outcome.answer,
                            qr=_receipt_qr(outcome.answer["receipt"]))
 
 
 @bp.get("/cycles/<int:cycle_id>/assisted")
-@require_roles("staff", "admin", "auditor")
+@require_roles(Role.STAFF, Role.ADMIN, Role.AUDITOR)
 def assisted_stats(cycle_id):
     """Assisted and paper ballots per worker (counts only)."""
     cycle = get_cycle(db.session, cycle_id)
@@ -217,7 +218,7 @@ def _photos(projects) -> dict[int, list[str]]:
 
 
 def _ballot_page(cycle, selected: dict[int, int], *, current=None, resident=None, error: str | None = None):
-    projects = [p for p in ballot_projects(db.session, cycle) if p.status == "on_ballot"]
+    projects = [p for p in ballot_projects(db.session, cycle) if p.status == ProjectStatus.ON_BALLOT]
     if resident is None:
         action, back = url_for("ballots.confirm", cycle_id=cycle.id), None
     else:

@@ -1,6 +1,7 @@
 from flask import jsonify, url_for
 
 from ..accounts.access import acting_user, public, require_roles
+from ..enums import Role
 from ..api import bp, json_body
 from ..database import transactional, utcnow
 from ..extensions import db
@@ -9,7 +10,7 @@ from ..money import yuan
 from ..proposals.ballot import ballot_projects
 from .models import Cycle
 from .services import (
-    get_cycle, move_phase, open_cycle, require_staff_of, set_rules, set_window,
+    cycle_for_staff, get_cycle, move_phase, open_cycle, set_rules, set_window,
 )
 from ..validation import utc_time_value
 
@@ -50,7 +51,7 @@ def cycle_detail(cycle_id):
 
 
 @bp.post("/communities/<code>/cycles")
-@require_roles("staff", "admin")
+@require_roles(Role.STAFF, Role.ADMIN)
 @transactional
 def open_next_cycle(code):
     """Open a community's cycle for a year: {"year", "fund"? (admin only)}; it starts collecting."""
@@ -64,7 +65,7 @@ def open_next_cycle(code):
 
 
 @bp.post("/cycles/<int:cycle_id>/phase")
-@require_roles("staff")
+@require_roles(Role.STAFF)
 @transactional
 def change_phase(cycle_id):
     """Move the cycle on to the next phase: {"phase", "reason"?} (a reason to close voting early)."""
@@ -75,12 +76,11 @@ def change_phase(cycle_id):
 
 
 @bp.put("/cycles/<int:cycle_id>/window")
-@require_roles("staff")
+@require_roles(Role.STAFF)
 @transactional
 def change_window(cycle_id):
     """Set the voting window: {"voting_opens_at", "voting_closes_at"} as ISO 8601 times with a zone."""
-    cycle = get_cycle(db.session, cycle_id)
-    require_staff_of(acting_user(), cycle.community_id)
+    cycle = cycle_for_staff(db.session, acting_user(), cycle_id)
     body = json_body()
     opens = utc_time_value(body.get("voting_opens_at"), "voting_opens_at", "voting_opens_at")
     closes = utc_time_value(body.get("voting_closes_at"), "voting_closes_at", "voting_closes_at")
@@ -89,7 +89,7 @@ def change_window(cycle_id):
 
 
 @bp.put("/cycles/<int:cycle_id>/rules")
-@require_roles("staff")
+@require_roles(Role.STAFF)
 @transactional
 def change_rules(cycle_id):
     """Set the voting rules before voting opens.

@@ -6,20 +6,17 @@ from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, String, UniqueCo
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..database import utcnow
+from ..enums import Phase, sql_in
 from ..extensions import db
 from ..geography.models import Community
 
-PHASES = ("collection", "review", "voting", "results", "implementation", "closed")
+PHASES = tuple(Phase)
 METHODS = ("approval", "knapsack", "cumulative", "choose_one")
 OUTCOME_RULES = ("greedy", "greedy-no-skip", "greedy-threshold", "mes", "mes+greedy")
 # Who votes: every resident of 18 or over on the opening day, or one of them per household (户代表:
 # the first of the household to vote; the household is the address).
 VOTERS = ("adults", "households")
 DEFAULT_FUND_FEN = 200_000 * 100
-
-
-def _in(column: str, values: tuple[str, ...]) -> str:
-    return f"{column} IN ({', '.join(repr(v) for v in values)})"
 
 
 @dataclass(frozen=True)
@@ -37,7 +34,7 @@ class VotingWindow:
         are ready; until `voting_opens_at` the cycle is still in review (the vote is scheduled), and
         from `voting_closes_at` on it is in results.
         """
-        if self.phase == "voting":
+        if self.phase == Phase.VOTING:
             if self.voting_opens_at and now < self.voting_opens_at:
                 return "review"
             if self.voting_closes_at and now >= self.voting_closes_at:
@@ -45,7 +42,7 @@ class VotingWindow:
         return self.phase
 
     def is_voting_open(self, now: datetime) -> bool:
-        return self.current_phase(now) == "voting"
+        return self.current_phase(now) == Phase.VOTING
 
 
 class Cycle(db.Model):
@@ -53,10 +50,10 @@ class Cycle(db.Model):
     __table_args__ = (
         UniqueConstraint("community_id", "year"),
         CheckConstraint("fund_fen > 0", name="fund_positive"),
-        CheckConstraint(_in("phase", PHASES), name="phase"),
-        CheckConstraint(_in("method", METHODS), name="method"),
-        CheckConstraint(_in("outcome_rule", OUTCOME_RULES), name="outcome_rule"),
-        CheckConstraint(_in("voters", VOTERS), name="voters"),
+        CheckConstraint(sql_in("phase", PHASES), name="phase"),
+        CheckConstraint(sql_in("method", METHODS), name="method"),
+        CheckConstraint(sql_in("outcome_rule", OUTCOME_RULES), name="outcome_rule"),
+        CheckConstraint(sql_in("voters", VOTERS), name="voters"),
         CheckConstraint("min_choices >= 0 AND (max_choices IS NULL OR max_choices >= min_choices)", name="choices"),
         CheckConstraint("(method = 'cumulative') = (points IS NOT NULL)", name="points_for_cumulative"),
         CheckConstraint("threshold IS NULL OR threshold >= 0", name="threshold"),
@@ -102,7 +99,7 @@ class Cycle(db.Model):
 
     def is_voting_scheduled(self, now: datetime) -> bool:
         """Whether staff have opened the vote for a time still to come."""
-        return self.phase == "voting" and self.current_phase(now) == "review"
+        return self.phase == Phase.VOTING and self.current_phase(now) == Phase.REVIEW
 
     def is_voting_open(self, now: datetime) -> bool:
-        return self.current_phase(now) == "voting"
+        return self.current_phase(now) == Phase.VOTING

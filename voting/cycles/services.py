@@ -9,11 +9,13 @@ from flask_babel import gettext as _, lazy_gettext as _l
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
+from ..accounts.policy import require_cycle_opener, require_fund_setter, require_oversight, require_staff_of
 from ..audit.services import log_action
 from ..ballots.casting import lock_chain_head
 from ..ballots.models import RollEntry
 from ..database import utcnow
-from ..errors import Conflict, Forbidden, NotFound
+from ..enums import Phase
+from ..errors import Conflict, NotFound
 from ..geography.models import Community
 from ..money import MoneyError, parse_yuan
 from ..proposals.models import Project
@@ -40,26 +42,24 @@ def get_cycle(session, cycle_id: int) -> Cycle:
     return cycle
 
 
-def is_staff_of(user, community_id: int) -> bool:
-    """Whether the user is staff of exactly this community."""
-    return bool(user.is_authenticated and user.role == "staff" and user.community_id == community_id)
+def cycle_for_staff(session, user, cycle_id: int) -> Cycle:
+    """The cycle, for the staff of its community to run.
+
+    :raises NotFound: when there is no such cycle. :raises Forbidden: unless staff of its community.
+    """
+    cycle = get_cycle(session, cycle_id)
+    require_staff_of(user, cycle.community_id)
+    return cycle
 
 
-def can_oversee(user, community_id: int) -> bool:
-    """Whether the user may see everything of the community's cycles (its staff, the district admin)."""
-    return is_staff_of(user, community_id) or bool(user.is_authenticated and user.role == "admin")
+def cycle_to_oversee(session, user, cycle_id: int) -> Cycle:
+    """The cycle, for the staff of its community or the district admin to see in full.
 
-
-def require_staff_of(user, community_id: int) -> None:
-    """:raises Forbidden: unless the user is staff of this community."""
-    if not is_staff_of(user, community_id):
-        raise Forbidden(_("Only the staff of this community may do this."), "not_community_staff")
-
-
-def require_oversight(user, community_id: int) -> None:
-    """:raises Forbidden: unless the user is staff of this community or the district admin."""
-    if not can_oversee(user, community_id):
-        raise Forbidden(_("Only the staff of this community may see this."), "not_community_staff")
+    :raises NotFound: when there is no such cycle. :raises Forbidden: for anyone else.
+    """
+    cycle = get_cycle(session, cycle_id)
+    require_oversight(user, cycle.community_id)
+    return cycle
 
 
 def log_staff_action(session, user, action: str, community, **detail) -> None:
@@ -76,12 +76,10 @@ def open_cycle(session, user, community: Community, year, fund=None, now: dateti
         cycle of the community has not reached its results.
     """
     now = now or utcnow()
-    if not (is_staff_of(user, community.id) or user.role == "admin"):
-        raise Forbidden(_("Only the staff of this community or the district admin may open a cycle."),
-                        "not_community_staff")
+    require_cycle_opener(user, community.id)
     year = int_value(year, "year", _("The year"), minimum=FIRST_YEAR, maximum=now.year + 1)
-    if fund is not None and user.role != "admin":
-        raise Forbidden(_("Only the district admin sets a community's fund."), "fund_set_by_admin")
+    if fund is not None:
+        require_fund_setter(user)
     fund_fen = DEFAULT_FUND_FEN if fund is None else _fund_value(fund)
     cycles = list(session.scalars(
         select(Cycle).where(Cycle.community_id == community.id).order_by(Cycle.year)
@@ -94,14 +92,14 @@ def open_cycle(session, user, community: Community, year, fund=None, now: dateti
             "year", _("Cycles are opened in order: the latest is %(year)d.", year=cycles[-1].year),
             "out_of_range",
         )
-    running = [c for c in cycles if c.current_phase(now) in ("collection", "review", "voting")]
+    running = [c for c in cycles if c.current_phase(now) in (Phase.COLLECTION, Phase.REVIEW, Phase.VOTING)]
     if running:
         raise Conflict(
             _("The %(year)d cycle is still running (%(phase)s); open the next one once its results are out.",
               year=running[-1].year, phase=PHASE_NAMES[running[-1].current_phase(now)]), "cycle_in_progress",
         )
     rules = {field: getattr(cycles[-1], field) for field in RULE_FIELDS} if cycles else {}
-    cycle = Cycle(community_id=community.id, year=year, fund_fen=fund_fen, phase="collection", created_at=now)
+    cycle = Cycle(community_id=community.id, year=year, fund_fen=fund_fen, phase=Phase.COLLECTION, created_at=now)
     exists = Conflict(_("The %(year)d cycle of this community is already open.", year=year), "cycle_exists")
     try:
         with session.begin_nested():
@@ -141,7 +139,7 @@ PHASE_NAMES = {
 
 
 def _refuse_after_opening(cycle: Cycle, now: datetime, code: str, what: str) -> None:
-    if cycle.current_phase(now) not in ("collection", "review"):
+    if cycle.current_phase(now) not in (Phase.COLLECTION, Phase.REVIEW):
         raise Conflict(_("Voting has opened: %(what)s can no longer change.", what=what), code)
 
 
@@ -161,7 +159,7 @@ def set_window(session, user, cycle: Cycle, opens_at: datetime, closes_at: datet
     if closes_at <= now:
         raise InvalidField("voting_closes_at", _("The closing time has already passed."), "bad_window")
     cycle.voting_opens_at, cycle.voting_closes_at = opens_at, closes_at
-    if cycle.phase == "voting":  # scheduled: the vote opens at the new time
+    if cycle.phase == Phase.VOTING:  # scheduled: the vote opens at the new time
         _start_no_earlier_than_now(cycle, now)
     session.flush()
     log_staff_action(session, user, "cycle.window", cycle.community, cycle=cycle.id,
@@ -185,7 +183,7 @@ def set_rules(session, user, cycle: Cycle, values: dict, now: datetime | None = 
     rules = clean_rules(values)
     for field, value in rules.items():
         setattr(cycle, field, value)
-    if cycle.phase == "voting":
+    if cycle.phase == Phase.VOTING:
         require_ready_to_vote(session, cycle, now)
     session.flush()
     log_staff_action(session, user, "cycle.rules", cycle.community, cycle=cycle.id, **rules)
@@ -289,7 +287,7 @@ def move_phase(session, user, cycle: Cycle, phase, reason=None, now: datetime | 
         raise InvalidField("phase", _("Unknown phase; the phases are %(names)s.", names=", ".join(PHASES)),
                            "unknown_phase")
     current = cycle.current_phase(now)
-    if phase == "voting" and cycle.is_voting_scheduled(now):
+    if phase == Phase.VOTING and cycle.is_voting_scheduled(now):
         raise Conflict(_("Voting is already set to open at the start of its window."), "voting_scheduled")
     if NEXT_PHASE.get(current) != phase:
         following = NEXT_PHASE.get(current)
@@ -298,12 +296,12 @@ def move_phase(session, user, cycle: Cycle, phase, reason=None, now: datetime | 
                    else _("The cycle is closed; it cannot move on."))
         raise Conflict(message, "phase_out_of_order")
     reason = text_value(reason, "reason", _("The reason"), max_length=REASON_LENGTH, required=False)
-    if phase == "review":
+    if phase == Phase.REVIEW:
         cycle.review_started_at = now
-    elif phase == "voting":
+    elif phase == Phase.VOTING:
         require_ready_to_vote(session, cycle, now)
         _start_no_earlier_than_now(cycle, now)
-    elif phase == "results":  # from open voting, which by the clock is still before its close
+    elif phase == Phase.RESULTS:  # from open voting, which by the clock is still before its close
         if reason is None:
             raise InvalidField(
                 "reason", _("Say why voting closes before its set time; the reason is published."),
@@ -315,10 +313,10 @@ def move_phase(session, user, cycle: Cycle, phase, reason=None, now: datetime | 
         now = now if clock_given else utcnow()
         cycle.closed_early_reason = reason
         cycle.voting_closes_at = min(now, cycle.voting_closes_at or now)
-    elif phase == "implementation":
+    elif phase == Phase.IMPLEMENTATION:
         ensure_result(session, cycle, now)  # the funded projects are known before building starts
         cycle.implementation_started_at = now
-    elif phase == "closed":
+    elif phase == Phase.CLOSED:
         cycle.closed_at = now
     cycle.phase = phase
     session.flush()

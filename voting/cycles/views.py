@@ -4,21 +4,23 @@ from flask_login import current_user
 from sqlalchemy import func, select
 
 from ..accounts.access import public, require_roles
+from ..accounts.policy import can_oversee, is_staff_of
+from ..enums import Role
 from ..database import transactional, utcnow
 from ..extensions import db
 from ..money import yuan
-from ..geography.services import community_cycles, get_community
+from ..geography.services import community_cycles, community_to_oversee
 from ..proposals.ballot import ballot_projects
 from ..proposals.models import BALLOT_STATUSES, STATUSES
-from ..proposals.services import awaiting_review, cycle_proposals, get_project, review_proposal
+from ..proposals.services import awaiting_review, cycle_proposals, project_for_review, review_proposal
 from ..webforms import handle_form, saved
 from .forms import (
     OUTCOME_RULE_LABELS, NewCycleForm, PhaseForm, ReviewForm, RulesForm, WindowForm, options,
 )
 from .models import Cycle
 from .services import (
-    NEXT_PHASE, can_oversee, get_cycle, is_staff_of, move_phase, open_cycle,
-    require_oversight, require_staff_of, set_rules, set_window, turnout, voting_problems,
+    NEXT_PHASE, cycle_for_staff, cycle_to_oversee, get_cycle, move_phase, open_cycle, set_rules, set_window, turnout,
+    voting_problems,
 )
 from ..validation import local_time_value, to_local_input
 
@@ -38,21 +40,19 @@ def show(cycle_id):
 
 
 @bp.get("/c/<code>/manage")
-@require_roles("staff", "admin")
+@require_roles(Role.STAFF, Role.ADMIN)
 def community(code):
     """Staff: the community's cycles, and opening next year's."""
-    place = get_community(db.session, code)
-    require_oversight(current_user, place.id)
+    place = community_to_oversee(db.session, current_user, code)
     return _render_community(place, NewCycleForm(formdata=None, data={"year": _next_year(place)}))
 
 
 @bp.post("/c/<code>/cycles")
-@require_roles("staff", "admin")
+@require_roles(Role.STAFF, Role.ADMIN)
 @transactional
 def open_next(code):
     """Open the community's cycle for a year (it starts collecting proposals)."""
-    place = get_community(db.session, code)
-    require_oversight(current_user, place.id)
+    place = community_to_oversee(db.session, current_user, code)
     form = NewCycleForm()
     return handle_form(
         form, lambda: open_cycle(db.session, current_user, place, form.year.data),
@@ -62,22 +62,20 @@ def open_next(code):
 
 
 @bp.get("/cycles/<int:cycle_id>/manage")
-@require_roles("staff", "admin")
+@require_roles(Role.STAFF, Role.ADMIN)
 def dashboard(cycle_id):
     """Staff: run the cycle: proposals by status, the ballot, phase, window and rules; turnout only."""
-    cycle = get_cycle(db.session, cycle_id)
-    require_oversight(current_user, cycle.community_id)
+    cycle = cycle_to_oversee(db.session, current_user, cycle_id)
     return render_dashboard(cycle)
 
 
 @bp.post("/proposals/<int:project_id>/review")
-@require_roles("staff")
+@require_roles(Role.STAFF)
 @transactional
 def review(project_id):
     """Staff: put a proposal on the ballot, reject it with a public reason, or merge it."""
-    project = get_project(db.session, project_id)
+    project = project_for_review(db.session, current_user, project_id)
     cycle = project.cycle
-    require_staff_of(current_user, cycle.community_id)
     form = ReviewForm(prefix=f"p{project.id}")
     return handle_form(
         form, lambda: review_proposal(db.session, current_user, project, form.decision.data, reason=form.reason.data,
@@ -88,12 +86,11 @@ def review(project_id):
 
 
 @bp.post("/cycles/<int:cycle_id>/manage/phase")
-@require_roles("staff")
+@require_roles(Role.STAFF)
 @transactional
 def phase(cycle_id):
     """Staff: move the cycle on to its next phase."""
-    cycle = get_cycle(db.session, cycle_id)
-    require_staff_of(current_user, cycle.community_id)
+    cycle = cycle_for_staff(db.session, current_user, cycle_id)
     form = PhaseForm()
     return handle_form(
         form, lambda: move_phase(db.session, current_user, cycle, form.phase.data, form.reason.data),
@@ -102,12 +99,11 @@ def phase(cycle_id):
 
 
 @bp.post("/cycles/<int:cycle_id>/manage/window")
-@require_roles("staff")
+@require_roles(Role.STAFF)
 @transactional
 def window(cycle_id):
     """Staff: set when voting opens and closes (Beijing time)."""
-    cycle = get_cycle(db.session, cycle_id)
-    require_staff_of(current_user, cycle.community_id)
+    cycle = cycle_for_staff(db.session, current_user, cycle_id)
     form = WindowForm()
 
     def apply():
@@ -123,12 +119,11 @@ def window(cycle_id):
 
 
 @bp.post("/cycles/<int:cycle_id>/manage/rules")
-@require_roles("staff")
+@require_roles(Role.STAFF)
 @transactional
 def rules(cycle_id):
     """Staff: set the voting rules before voting opens."""
-    cycle = get_cycle(db.session, cycle_id)
-    require_staff_of(current_user, cycle.community_id)
+    cycle = cycle_for_staff(db.session, current_user, cycle_id)
     form = RulesForm()
     return handle_form(
         form, lambda: set_rules(db.session, current_user, cycle, form.data),

@@ -7,6 +7,7 @@ from flask_babel import gettext as _
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
+from ..accounts.policy import require_oversight, require_staff_of
 from ..cycles.models import Cycle
 from ..errors import NotFound
 from ..proposals.models import Project
@@ -27,6 +28,26 @@ def get_community(session, code: str) -> Community:
     community = session.scalar(select(Community).where(Community.code == code))
     if community is None:
         raise NotFound(_("There is no community with code '%(code)s'.", code=code), "unknown_community")
+    return community
+
+
+def community_for_staff(session, user, code: str) -> Community:
+    """The community, for its staff to act on.
+
+    :raises NotFound: when no community has this code. :raises Forbidden: unless staff of it.
+    """
+    community = get_community(session, code)
+    require_staff_of(user, community.id)
+    return community
+
+
+def community_to_oversee(session, user, code: str) -> Community:
+    """The community, for its staff or the district admin to see in full.
+
+    :raises NotFound: when no community has this code. :raises Forbidden: for anyone else.
+    """
+    community = get_community(session, code)
+    require_oversight(user, community.id)
     return community
 
 

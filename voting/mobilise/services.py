@@ -8,12 +8,12 @@ from datetime import datetime
 from flask_babel import gettext as _
 from sqlalchemy import and_, func, select
 
+from ..accounts.policy import require_door_list, require_oversight
 from ..audit.services import log_action
 from ..ballots.models import RollEntry
 from ..cycles.models import Cycle
 from ..cycles.electorate import in_electorate
-from ..cycles.services import require_oversight
-from ..errors import Conflict, Forbidden
+from ..errors import Conflict
 from ..geography.models import Grid
 from ..residents.models import Resident
 from ..residents.services import address_order
@@ -73,8 +73,7 @@ def doors_to_knock(session, worker, cycle: Cycle, now: datetime) -> DoorList:
     :raises Forbidden: unless a grid worker of the cycle's community.
     :raises Conflict: `voting_closed` unless voting is open now.
     """
-    if worker.role != "grid_worker" or worker.community_id != cycle.community_id or worker.grid_id is None:
-        raise Forbidden(_("Only the grid workers of this community see their grid's list."), "not_your_grid")
+    require_door_list(worker, cycle.community_id)
     if not cycle.is_voting_open(now):
         raise Conflict(_("Voting is not open: the door-to-door list is only there while residents can vote."),
                        "voting_closed")

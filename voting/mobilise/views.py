@@ -4,6 +4,7 @@ from flask_login import current_user
 from ..accounts.access import require_roles
 from ..cycles.services import get_cycle
 from ..database import transactional, utcnow
+from ..enums import Role
 from ..extensions import db
 from .services import doors_to_knock, grid_turnout
 
@@ -11,7 +12,7 @@ bp = Blueprint("mobilise", __name__)
 
 
 @bp.get("/cycles/<int:cycle_id>/turnout")
-@require_roles("staff", "admin")
+@require_roles(Role.STAFF, Role.ADMIN)
 @transactional
 def turnout(cycle_id):
     """Staff: how many residents of each grid have voted so far (counts only; the view is logged)."""
@@ -23,7 +24,7 @@ def turnout(cycle_id):
 
 
 @bp.get("/cycles/<int:cycle_id>/doors")
-@require_roles("grid_worker")
+@require_roles(Role.GRID_WORKER)
 @transactional
 def doors(cycle_id):
     """A grid worker: the residents of their grid who have not voted yet, door by door (logged)."""

@@ -1,17 +1,18 @@
 from flask import jsonify, request, url_for
 
 from ..accounts.access import acting_user, public, require_roles
+from ..accounts.policy import can_see_photos, is_author
 from ..api import bp, json_body
 from ..cycles import services as cycle_service
 from ..cycles.api import iso
 from ..database import transactional
+from ..enums import Role
 from ..extensions import db
 from ..money import yuan
 from .forms import read_uploads
 from .models import Project
 from .services import (
-    add_photos, can_see_photos, cycle_proposals, get_project, is_author, my_proposals, review_proposal,
-    submit_proposal,
+    add_photos, cycle_proposals, get_project, my_proposals, review_proposal, submit_proposal,
 )
 
 
@@ -32,7 +33,7 @@ def proposal_json(project: Project, user) -> dict:
 
 
 @bp.post("/cycles/<int:cycle_id>/proposals")
-@require_roles("resident", "staff")
+@require_roles(Role.RESIDENT, Role.STAFF)
 @transactional
 def submit(cycle_id):
     """Propose a project during collection: {title, description, category, estimated_cost, location?}."""
@@ -51,7 +52,7 @@ def proposals_of_cycle(cycle_id):
 
 
 @bp.get("/me/proposals")
-@require_roles("resident", "staff")
+@require_roles(Role.RESIDENT, Role.STAFF)
 def my_proposals_json():
     """The caller's own proposals, newest first, with their status and any public reason."""
     user = acting_user()
@@ -59,7 +60,7 @@ def my_proposals_json():
 
 
 @bp.post("/proposals/<int:project_id>/photos")
-@require_roles("resident", "staff")
+@require_roles(Role.RESIDENT, Role.STAFF)
 @transactional
 def upload_photos(project_id):
     """Add photos (multipart field `photos`) to one's own proposal during collection."""
@@ -70,7 +71,7 @@ def upload_photos(project_id):
 
 
 @bp.post("/proposals/<int:project_id>/review")
-@require_roles("staff")
+@require_roles(Role.STAFF)
 @transactional
 def review(project_id):
     """Review a proposal: {"decision": "ballot"|"reject"|"merge", "reason", "cost"?, "into"?}."""

@@ -7,6 +7,8 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from ..accounts.models import User
 from ..cycles.models import Cycle
 from ..database import utcnow
+from ..enums import BALLOT_STATUSES, DECIDED_STATUSES  # noqa: F401 (the features import them from here)
+from ..enums import UNREVIEWED_STATUSES, ProjectStatus, sql_in, sql_value
 from ..extensions import db
 
 CATEGORIES = (
@@ -14,28 +16,23 @@ CATEGORIES = (
     "culture", "sports", "elderly", "childcare", "shopping",
     "parking", "greening", "lighting", "drainage", "other",
 )
-STATUSES = (
-    "submitted", "on_ballot", "rejected", "merged",
-    "funded", "not_funded", "in_progress", "completed", "accepted",
-)
-BALLOT_STATUSES = ("on_ballot", "funded", "not_funded", "in_progress", "completed", "accepted")
-# Decided proposals are public (title, decision, public reason); photos only once on the ballot.
-DECIDED_STATUSES = ("rejected", "merged", *BALLOT_STATUSES)
+
+STATUSES = tuple(ProjectStatus)
 
 
 class Project(db.Model):
     __tablename__ = "project"
     __table_args__ = (
-        CheckConstraint(f"status IN ({', '.join(repr(s) for s in STATUSES)})", name="status"),
-        CheckConstraint(f"category IN ({', '.join(repr(c) for c in CATEGORIES)})", name="category"),
+        CheckConstraint(sql_in("status", ProjectStatus), name="status"),
+        CheckConstraint(sql_in("category", CATEGORIES), name="category"),
         CheckConstraint("estimated_cost_fen > 0", name="estimated_cost_positive"),
         CheckConstraint("cost_fen IS NULL OR cost_fen > 0", name="cost_positive"),
         # Anything on the ballot or after it has a reviewed cost; a rejection has its public reason.
-        CheckConstraint(
-            "status IN ('submitted', 'rejected', 'merged') OR cost_fen IS NOT NULL", name="reviewed_cost"
-        ),
-        CheckConstraint("status <> 'rejected' OR review_reason IS NOT NULL", name="rejection_reason"),
-        CheckConstraint("(status = 'merged') = (merged_into_id IS NOT NULL)", name="merged_into"),
+        CheckConstraint(f"{sql_in('status', UNREVIEWED_STATUSES)} OR cost_fen IS NOT NULL", name="reviewed_cost"),
+        CheckConstraint(f"status <> {sql_value(ProjectStatus.REJECTED)} OR review_reason IS NOT NULL",
+                        name="rejection_reason"),
+        CheckConstraint(f"(status = {sql_value(ProjectStatus.MERGED)}) = (merged_into_id IS NOT NULL)",
+                        name="merged_into"),
         CheckConstraint("votes IS NULL OR votes >= 0", name="votes"),
     )
 

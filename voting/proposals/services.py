@@ -8,12 +8,17 @@ from flask_babel import gettext as _
 from sqlalchemy import false, func, or_, select
 from sqlalchemy.orm import selectinload
 
+from ..accounts.policy import (
+    can_oversee, has_proposal_limit, is_author, require_photos_visible, require_proposer, require_staff_of,
+    require_visible,
+)
 from ..cycles import services as cycle_service  # a module: cycles.services imports our models
 from ..cycles.models import Cycle
 from ..validation import InvalidField, int_value, money_value, text_value
 from ..database import utcnow
-from ..errors import Conflict, Forbidden, NotFound, Unauthorized
-from .models import BALLOT_STATUSES, CATEGORIES, DECIDED_STATUSES, Project, ProjectPhoto
+from ..enums import Phase, ProjectStatus
+from ..errors import Conflict, Forbidden, NotFound
+from .models import CATEGORIES, DECIDED_STATUSES, Project, ProjectPhoto
 from .photos import MAX_PHOTOS, process_photo, store_photo
 
 TITLE_LENGTH = 120
@@ -33,44 +38,34 @@ def get_project(session, project_id: int) -> Project:
     return project
 
 
-def is_author(user, project: Project) -> bool:
-    return bool(user.is_authenticated and project.submitted_by_id == user.id)
+def project_for_review(session, user, project_id: int) -> Project:
+    """The proposal, for the staff of its community to review.
 
-
-def can_see_proposal(user, project: Project) -> bool:
-    """Decided proposals are public; one awaiting review only for its author and the community's staff."""
-    return (project.status in DECIDED_STATUSES or is_author(user, project)
-            or cycle_service.can_oversee(user, project.cycle.community_id))
-
-
-def can_see_photos(user, project: Project) -> bool:
-    """Photos are public once the proposal is on the ballot; before that, author and staff only."""
-    return (project.status in BALLOT_STATUSES or is_author(user, project)
-            or cycle_service.can_oversee(user, project.cycle.community_id))
-
-
-def require_visible(user, project: Project) -> None:
-    """:raises Unauthorized: for an anonymous caller; :raises Forbidden: for anyone else not allowed."""
-    if not can_see_proposal(user, project):
-        if not user.is_authenticated:
-            raise Unauthorized(_("Please sign in first."))
-        raise Forbidden(_("This proposal is not public yet."), "proposal_not_public")
-
-
-def require_proposer(user, cycle: Cycle, now: datetime | None = None) -> None:
-    """May this user propose in this cycle now?
-
-    :raises Forbidden: `not_eligible` unless a resident (still living there) or staff of the community.
-    :raises Conflict: `not_collecting` outside the collection phase.
+    :raises NotFound: when there is no such proposal. :raises Forbidden: unless staff of its community.
     """
-    if not (user.is_authenticated and user.role in ("resident", "staff")
-            and user.community_id == cycle.community_id):
-        raise Forbidden(_("Only residents and staff of this community may propose projects here."),
-                        "not_eligible")
-    if user.role == "resident" and user.resident is not None and not user.resident.is_active:
-        raise Forbidden(_("Your registration shows you have moved away from this community."), "not_eligible")
-    if cycle.current_phase(now or utcnow()) != "collection":
-        raise Conflict(_("This cycle is not collecting proposals any more."), "not_collecting")
+    project = get_project(session, project_id)
+    require_staff_of(user, project.cycle.community_id)
+    return project
+
+
+def visible_project(session, user, project_id: int) -> Project:
+    """The proposal, if this user may see it.
+
+    :raises NotFound: when there is no such proposal; :raises Unauthorized, Forbidden: see `require_visible`.
+    """
+    project = get_project(session, project_id)
+    require_visible(user, project)
+    return project
+
+
+def cycle_to_propose_in(session, user, cycle_id: int, now: datetime | None = None) -> Cycle:
+    """The cycle, if this user may propose in it now.
+
+    :raises NotFound: when there is no such cycle; :raises Forbidden, Conflict: see `require_proposer`.
+    """
+    cycle = cycle_service.get_cycle(session, cycle_id)
+    require_proposer(user, cycle, now)
+    return cycle
 
 
 def submit_proposal(session, user, cycle: Cycle, values: dict, uploads: list[tuple[str, bytes]],
@@ -86,13 +81,13 @@ def submit_proposal(session, user, cycle: Cycle, values: dict, uploads: list[tup
     require_proposer(user, cycle, now)
     fields = clean_proposal(values, cycle)
     photos = _processed(uploads, already=0)
-    if user.role == "resident":
+    if has_proposal_limit(user):
         count = session.scalar(select(func.count()).select_from(Project)
                                .where(Project.cycle_id == cycle.id, Project.submitted_by_id == user.id))
         if count >= MAX_PROPOSALS_PER_RESIDENT:
             raise Conflict(_("You have made %(n)d proposals in this cycle, the most one resident may make.",
                              n=count), "too_many_proposals")
-    project = Project(cycle_id=cycle.id, status="submitted", submitted_by_id=user.id, submitted_at=now,
+    project = Project(cycle_id=cycle.id, status=ProjectStatus.SUBMITTED, submitted_by_id=user.id, submitted_at=now,
                       **fields)
     session.add(project)
     session.flush()
@@ -166,8 +161,8 @@ def review_proposal(session, user, project: Project, decision, reason=None, cost
     """
     now = now or utcnow()
     cycle = project.cycle
-    cycle_service.require_staff_of(user, cycle.community_id)
-    if cycle.current_phase(now) != "review":
+    require_staff_of(user, cycle.community_id)
+    if cycle.current_phase(now) != Phase.REVIEW:
         raise Conflict(_("Proposals are reviewed only while the cycle is under review."), "not_in_review")
     if project.status not in REVIEWABLE:
         raise Conflict(_("This project has been voted on; its review cannot change."), "not_reviewable")
@@ -195,7 +190,7 @@ def review_proposal(session, user, project: Project, decision, reason=None, cost
         session, user, "proposal.review", cycle.community, proposal=project.id, decision=decision,
         cost=project.cost_fen, merged_into=project.merged_into_id, **({"reason": reason} if reason else {}),
     )
-    if cycle.phase == "voting":  # the vote is scheduled: it must still have a ballot to open with
+    if cycle.phase == Phase.VOTING:  # the vote is scheduled: it must still have a ballot to open with
         cycle_service.require_ready_to_vote(session, cycle, now)
     return project
 
@@ -227,8 +222,8 @@ def collecting_cycle(session, community_id: int | None, now: datetime | None = N
         return None
     now = now or utcnow()
     cycles = session.scalars(select(Cycle).order_by(Cycle.year.desc())
-                             .where(Cycle.community_id == community_id, Cycle.phase == "collection"))
-    return next((c for c in cycles if c.current_phase(now) == "collection"), None)
+                             .where(Cycle.community_id == community_id, Cycle.phase == Phase.COLLECTION))
+    return next((c for c in cycles if c.current_phase(now) == Phase.COLLECTION), None)
 
 
 def cycle_proposals(session, cycle: Cycle, user=None) -> list[Project]:
@@ -236,7 +231,7 @@ def cycle_proposals(session, cycle: Cycle, user=None) -> list[Project]:
     the decided ones and the user's own."""
     stmt = (select(Project).where(Project.cycle_id == cycle.id)
             .options(selectinload(Project.photos), selectinload(Project.merged_into)).order_by(Project.id))
-    if not (user is not None and cycle_service.can_oversee(user, cycle.community_id)):
+    if not (user is not None and can_oversee(user, cycle.community_id)):
         mine = Project.submitted_by_id == user.id if user is not None and user.is_authenticated else false()
         stmt = stmt.where(or_(Project.status.in_(DECIDED_STATUSES), mine))
     return list(session.scalars(stmt))
@@ -245,7 +240,7 @@ def cycle_proposals(session, cycle: Cycle, user=None) -> list[Project]:
 def awaiting_review(session, cycle: Cycle) -> int:
     """How many proposals of the cycle await review (shown publicly as a count only)."""
     return session.scalar(select(func.count()).select_from(Project)
-                          .where(Project.cycle_id == cycle.id, Project.status == "submitted")) or 0
+                          .where(Project.cycle_id == cycle.id, Project.status == ProjectStatus.SUBMITTED)) or 0
 
 
 def photo_for(session, user, filename: str) -> ProjectPhoto:
@@ -257,8 +252,5 @@ def photo_for(session, user, filename: str) -> ProjectPhoto:
     if photo is None:
         raise NotFound(_("There is no such photo."), "unknown_photo")
     project = session.get(Project, photo.project_id)
-    if not can_see_photos(user, project):
-        if not user.is_authenticated:
-            raise Unauthorized(_("Please sign in first."))
-        raise Forbidden(_("This photo is not public yet."), "photo_not_public")
+    require_photos_visible(user, project)
     return photo

@@ -3,28 +3,27 @@ from flask_babel import gettext as _
 from flask_login import current_user
 
 from ..accounts.access import public, require_roles
-from ..cycles import services as cycle_service
+from ..accounts.policy import can_see_photos
 from ..database import transactional, utcnow
+from ..enums import Role
 from ..errors import NotFound
 from ..extensions import db
 from ..webforms import handle_form, saved
 from .forms import ProposalForm, read_uploads
 from .photos import MAX_BYTES, MAX_PHOTOS, photo_path
 from .services import (
-    can_see_photos, collecting_cycle, get_project, my_proposals, photo_for, require_proposer, require_visible,
-    submit_proposal,
+    collecting_cycle, cycle_to_propose_in, my_proposals, photo_for, submit_proposal, visible_project,
 )
 
 bp = Blueprint("proposals", __name__)
 
 
 @bp.route("/cycles/<int:cycle_id>/propose", methods=["GET", "POST"])
-@require_roles("resident", "staff")
+@require_roles(Role.RESIDENT, Role.STAFF)
 @transactional
 def propose(cycle_id):
     """Propose a project for the community's fund (a phone-sized form)."""
-    cycle = cycle_service.get_cycle(db.session, cycle_id)
-    require_proposer(current_user, cycle)
+    cycle = cycle_to_propose_in(db.session, current_user, cycle_id)
     form = ProposalForm()
 
     def again(status: int):  # also the GET: a form with no errors is a 200
@@ -48,7 +47,7 @@ def too_large(_error):
 
 
 @bp.get("/my/proposals")
-@require_roles("resident", "staff")
+@require_roles(Role.RESIDENT, Role.STAFF)
 def mine():
     """The signed-in user's proposals with what became of them."""
     now = utcnow()
@@ -60,8 +59,7 @@ def mine():
 @public
 def show(project_id):
     """A proposal: public once decided; before that only for its author and the community's staff."""
-    project = get_project(db.session, project_id)
-    require_visible(current_user, project)
+    project = visible_project(db.session, current_user, project_id)
     return render_template("proposals/show.html", project=project, cycle=project.cycle,
                            show_photos=can_see_photos(current_user, project), now=utcnow())
 

@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 
 from flask_babel import gettext as _
 
+from ..accounts.policy import require_oversight, require_staff_of
 from ..errors import Invalid
 from .idcheck import hash_id_last6
 
@@ -298,7 +299,6 @@ def apply_import(session, user, plan: ImportPlan, keys: list[str], now: datetime
         command line).
     """
     from ..audit.services import log_actions
-    from ..cycles.services import require_oversight
     from .models import Resident
 
     community = plan.community
@@ -377,7 +377,6 @@ def set_resident_status(session, user, community, resident_id: int, status: str,
     :raises Conflict: same_status when the resident already has it.
     """
     from ..audit.services import log_action
-    from ..cycles.services import require_staff_of
     from ..errors import Conflict, NotFound
     from .models import RESIDENT_STATUSES, Resident
 
@@ -459,7 +458,6 @@ def issue_grid_codes(session, user, community, grid_code: str, resident_id: int 
 
     from ..audit.services import log_action
     from ..ballots.services import issue_voting_code  # here: ballots import the registry's models
-    from ..cycles.services import require_staff_of
     from ..errors import NotFound
     from ..geography.models import Grid
     from .models import Resident

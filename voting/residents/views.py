@@ -14,12 +14,12 @@ from itsdangerous import BadData, URLSafeTimedSerializer
 
 from ..accounts.access import require_roles
 from ..config import secret_keys
-from ..cycles.services import require_oversight, require_staff_of
 from ..database import transactional, utcnow
+from ..enums import Role
 from ..errors import BadRequest, Conflict
 from ..extensions import db
 from ..format import qr_svg
-from ..geography.services import get_community
+from ..geography.services import community_for_staff, community_to_oversee, get_community
 from .forms import ConfirmImportForm, ImportForm, StatusForm, VotingCodesForm
 from .models import RESIDENT_STATUSES
 from .registry_file import COLUMNS, HEADINGS, RegistryFileError, read_registry
@@ -30,21 +30,19 @@ bp = Blueprint("residents", __name__)
 
 
 @bp.get("/c/<code>/residents/import")
-@require_roles("staff", "admin")
+@require_roles(Role.STAFF, Role.ADMIN)
 def import_page(code):
     """Staff: upload the community's resident registry."""
-    place = get_community(db.session, code)
-    require_oversight(current_user, place.id)
+    place = community_to_oversee(db.session, current_user, code)
     return _import_page(place, ImportForm())
 
 
 @bp.post("/c/<code>/residents/import")
-@require_roles("staff", "admin")
+@require_roles(Role.STAFF, Role.ADMIN)
 def import_file(code):
     """Preview what importing the uploaded registry would change; writes nothing. A refused file
     lists each bad row."""
-    place = get_community(db.session, code)
-    require_oversight(current_user, place.id)
+    place = community_to_oversee(db.session, current_user, code)
     form = ImportForm()
     if not form.validate_on_submit():
         return _import_page(place, form), 400
@@ -65,13 +63,12 @@ def import_file(code):
 
 
 @bp.post("/c/<code>/residents/import/confirm")
-@require_roles("staff", "admin")
+@require_roles(Role.STAFF, Role.ADMIN)
 @transactional
 def confirm_import(code):
     """Apply a previewed import, all of it or nothing, if the file and the registry are still as
     previewed."""
-    place = get_community(db.session, code)
-    require_oversight(current_user, place.id)
+    place = community_to_oversee(db.session, current_user, code)
     form, keys, now = ConfirmImportForm(), secret_keys(current_app.config), utcnow()
     again = _("The registry or the file changed since the preview, or the preview is more than an hour old: "
               "nothing was imported. Upload the file again to see a new preview.")
@@ -95,11 +92,10 @@ def confirm_import(code):
 
 
 @bp.get("/c/<code>/residents")
-@require_roles("staff")
+@require_roles(Role.STAFF)
 def registry(code):
     """Staff: find residents of the community and mark who moved away or died."""
-    place = get_community(db.session, code)
-    require_staff_of(current_user, place.id)
+    place = community_for_staff(db.session, current_user, code)
     search, status = request.args.get("q", "")[:40], request.args.get("status", "")
     status = status if status in RESIDENT_STATUSES else ""
     found = registry_page(db.session, place, search, status)
@@ -109,7 +105,7 @@ def registry(code):
 
 
 @bp.post("/c/<code>/residents/<int:resident_id>/status")
-@require_roles("staff")
+@require_roles(Role.STAFF)
 @transactional
 def set_status(code, resident_id):
     """Staff: mark a resident as moved away, deceased, or living here again (logged)."""
@@ -139,11 +135,10 @@ def _import_token(place, data: bytes, plan) -> str:
 
 
 @bp.get("/c/<code>/voting-codes")
-@require_roles("staff")
+@require_roles(Role.STAFF)
 def voting_codes(code):
     """Staff: the grids and their voting codes; find a resident who lost the slip."""
-    place = get_community(db.session, code)
-    require_staff_of(current_user, place.id)
+    place = community_for_staff(db.session, current_user, code)
     grid, search = request.args.get("grid", "")[:32], request.args.get("q", "")[:40]
     found = find_grid_residents(db.session, place, grid, search) if grid and search.strip() else None
     return render_template("residents/voting_codes.html", community=place, grids=registry_by_grid(db.session, place),
@@ -151,12 +146,11 @@ def voting_codes(code):
 
 
 @bp.post("/c/<code>/voting-codes")
-@require_roles("staff")
+@require_roles(Role.STAFF)
 @transactional
 def print_voting_codes(code):
     """Issue new voting codes and show them once, as a sheet to print (earlier codes stop working)."""
-    place = get_community(db.session, code)
-    require_staff_of(current_user, place.id)
+    place = community_for_staff(db.session, current_user, code)
     form = VotingCodesForm()
     if not form.validate_on_submit():
         flash(_("Choose a grid or a resident first."), "error")

@@ -19,6 +19,7 @@ from ..ballots.models import Ballot, BallotChain, IdempotentAnswer, RollEntry
 from ..ballots.casting import lock_chain_head
 from ..cycles.electorate import electorate_size
 from ..cycles.models import Cycle
+from ..enums import Phase, ProjectStatus
 from ..errors import Conflict
 from ..money import yuan_grouped
 from ..proposals.ballot import ballot_projects
@@ -88,9 +89,9 @@ def ensure_result(session, cycle: Cycle, now) -> CycleResult:
     for project in outcome.projects:
         row = by_id[project.id]
         row.votes = project.votes
-        if row.status == "on_ballot":
+        if row.status == ProjectStatus.ON_BALLOT:
             row.status = "funded" if project.selected else "not_funded"
-    if cycle.phase == "voting":
+    if cycle.phase == Phase.VOTING:
         cycle.phase = "results"
     cycle.results_published_at = cycle.results_published_at or now
     session.flush()

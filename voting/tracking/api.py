@@ -10,6 +10,7 @@ from flask_babel import gettext as _
 from ..accounts.access import acting_user, public, require_roles
 from ..api import bp, json_body
 from ..database import transactional
+from ..enums import Role
 from ..extensions import db
 from ..geography.services import get_community
 from ..money import yuan
@@ -96,7 +97,7 @@ def _entry(entry) -> dict:
 
 
 @bp.post("/projects/<int:project_id>/status")
-@require_roles("staff")
+@require_roles(Role.STAFF)
 @transactional
 def project_status(project_id):
     """Move the project one step forward: {"status", and for "accepted": "accepted_on", "panel", "remarks"?}."""
@@ -112,7 +113,7 @@ def project_status(project_id):
 
 
 @bp.post("/projects/<int:project_id>/milestones")
-@require_roles("staff")
+@require_roles(Role.STAFF)
 @transactional
 def project_milestones(project_id):
     """Record a milestone: JSON {"date", "text"}, or a multipart form with the same fields and "photos"."""
@@ -130,7 +131,7 @@ def project_milestones(project_id):
 
 
 @bp.post("/projects/<int:project_id>/spending")
-@require_roles("staff")
+@require_roles(Role.STAFF)
 @transactional
 def project_spending(project_id):
     """Record a payment out of the fund: {"date", "amount", "payee", "note"?}; beyond the fund needs approval."""
@@ -143,7 +144,7 @@ def project_spending(project_id):
 
 
 @bp.post("/projects/<int:project_id>/rating")
-@require_roles("resident")
+@require_roles(Role.RESIDENT)
 @transactional
 def project_rating(project_id):
     """A resident of the community rates the completed project once: {"score": 1–5, "comment"?}."""
@@ -176,7 +177,7 @@ def ledger(code, year):
 
 
 @bp.post("/ledger/<code>/<int:year>/approvals")
-@require_roles("admin")
+@require_roles(Role.ADMIN)
 @transactional
 def ledger_approval(code, year):
     """The district admin allows spending beyond the fund: {"amount", "reason"} (logged)."""

@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
 from ..cycles.models import Cycle
+from ..enums import ProjectStatus
 from ..errors import NotFound
 from ..geography.models import Community
 from ..proposals.models import Project
@@ -94,7 +95,7 @@ def ledger(session, cycle: Cycle) -> Ledger:
     for entry in entries:
         spent[entry.project_id] += entry.amount_fen
     money = [
-        ProjectMoney(p, spent[p.id], 0 if p.status == "accepted" else max((p.cost_fen or 0) - spent[p.id], 0))
+        ProjectMoney(p, spent[p.id], 0 if p.status == ProjectStatus.ACCEPTED else max((p.cost_fen or 0) - spent[p.id], 0))
         for p in projects
     ]
     return Ledger(cycle, money, entries, approvals)

@@ -7,6 +7,7 @@ entries against the year's fund; spending beyond the fund needs the district adm
 remarks. Residents of the community rate a completed project once (`ProjectRating`).
 """
 from datetime import date, datetime
+from itertools import pairwise
 
 from sqlalchemy import BigInteger, CheckConstraint, Date, ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -14,12 +15,9 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from ..accounts.models import User
 from ..cycles.models import Cycle
 from ..database import utcnow
+from ..enums import DONE, PROGRESS, sql_value  # noqa: F401 (DONE: tracking's services import it from here)
 from ..extensions import db
 from ..proposals.models import Project
-
-# The statuses a funded project passes through, in order; each step goes one forward.
-PROGRESS = ("funded", "in_progress", "completed", "accepted")
-DONE = ("completed", "accepted")
 
 
 class ProgressChange(db.Model):
@@ -27,12 +25,8 @@ class ProgressChange(db.Model):
 
     __tablename__ = "progress_change"
     __table_args__ = (
-        CheckConstraint(
-            "(from_status = 'funded' AND to_status = 'in_progress') OR "
-            "(from_status = 'in_progress' AND to_status = 'completed') OR "
-            "(from_status = 'completed' AND to_status = 'accepted')",
-            name="forward_one_step",
-        ),
+        CheckConstraint(" OR ".join(f"(from_status = {sql_value(a)} AND to_status = {sql_value(b)})"
+                                    for a, b in pairwise(PROGRESS)), name="forward_one_step"),
         UniqueConstraint("project_id", "to_status"),
     )
 

@@ -13,10 +13,11 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from ..accounts.access import require_scope
+from ..accounts.policy import require_manager, require_overrun_approver, require_rater
 from ..audit.services import log_action
 from ..cycles.models import Cycle
 from ..database import utcnow
+from ..enums import Phase, ProjectStatus
 from ..errors import Conflict, Forbidden, NotFound
 from ..format import STATUS_LABELS
 from ..money import yuan_grouped
@@ -61,11 +62,6 @@ def tracked_project(session, project_id: int) -> Project:
     return project
 
 
-def can_manage(user, project: Project) -> bool:
-    """Whether the user records this project's progress: staff of its community."""
-    return bool(user.is_authenticated and user.role == "staff" and user.community_id == project.cycle.community_id)
-
-
 def project_for_staff(session, user, project_id: int, *, for_update: bool = False) -> Project:
     """The project, for staff of its community to record progress on.
 
@@ -73,9 +69,7 @@ def project_for_staff(session, user, project_id: int, *, for_update: bool = Fals
     :raises Forbidden: when the user is not staff, or is staff of another community.
     """
     project = tracked_project(session, project_id)
-    if user.role != "staff":
-        raise Forbidden(_("Only the community's staff record a project's progress."))
-    require_scope(user, project.cycle.community_id)
+    require_manager(user, project)
     if for_update:
         session.refresh(project, with_for_update=True)
     return project
@@ -95,7 +89,7 @@ def next_status(project: Project) -> str | None:
 
 
 def _check_open(project: Project) -> None:
-    if project.cycle.phase == "closed":
+    if project.cycle.phase == Phase.CLOSED:
         raise Conflict(_("The %(year)d cycle is closed; its records are archived and no longer change.",
                          year=project.cycle.year), "cycle_closed")
 
@@ -134,7 +128,7 @@ def advance_status(session, user, project: Project, to_status: str, *, accepted_
                         current=_status_label(current), next=_status_label(expected))
         raise InvalidField("to_status", message, "bad_status_change")
     now = _now()
-    if to_status == "accepted":
+    if to_status == ProjectStatus.ACCEPTED:
         if accepted_on is None:
             raise InvalidField("accepted_on", _("Please give the date of the acceptance."), "missing_date")
         completed = local_date(project.completed_at) if project.completed_at else funded_on(project)
@@ -148,7 +142,7 @@ def advance_status(session, user, project: Project, to_status: str, *, accepted_
         session.add(Acceptance(project_id=project.id, accepted_on=accepted_on, panel=panel, remarks=remarks,
                                recorded_by_id=user.id, recorded_at=now))
         project.accepted_at = now
-    elif to_status == "completed":
+    elif to_status == ProjectStatus.COMPLETED:
         project.completed_at = now
     session.add(ProgressChange(project_id=project.id, from_status=project.status, to_status=to_status,
                                changed_by_id=user.id, changed_at=now))
@@ -237,8 +231,7 @@ def approve_overrun(session, admin, cycle: Cycle, amount_fen: int | None, reason
     :raises Forbidden: when the user is not the district admin.
     :raises Invalid: a zero or negative amount, a missing reason.
     """
-    if admin.role != "admin":
-        raise Forbidden(_("Only the district admin approves spending beyond the fund."))
+    require_overrun_approver(admin)
     if amount_fen is None or amount_fen <= 0:
         raise InvalidField("amount", _("The amount must be more than zero."), "bad_amount")
     reason = text_value(reason, "reason", _("The reason"), max_length=MAX_REASON, required=True,
@@ -260,9 +253,7 @@ def rate_project(session, user, project: Project, score, comment: str | None) ->
         refused by the database's unique constraint when two arrive at once).
     :raises Invalid: `bad_score` outside 1–5; an over-long comment.
     """
-    if user.role != "resident" or user.resident_id is None:
-        raise Forbidden(_("Only residents of the community rate its projects."))
-    require_scope(user, project.cycle.community_id)
+    require_rater(user, project)
     resident = session.get(Resident, user.resident_id)
     if resident is None or not resident.is_active or resident.community_id != project.cycle.community_id:
         raise Forbidden(_("Only residents of the community rate its projects."))
@@ -296,11 +287,6 @@ def my_rating(session, user, project: Project) -> ProjectRating | None:
     return session.scalar(select(ProjectRating).where(ProjectRating.project_id == project.id,
                                                       ProjectRating.resident_id == user.resident_id))
 
-
-def may_rate(user, project: Project) -> bool:
-    """Whether to offer the rating form: a resident of the community, the project completed."""
-    return bool(user.is_authenticated and user.role == "resident" and user.resident_id
-                and user.community_id == project.cycle.community_id and project.status in DONE)
 
 
 # --- helpers ---------------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ from datetime import date
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
+from ..enums import ProjectStatus
 from ..geography.models import Community
 from ..proposals.models import Project, ProjectPhoto
 from .models import (
@@ -51,7 +52,7 @@ def project_story(session, project: Project) -> ProjectStory:
     cycle = project.cycle
     ballot = session.execute(
         select(Project.id, Project.votes).where(
-            Project.cycle_id == cycle.id, Project.status.in_(("on_ballot", "not_funded") + PROGRESS))
+            Project.cycle_id == cycle.id, Project.status.in_((ProjectStatus.ON_BALLOT, ProjectStatus.NOT_FUNDED) + PROGRESS))
     ).all()
     ranked = sorted(ballot, key=lambda row: -(row.votes or 0))
     rank = next((i for i, row in enumerate(ranked, start=1) if row.id == project.id), None)

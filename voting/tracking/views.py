@@ -11,7 +11,9 @@ from flask_login import current_user
 from wtforms.fields.choices import SelectChoice
 
 from ..accounts.access import public, require_roles
+from ..accounts.policy import can_manage, is_district_admin, is_staff_of, may_rate
 from ..database import transactional
+from ..enums import Role
 from ..extensions import db
 from ..format import CATEGORY_LABELS
 from ..geography.services import get_community
@@ -23,7 +25,7 @@ from ..reporting import dashboard as district_dashboard
 from .archive import ArchiveFilters, Page, archive_choices, archive_page, archive_rows
 from .ledger import community_ledgers, get_ledger_cycle, ledger as cycle_ledger
 from .progress import (
-    add_milestone, advance_status, approve_overrun, can_manage, may_rate, milestone_photo_exists, my_rating,
+    add_milestone, advance_status, approve_overrun, milestone_photo_exists, my_rating,
     next_status, project_for_staff, rate_project, record_spending, tracked_project,
 )
 from .story import project_story
@@ -126,7 +128,7 @@ def project(project_id):
 
 
 @bp.post("/tracking/projects/<int:project_id>/rating")
-@require_roles("resident")
+@require_roles(Role.RESIDENT)
 @transactional
 def rate(project_id):
     """A resident of the community rates the completed project once."""
@@ -154,14 +156,14 @@ def _render_manage(project, status=200, **forms):
 
 
 @bp.get("/tracking/projects/<int:project_id>/manage")
-@require_roles("staff")
+@require_roles(Role.STAFF)
 def manage(project_id):
     """Staff record the project's progress: status, milestones, spending."""
     return _render_manage(project_for_staff(db.session, current_user, project_id))
 
 
 @bp.post("/tracking/projects/<int:project_id>/status")
-@require_roles("staff")
+@require_roles(Role.STAFF)
 @transactional
 def change_status(project_id):
     """Move the project one step forward (accepting it records the acceptance)."""
@@ -177,7 +179,7 @@ def change_status(project_id):
 
 
 @bp.post("/tracking/projects/<int:project_id>/milestones")
-@require_roles("staff")
+@require_roles(Role.STAFF)
 @transactional
 def milestone(project_id):
     """Record a milestone with photos."""
@@ -191,7 +193,7 @@ def milestone(project_id):
 
 
 @bp.post("/tracking/projects/<int:project_id>/spending")
-@require_roles("staff")
+@require_roles(Role.STAFF)
 @transactional
 def spending(project_id):
     """Record a payment out of the fund for the project."""
@@ -234,12 +236,11 @@ def community_ledger(code):
 
 def _render_ledger(community, year, approval_form=None, status=200):
     cycle = get_ledger_cycle(db.session, community, year)
-    show_form = current_user.is_authenticated and current_user.role == "admin"
+    show_form = is_district_admin(current_user)
     return render_template("tracking/ledger.html", community=community, ledger=cycle_ledger(db.session, cycle),
                            approval_form=(approval_form or ApprovalForm()) if show_form else None,
                            problems=problems(approval_form, "approvals"),
-                           manage=current_user.is_authenticated and current_user.role == "staff"
-                           and current_user.community_id == community.id), status
+                           manage=is_staff_of(current_user, community.id)), status
 
 
 @bp.get("/tracking/ledger/<code>/<int:year>")
@@ -250,7 +251,7 @@ def ledger(code, year):
 
 
 @bp.post("/tracking/ledger/<code>/<int:year>/approvals")
-@require_roles("admin")
+@require_roles(Role.ADMIN)
 @transactional
 def approve(code, year):
     """The district admin allows spending beyond the fund, with a reason (logged)."""
