@@ -100,7 +100,7 @@ def users():
 
 
 @users.command("add")
-@click.option("--role", required=True, type=click.Choice(list(Role)))
+@click.option("--role", required=True, type=click.Choice([role.value for role in Role]))
 @click.option("--username", required=True)
 @click.option("--password", required=True)
 @click.option("--community", "community_code")
