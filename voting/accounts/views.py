@@ -18,7 +18,8 @@ from .services import authenticate, change_password, end_sessions
 @public
 @sign_in_limits
 def login():
-    """Sign in with username and password; a fresh session every time."""
+    """Sign in with username and password; a fresh session every time. It writes nothing (the
+    session is the cookie), so it is not `@transactional`: the password hash holds no write lock."""
     form = LoginForm()
     if form.validate_on_submit():
         try:
