@@ -5,14 +5,22 @@ view, commits once at the end, rolls back on any error, and re-runs the whole vi
 database reports a transient conflict (PostgreSQL serialisation failure or deadlock, SQLite busy).
 Services never commit; they flush and raise named errors.
 
-SQLite runs in WAL mode with `synchronous=FULL`, foreign keys on and a busy timeout; the
-transaction of a request that may write (any method but GET, HEAD, OPTIONS) starts with
-`BEGIN IMMEDIATE`, so two writers queue instead of failing when a reader upgrades to a writer.
-Such a request first takes an exclusive lock on `<database>-writers.lock` (`flock`, released
-when its connection goes back to the pool, i.e. right after the commit or rollback), so writers
-of every process wake in turn instead of polling in SQLite's busy handler. A view marked
-`@reads_before_lock` (casting a ballot) reads without either lock and takes both at its first
-write: the sign-in, the checks and the response no longer hold every other writer up.
+SQLite runs in WAL mode with `synchronous=FULL`, foreign keys on and a busy timeout. When its
+transaction takes the write lock is decided by the view's declaration, never by the HTTP method:
+- `@transactional`: at BEGIN. The transaction first takes an exclusive lock on
+  `<database>-writers.lock` (`flock`, released when its connection goes back to the pool, i.e.
+  right after the commit or rollback), so writers of every process wake in turn instead of polling
+  in SQLite's busy handler, then begins `BEGIN IMMEDIATE`, so two writers queue instead of failing
+  when a reader upgrades to a writer.
+- `@reads_before_lock` on a `@transactional` view (casting a ballot, an API token's sign-in, the
+  first count): at its first write. Until then each read is a transaction of its own, so the
+  sign-in, the checks and the response hold no other writer up; the view must re-read, after that
+  write, whatever its writes depend on.
+- any other view, GET or POST: a plain `BEGIN`, and a write in it raises `UndeclaredWrite` (a
+  write in a read transaction would upgrade it outside the writers' queue, and fail when another
+  writer committed first). A `@transactional` function that runs outside its request's view (a
+  download's action log entry, written once the body has been served) takes the lock at BEGIN.
+`declared_lock(view)` answers which of the three a view declares.
 """
 from __future__ import annotations
 
@@ -22,6 +30,7 @@ import os
 import random
 import re
 import time
+from contextvars import ContextVar
 from datetime import UTC, datetime
 
 from flask import current_app, has_request_context, request
@@ -33,6 +42,13 @@ from .extensions import db
 
 RETRIES = 8
 _RETRYABLE_SQLSTATES = {"40001", "40P01"}  # serialization_failure, deadlock_detected
+NOW, AT_FIRST_WRITE = "now", "at_first_write"  # when a declared view's SQLite transaction takes its lock
+# The lock of the innermost `@transactional` function running (its transactions begin with it).
+_running: ContextVar[str | None] = ContextVar("running_transaction", default=None)
+
+
+class UndeclaredWrite(RuntimeError):
+    """A statement that writes, in a request whose view is not declared `@transactional`."""
 
 
 def utcnow() -> datetime:
@@ -62,6 +78,8 @@ def configure_engine(engine: Engine) -> None:
         match _write_lock():
             case None:
                 connection.exec_driver_sql("BEGIN")
+                if has_request_context() and request.endpoint in current_app.view_functions:
+                    connection.info["reads_only"] = request._get_current_object()
             case "at_first_write":  # until then each read is a transaction of its own
                 connection.info["lock_at_first_write"] = True
             case "now":
@@ -75,10 +93,12 @@ def configure_engine(engine: Engine) -> None:
     @event.listens_for(engine, "rollback")
     def _on_end(connection):
         connection.info.pop("lock_at_first_write", None)
+        connection.info.pop("reads_only", None)
 
     @event.listens_for(engine, "checkin")
     def _on_checkin(_dbapi_connection, record):
         record.info.pop("lock_at_first_write", None)
+        record.info.pop("reads_only", None)
         if (lock := record.info.get("writers_lock")) is not None:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
@@ -101,28 +121,52 @@ def begin_writing(info: dict, cursor) -> None:
 
 
 def lock_at_first_write(info: dict, cursor, statement: str) -> None:
-    """Before each statement: begin writing if the transaction waits for its first write and this is one."""
-    if info.get("lock_at_first_write") and not _READS.match(statement):
-        del info["lock_at_first_write"]
+    """Before each statement: begin writing if the transaction waits for its first write and this
+    is one.
+
+    :raises UndeclaredWrite: for a write in the read transaction of a view not declared writing.
+    """
+    if _READS.match(statement):
+        return
+    # Only in the request that began it: a test's client may leave a transaction to the next request.
+    reader = info.get("reads_only")
+    if reader is not None and has_request_context() and request._get_current_object() is reader:
+        raise UndeclaredWrite(f"{request.endpoint} writes ({statement.split(None, 1)[0]}) but is not declared "
+                              f"@transactional: SQLite's write lock would not be taken (voting/database.py)")
+    if info.pop("lock_at_first_write", False):
         begin_writing(info, cursor)
 
 
 def reads_before_lock(view):
-    """Mark a writing view whose reads may run before SQLite's write lock, which it takes at its
-    first write. Only for views that re-read, after that first write, whatever their writes depend
-    on and another request could have changed in between (see `cast_ballot`)."""
-    view.reads_before_lock = True
+    """Mark a `@transactional` view (above that decorator) whose reads may run before SQLite's
+    write lock, which it takes at its first write. Only for views that re-read, after that first
+    write, whatever their writes depend on and another request could have changed in between
+    (see `cast_ballot`).
+
+    :raises TypeError: when the view is not `@transactional`.
+    """
+    transaction = getattr(view, "transaction", None)
+    if transaction is None:
+        raise TypeError(f"@reads_before_lock on {view.__qualname__}, which is not @transactional under it")
+    transaction.write_lock = view.write_lock = AT_FIRST_WRITE
     return view
 
 
+def declared_lock(view) -> str | None:
+    """When a request to `view` takes SQLite's write lock: `NOW` (at BEGIN), `AT_FIRST_WRITE`, or None
+    for a view not declared writing (which may not write)."""
+    return getattr(view, "write_lock", None)
+
+
 def _write_lock() -> str | None:
-    """When a request's SQLite transaction takes the write lock: None for a request that does not
-    change state (GET, HEAD, OPTIONS), "at_first_write" for a view marked `@reads_before_lock`,
-    else "now"."""
-    if not has_request_context() or request.method in ("GET", "HEAD", "OPTIONS"):
-        return None
-    view = current_app.view_functions.get(request.endpoint)
-    return "at_first_write" if getattr(view, "reads_before_lock", False) else "now"
+    """When the transaction beginning takes SQLite's write lock: as the `@transactional` function
+    running declares, else as the request's view declares (a transaction can begin before the view,
+    with the sign-in of `deny_by_default`); None outside any."""
+    if (running := _running.get()) is not None:
+        return running
+    if has_request_context() and request.endpoint:
+        return declared_lock(current_app.view_functions.get(request.endpoint))
+    return None
 
 
 def is_retryable(error: DBAPIError) -> bool:
@@ -138,23 +182,30 @@ def is_retryable(error: DBAPIError) -> bool:
 
 
 def transactional(view):
-    """Run a state-changing view in one transaction, committed once, retried on conflicts."""
+    """Run a state-changing view in one transaction, committed once, retried on conflicts; on
+    SQLite it takes the write lock at BEGIN (or at its first write: `reads_before_lock`)."""
 
     @functools.wraps(view)
     def wrapper(*args, **kwargs):
-        for attempt in range(RETRIES):
-            try:
-                response = view(*args, **kwargs)
-                db.session.commit()
-                return response
-            except DBAPIError as error:
-                db.session.rollback()
-                if not is_retryable(error) or attempt == RETRIES - 1:
+        running = _running.set(wrapper.write_lock)
+        try:
+            for attempt in range(RETRIES):
+                try:
+                    response = view(*args, **kwargs)
+                    db.session.commit()
+                    return response
+                except DBAPIError as error:
+                    db.session.rollback()
+                    if not is_retryable(error) or attempt == RETRIES - 1:
+                        raise
+                    time.sleep(random.uniform(0, 0.01 * 2**attempt))
+                except BaseException:
+                    db.session.rollback()
                     raise
-                time.sleep(random.uniform(0, 0.01 * 2**attempt))
-            except BaseException:
-                db.session.rollback()
-                raise
-        raise AssertionError("unreachable")
+            raise AssertionError("unreachable")
+        finally:
+            _running.reset(running)
 
+    wrapper.write_lock = NOW
+    wrapper.transaction = wrapper  # copied by `functools.wraps` to the decorators above: `reads_before_lock`
     return wrapper

@@ -4,7 +4,7 @@ from flask_babel import gettext as _
 from ..api import bp, json_body
 from ..errors import Invalid
 from ..extensions import db
-from ..database import transactional
+from ..database import reads_before_lock, transactional
 from ..config import secret_keys
 from .access import acting_user, public
 from .activation import Activation, activate_account
@@ -15,9 +15,14 @@ from .services import authenticate, issue_token
 @bp.post("/auth/token")
 @public
 @sign_in_limits
+@reads_before_lock
 @transactional
 def create_token():
-    """Exchange username and password for an expiring bearer token."""
+    """Exchange username and password for an expiring bearer token.
+
+    The password is checked before SQLite's write lock, which the token's row takes: the hash holds
+    no cast up. A token issued for an account changed in between is harmless: it carries the session
+    version read with the password, and is refused once that moved on or the account is disabled."""
     body = json_body()
     username, password = body.get("username"), body.get("password")
     if not isinstance(username, str) or not isinstance(password, str) or not username or not password:

@@ -19,7 +19,8 @@ bp = Blueprint("accounts", __name__)
 @public
 @sign_in_limits
 def login():
-    """Sign in with username and password; a fresh session every time."""
+    """Sign in with username and password; a fresh session every time. It writes nothing (the
+    session is the cookie), so it is not `@transactional`: the password hash holds no write lock."""
     form = LoginForm()
     if form.validate_on_submit():
         try:

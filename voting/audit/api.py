@@ -16,7 +16,7 @@ from ..accounts.access import public, require_roles
 from ..api import bp
 from ..cycles.api import iso
 from ..cycles.services import get_cycle
-from ..database import transactional
+from ..database import reads_before_lock, transactional
 from ..enums import Role
 from ..extensions import db
 from .records import bulletin_page
@@ -25,6 +25,7 @@ from .views import logged_record_header, record_response
 
 @bp.get("/cycles/<int:cycle_id>/record")
 @require_roles(Role.AUDITOR, Role.ADMIN)
+@reads_before_lock  # its one write, the first count, locks the chain head and reads again
 @transactional
 def cycle_record(cycle_id):
     """The cycle's ballot record as CSV (auditors and the district admin; the download is logged)."""

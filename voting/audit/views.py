@@ -10,7 +10,7 @@ from flask import Blueprint, abort, render_template, request
 from ..accounts.access import acting_user, public, require_roles
 from ..ballots.services import worker_counts
 from ..cycles.services import get_cycle
-from ..database import transactional, utcnow
+from ..database import reads_before_lock, transactional, utcnow
 from ..enums import Role
 from ..errors import Conflict
 from ..extensions import db
@@ -60,6 +60,7 @@ def home():
 
 @bp.get("/audit/cycles/<int:cycle_id>")
 @require_roles(Role.AUDITOR, Role.ADMIN)
+@reads_before_lock  # its one write, the first count, locks the chain head and reads again
 @transactional
 def cycle_record(cycle_id):
     """A cycle's downloads: the record in four formats, the voter roll, the count of ballots per worker,
@@ -76,6 +77,7 @@ def cycle_record(cycle_id):
 
 @bp.get("/audit/cycles/<int:cycle_id>/record.<file_format>")
 @require_roles(Role.AUDITOR, Role.ADMIN)
+@reads_before_lock  # its one write, the first count, locks the chain head and reads again
 @transactional
 def download_record(cycle_id, file_format):
     """Download the cycle's ballot record (logged once served)."""

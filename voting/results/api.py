@@ -3,7 +3,7 @@ from flask import jsonify
 from ..accounts.access import public
 from ..api import bp
 from ..cycles.services import get_cycle
-from ..database import transactional, utcnow
+from ..database import reads_before_lock, transactional, utcnow
 from ..extensions import db
 from ..money import yuan
 from .services import published_result
@@ -11,6 +11,7 @@ from .services import published_result
 
 @bp.get("/cycles/<int:cycle_id>/results")
 @public
+@reads_before_lock  # its one write, the first count, locks the chain head and reads again
 @transactional
 def cycle_results(cycle_id):
     """The result of a closed vote (409 results_not_ready before the close)."""

@@ -2,7 +2,7 @@ from flask import Blueprint, render_template, url_for
 
 from ..accounts.access import public
 from ..cycles.services import get_cycle
-from ..database import transactional, utcnow
+from ..database import reads_before_lock, transactional, utcnow
 from ..extensions import db
 from ..format import qr_svg
 from .services import published_result
@@ -12,6 +12,7 @@ bp = Blueprint("results", __name__)
 
 @bp.get("/cycles/<int:cycle_id>/results")
 @public
+@reads_before_lock  # its one write, the first count, locks the chain head and reads again
 @transactional
 def show(cycle_id):
     """The published result: votes per project against the fund, each project's reason, turnout."""
@@ -21,6 +22,7 @@ def show(cycle_id):
 
 @bp.get("/cycles/<int:cycle_id>/results/notice")
 @public
+@reads_before_lock  # its one write, the first count, locks the chain head and reads again
 @transactional
 def notice(cycle_id):
     """The result as the public notice (公示) to print and post: every project, its votes and reason."""
