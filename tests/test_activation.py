@@ -18,7 +18,7 @@ from voting.app import create_app
 from voting.accounts.models import ApiToken, User
 from voting.audit.models import ActionLogEntry
 from voting.ballots.codes import normalise_voting_code
-from voting.ballots.services import issue_voting_code
+from voting.residents.issuing import issue_voting_code
 from voting.config import secret_keys
 from voting.extensions import db
 from voting.residents.models import Resident

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from voting.accounts.models import User
 from voting.accounts.services import hash_password
 from voting.ballots.models import Ballot, RollEntry
-from voting.ballots.services import issue_voting_code
+from voting.residents.issuing import issue_voting_code
 from voting.extensions import db
 
 PASSWORD = "Test-Pass-1"

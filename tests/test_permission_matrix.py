@@ -39,7 +39,7 @@ from voting.app import create_app
 from voting.accounts.models import User
 from voting.ballots.models import PaperBatch, PaperEntry
 from voting.ballots.casting import CastingCycle, Voter
-from voting.ballots.services import cast_ballot, issue_voting_code
+from voting.ballots.services import cast_ballot
 from voting.config import secret_keys
 from voting.cycles.models import Cycle
 from voting.database import utcnow
@@ -47,6 +47,7 @@ from voting.extensions import db
 from voting.proposals.models import ProjectPhoto
 from voting.proposals.photos import ProcessedPhoto, store_photo
 from voting.residents.idcheck import hash_id_last6
+from voting.residents.issuing import issue_voting_code
 from voting.residents.models import Resident
 from voting.residents.services import hash_id_number, household_key
 from voting.results.services import ensure_result

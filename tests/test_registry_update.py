@@ -262,7 +262,7 @@ def test_a_confirm_for_another_file_or_a_changed_registry_writes_nothing(registe
 
 
 def test_an_apply_that_fails_halfway_writes_nothing(registered, client, auth, monkeypatch):
-    from voting.audit import services as audit
+    from voting.residents import services as registry
 
     auth.login("staff-ca")
     content = csv(f"张三,{valid_id_number(501)},13900000000,ca-1,1栋101", f"王五,{valid_id_number(503)},,ca-1,3栋")
@@ -271,7 +271,7 @@ def test_an_apply_that_fails_halfway_writes_nothing(registered, client, auth, mo
 
     def broken(*args, **kwargs):
         raise RuntimeError("the disk is full")
-    monkeypatch.setattr(audit, "log_actions", broken)  # after every resident was written and flushed
+    monkeypatch.setattr(registry, "log_actions", broken)  # after every resident was written and flushed
     response = client.post("/c/ca/residents/import/confirm", data=fields)
     assert response.status_code == 500
     assert snapshot() == before

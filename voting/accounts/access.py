@@ -12,6 +12,9 @@ from flask_babel import gettext as _
 from flask_login import AnonymousUserMixin, current_user
 
 from ..errors import Forbidden, Unauthorized
+from ..extensions import db
+from .models import User
+from .services import user_for_token
 
 
 def public(view):
@@ -30,9 +33,6 @@ def acting_user():
     token's `accounts.services.Bearer` into `g.api_bearer`."""
     if is_api_request():
         if "api_user" not in g:
-            from ..extensions import db
-            from .models import User
-
             g.api_user = db.session.get(User, g.api_bearer.id) if g.get("api_bearer") else None
         return g.api_user or AnonymousUserMixin()
     return current_user
@@ -103,8 +103,5 @@ def deny_by_default():
 
 
 def _bearer():
-    from ..extensions import db
-    from .services import user_for_token
-
     token = presented_token()
     return user_for_token(db.session, token) if token else None

@@ -38,15 +38,13 @@ import json
 from dataclasses import dataclass
 from datetime import datetime
 
-from flask import current_app
 from flask_babel import gettext as _
 from sqlalchemy import func, select
-from werkzeug.security import check_password_hash, generate_password_hash
+from werkzeug.security import check_password_hash
 
 from ..accounts.models import User
 from ..accounts.policy import not_a_voter, require_own_grid, require_worker_counts
 from ..accounts.services import ResidentFacts
-from ..config import secret_keys
 from ..cycles.electorate import facts_at_opening, in_electorate, is_of_age
 from ..cycles.models import Cycle, VotingWindow
 from ..enums import Channel, ProjectStatus
@@ -55,8 +53,7 @@ from ..proposals.models import Project
 from ..residents.models import Resident
 from .casting import CastingCycle, Idempotency, Voter, cycle_voter_key, expire_copies, freeze_rules, statements
 from .chain import canonical_row, next_hash
-from .codes import key_fingerprint, new_receipt, new_voting_code, normalise_receipt, normalise_voting_code, \
-    voter_code, voting_code_tag
+from .codes import key_fingerprint, new_receipt, normalise_receipt, normalise_voting_code, voter_code
 from .models import Ballot, BallotChain, RollEntry
 from .rules import validate_choices
 
@@ -238,21 +235,6 @@ def receipt_answer(ballot: Ballot | None) -> dict:
         return {"found": False}
     return {"found": True, "cycle": ballot.cycle_id, "seq": ballot.seq, "recorded_at": _iso(ballot.cast_at),
             "superseded": not ballot.is_current, "chain_hash": ballot.chain_hash}
-
-
-def issue_voting_code(session, resident: Resident) -> str:
-    """Give the resident a new personal voting code (any earlier one stops working).
-
-    Returns the code in plain text, the only time it exists outside the resident's hands: only
-    its hash is stored.
-    """
-    code = new_voting_code()
-    digits = normalise_voting_code(code)
-    resident.voting_code_hash = generate_password_hash(digits)
-    resident.voting_code_tag = voting_code_tag(secret_keys(current_app.config)[0], digits)
-    resident.used_code_hash = None  # the code that activated the account no longer answers at all
-    session.flush()
-    return code
 
 
 def confirm_resident(session, resident: Resident, credential: str) -> None:

@@ -17,6 +17,7 @@ from ..database import reads_before_lock, transactional, utcnow
 from ..enums import Channel, ProjectStatus, Role
 from ..errors import Forbidden, Invalid
 from ..extensions import db, limiter
+from ..format import qr_svg
 from ..proposals.ballot import ballot_projects
 from ..residents.models import Resident
 from ..webforms import handle_form, refusal
@@ -263,14 +264,7 @@ def _assisted_resident(cycle: CastingCycle, resident_id: int) -> Resident:
 
 def _receipt_qr(receipt: str) -> Markup:
     """The receipt check's address as an inline SVG QR code (no script, no external request)."""
-    import qrcode
-    from qrcode.image.svg import SvgPathImage
-
-    image = qrcode.make(url_for("ballots.receipt", code=receipt, _external=True), image_factory=SvgPathImage,
-                        box_size=10, border=2)
-    svg = image.to_string(encoding="unicode")
-    svg = re.sub(r'^<svg width="[^"]*" height="[^"]*"', '<svg class="qr" role="img" aria-label="QR"', svg)
-    return Markup(svg)
+    return qr_svg(url_for("ballots.receipt", code=receipt, _external=True), label="QR")
 
 
 def _cycle_of(ballot):

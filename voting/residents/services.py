@@ -10,10 +10,15 @@ from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
 from flask_babel import gettext as _
+from sqlalchemy import and_, func, select
+from sqlalchemy.orm import selectinload
 
 from ..accounts.policy import require_oversight, require_staff_of
-from ..errors import Invalid
+from ..audit.services import log_action, log_actions
+from ..errors import Conflict, Invalid, NotFound
+from ..geography.models import Community, Grid
 from .idcheck import hash_id_last6
+from .models import RESIDENT_STATUSES, Resident, ResidentHistory
 
 LOCAL_ZONE = ZoneInfo("Asia/Shanghai")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")  # a NUL, tab or line break in a cell (Alt+Enter in Excel)
@@ -89,8 +94,6 @@ def local_day(moment: datetime) -> date:
 def change_facts(session, resident, now: datetime, **facts) -> bool:
     """Change the resident's electorate facts (`community_id`, `status`, `household`), keeping the
     version they replace, with its period, in `ResidentHistory`; whether anything changed."""
-    from .models import ResidentHistory
-
     with session.no_autoflush:  # a new grid may wait for its new community: flushed together
         changed = {k: v for k, v in facts.items() if getattr(resident, k) != v}
         if not changed:
@@ -106,7 +109,6 @@ def change_facts(session, resident, now: datetime, **facts) -> bool:
 
 class RegistryRejected(Exception):
     """The registry file was refused as a whole; `problems` lists (row number, message)."""
-
     def __init__(self, problems: list[tuple[int, str]]):
         super().__init__(f"{len(problems)} problem(s)")
         self.problems = problems
@@ -133,7 +135,6 @@ class ResidentChange:
     """A registered resident whose row differs: `fields` maps a shown field to (before, after);
     `kind` is `changed`, `returning` (marked moved in this community, listed again) or `moving_in`
     (marked moved in another community, `from_community`)."""
-
     row: int
     resident: object
     kind: str
@@ -144,7 +145,6 @@ class ResidentChange:
 @dataclass
 class ImportPlan:
     """What importing a registry file would do; nothing is written until `apply_import`."""
-
     community: object
     new: list = field(default_factory=list)
     changed: list = field(default_factory=list)
@@ -190,11 +190,6 @@ def plan_import(session, community, rows, keys: list[str], now: datetime) -> Imp
         number on two rows (both named), a missing name or address, over-long text, a resident
         marked deceased, or living in another community (its staff mark them moved first).
     """
-    from sqlalchemy import select
-    from sqlalchemy.orm import selectinload
-
-    from ..geography.models import Community, Grid
-    from .models import Resident
 
     grids = {g.code: g.id for g in session.scalars(select(Grid).where(Grid.community_id == community.id))}
     problems, checked, seen = [], [], {}
@@ -298,19 +293,12 @@ def apply_import(session, user, plan: ImportPlan, keys: list[str], now: datetime
     :raises Forbidden: unless staff of the community or the district admin (`user` None: the
         command line).
     """
-    from ..audit.services import log_actions
-    from .models import Resident
-
     community = plan.community
     if user is not None:
         require_oversight(user, community.id)
     key, entries = keys[0], []
     grids = {n.grid: n.grid_id for n in plan.new}
     if plan.changed:
-        from sqlalchemy import select
-
-        from ..geography.models import Grid
-
         grids.update(session.execute(select(Grid.code, Grid.id).where(Grid.community_id == community.id)).all())
     for resident, values in plan.refresh:
         for column, value in values.items():
@@ -352,10 +340,6 @@ def find_by_id_number(session, community, id_number: str, keys: list[str]):
 
     :raises Invalid: bad_id_number. :raises NotFound: unknown_resident.
     """
-    from sqlalchemy import select
-
-    from ..errors import NotFound
-    from .models import Resident
 
     number = validate_id_number(id_number)
     resident = session.scalar(select(Resident).where(
@@ -376,10 +360,6 @@ def set_resident_status(session, user, community, resident_id: int, status: str,
     :raises NotFound: unknown_resident for a resident not of this community.
     :raises Conflict: same_status when the resident already has it.
     """
-    from ..audit.services import log_action
-    from ..errors import Conflict, NotFound
-    from .models import RESIDENT_STATUSES, Resident
-
     if user is not None:
         require_staff_of(user, community.id)
     if status not in RESIDENT_STATUSES:
@@ -399,10 +379,6 @@ def set_resident_status(session, user, community, resident_id: int, status: str,
 def registry_page(session, community, search: str = "", status: str = "", limit: int = 100) -> list:
     """The community's residents whose name or address contains `search` (with `status`, if given),
     by grid and address: at most `limit`."""
-    from sqlalchemy import select
-
-    from ..geography.models import Grid
-    from .models import Resident
 
     stmt = select(Resident).join(Grid, Grid.id == Resident.grid_id).where(Resident.community_id == community.id)
     if search.strip():
@@ -420,18 +396,8 @@ class GridRegistry:
     with_code: int  # of them, with a personal voting code
 
 
-@dataclass(frozen=True)
-class CodeSlip:
-    resident: object
-    code: str  # plain text: exists only on this sheet
-
-
 def registry_by_grid(session, community) -> list[GridRegistry]:
     """Each grid of the community with its number of active residents and of voting codes."""
-    from sqlalchemy import and_, func, select
-
-    from ..geography.models import Grid
-    from .models import Resident
 
     rows = session.execute(
         select(Grid, func.count(Resident.id), func.count(Resident.voting_code_hash))
@@ -441,51 +407,8 @@ def registry_by_grid(session, community) -> list[GridRegistry]:
     return [GridRegistry(grid, n, coded) for grid, n, coded in rows]
 
 
-SHEET_SIZE = 50  # codes per printed sheet: each is hashed slowly (scrypt), so a sheet takes a few seconds
-
-
-def issue_grid_codes(session, user, community, grid_code: str, resident_id: int | None = None,
-                     limit: int = SHEET_SIZE) -> tuple[object, list[CodeSlip]]:
-    """Issue new personal voting codes in a grid, log it, and return the plain codes for the one
-    printed sheet: to the next `limit` active residents who have no code yet (by address), or to one
-    resident (who lost the slip: the earlier code stops working).
-
-    :raises Forbidden: unless staff of the community.
-    :raises NotFound: `unknown_grid` for a grid not of this community; `unknown_resident` for a
-        resident not active in that grid.
-    """
-    from sqlalchemy import select
-
-    from ..audit.services import log_action
-    from ..ballots.services import issue_voting_code  # here: ballots import the registry's models
-    from ..errors import NotFound
-    from ..geography.models import Grid
-    from .models import Resident
-
-    require_staff_of(user, community.id)
-    grid = session.scalar(select(Grid).where(Grid.community_id == community.id, Grid.code == grid_code))
-    if grid is None:
-        raise NotFound(_("There is no grid '%(grid)s' in this community.", grid=grid_code), "unknown_grid")
-    stmt = select(Resident).where(Resident.grid_id == grid.id, Resident.status == "active")
-    if resident_id is None:
-        stmt = stmt.where(Resident.voting_code_hash.is_(None)).limit(limit)
-    else:
-        stmt = stmt.where(Resident.id == resident_id)
-    residents = sorted(session.scalars(stmt.order_by(Resident.id)), key=address_order)
-    if resident_id is not None and not residents:
-        raise NotFound(_("There is no such resident in this grid."), "unknown_resident")
-    slips = [CodeSlip(r, issue_voting_code(session, r)) for r in residents]
-    log_action(session, user, "residents.voting_codes", community, grid=grid.code, issued=len(slips),
-               **({"resident": resident_id} if resident_id is not None else {}))
-    return grid, slips
-
-
 def find_grid_residents(session, community, grid_code: str, search: str) -> list:
     """Active residents of one of the community's grids whose name or address contains `search`."""
-    from sqlalchemy import select
-
-    from ..geography.models import Grid
-    from .models import Resident
 
     like = f"%{search.strip()}%"
     return list(session.scalars(

@@ -23,8 +23,9 @@ from ..geography.services import community_for_staff, community_to_oversee, get_
 from .forms import ConfirmImportForm, ImportForm, StatusForm, VotingCodesForm
 from .models import RESIDENT_STATUSES
 from .registry_file import COLUMNS, HEADINGS, RegistryFileError, read_registry
-from .services import (SHEET_SIZE, RegistryRejected, apply_import, find_grid_residents, issue_grid_codes,
-                       plan_import, registry_by_grid, registry_page, set_resident_status)
+from .issuing import SHEET_SIZE, issue_grid_codes
+from .services import (RegistryRejected, apply_import, find_grid_residents, plan_import, registry_by_grid,
+                       registry_page, set_resident_status)
 
 bp = Blueprint("residents", __name__)
 

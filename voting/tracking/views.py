@@ -15,7 +15,7 @@ from ..accounts.policy import can_manage, is_district_admin, is_staff_of, may_ra
 from ..database import transactional
 from ..enums import Role
 from ..extensions import db
-from ..format import CATEGORY_LABELS
+from ..format import CATEGORY_LABELS, STATUS_LABELS
 from ..geography.services import get_community
 from ..webforms import handle_form, saved
 from . import photos
@@ -218,8 +218,6 @@ def _uploaded(files) -> list[tuple[str, bytes]]:
 
 
 def _status(status: str) -> str:
-    from ..format import STATUS_LABELS
-
     return str(STATUS_LABELS.get(status, status))
 
 
