@@ -144,7 +144,7 @@ def test_the_database_refuses_a_backward_step(built):
 @pytest.mark.parametrize("body, code", [
     ({}, "missing_date"),
     ({"accepted_on": "tomorrow", "panel": "x"}, "bad_date"),
-    ({"accepted_on": "{today}"}, "missing_text"),
+    ({"accepted_on": "{today}"}, "missing_panel"),
     ({"accepted_on": "{future}", "panel": "居民代表"}, "date_in_future"),
     ({"accepted_on": "{before}", "panel": "居民代表"}, "date_before_funding"),
 ])
@@ -255,8 +255,8 @@ def test_too_many_or_too_large_photos(built, client, auth, monkeypatch):
     ({"date": "{before}", "text": "进场"}, "date_before_funding"),
     ({"date": "2025-13-01", "text": "进场"}, "bad_date"),
     ({"date": "{today}", "text": "   "}, "missing_text"),
-    ({"date": "{today}", "text": "长" * 1001}, "text_too_long"),
-    ({"date": "{today}", "text": 5}, "bad_text"),
+    ({"date": "{today}", "text": "长" * 1001}, "too_long"),
+    ({"date": "{today}", "text": 5}, "not_text"),
 ])
 def test_milestone_refusals(built, client, auth, body, code):
     values = {"{today}": local_today().isoformat(), "{future}": (local_today() + timedelta(days=1)).isoformat(),
@@ -317,8 +317,8 @@ def test_spending_is_recorded_and_the_ledger_adds_up(built, client, auth):
     (None, 0, "某公司", "missing_amount"),
     ("100", 1, "某公司", "date_in_future"),
     ("100", -61, "某公司", "date_before_funding"),
-    ("100", 0, "  ", "missing_text"),
-    ("100", 0, None, "missing_text"),
+    ("100", 0, "  ", "missing_payee"),
+    ("100", 0, None, "missing_payee"),
 ])
 def test_bad_spending_saves_nothing(built, client, auth, amount, day_offset, payee, code):
     before = rows(SpendingEntry)
@@ -344,7 +344,7 @@ def test_spending_beyond_the_fund_needs_the_admins_approval(built, client, auth)
                        headers=staff).status_code == 403
     admin = auth.headers("admin")
     assert client.post("/api/v1/ledger/ca/2025/approvals", json={"amount": "8000", "reason": " "},
-                       headers=admin).get_json()["error"]["code"] == "missing_text"
+                       headers=admin).get_json()["error"]["code"] == "missing_reason"
     approved = client.post("/api/v1/ledger/ca/2025/approvals", json={"amount": "8000", "reason": "材料涨价，经区里审定"},
                            headers=admin)
     assert approved.status_code == 201 and approved.get_json()["approved_by"] == "admin"
@@ -471,7 +471,7 @@ def test_the_database_refuses_a_second_rating(built, world):
     ("resident-ca-1", "done", {"score": "5"}, 422, "bad_score"),
     ("resident-ca-1", "done", {"score": 4.5}, 422, "bad_score"),
     ("resident-ca-1", "done", {"score": True}, 422, "bad_score"),
-    ("resident-ca-1", "done", {"score": 4, "comment": "长" * 501}, 422, "text_too_long"),
+    ("resident-ca-1", "done", {"score": 4, "comment": "长" * 501}, 422, "too_long"),
     ("resident-ca-1", "started", {"score": 4}, 409, "not_completed"),
     ("resident-cb-1", "done", {"score": 4}, 403, "forbidden"),
     ("staff-ca", "done", {"score": 4}, 403, "forbidden"),

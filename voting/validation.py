@@ -6,10 +6,8 @@ the one error shape (`{"error": {"code", "message"}}`).
 
 The codes, one vocabulary for the app:
 
-- `missing_<field>` a required value is empty (`missing_text` for tracking's texts, see `TextCodes`);
-- `not_text` / `bad_text`, `too_long` / `text_too_long`: a text of the wrong type or length (two
-  spellings, both relied on by the API's clients: `NAMED` for cycles and proposals, `TRACKING`
-  for a project's progress);
+- `missing_<field>` a required value is empty (`missing_payee`, `missing_reason`, ...);
+- `not_text`, `too_long`: a text of the wrong type or length;
 - `bad_amount` not an amount of yuan, or (tracking) not more than zero; `cost_not_positive`,
   `cost_above_fund` a cost outside (0, fund];
 - `not_a_number`, `out_of_range` a whole number;
@@ -20,7 +18,6 @@ A feature's own rules (a date before funding, spending beyond the fund, a score 
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
@@ -40,47 +37,32 @@ class InvalidField(Invalid):
         self.field = field
 
 
-@dataclass(frozen=True)
-class TextCodes:
-    """The codes of a refused text: `missing` None means `missing_<field>`."""
-
-    missing: str | None
-    too_long: str
-    not_text: str
-
-
-NAMED = TextCodes(None, "too_long", "not_text")                       # cycles, proposals
-TRACKING = TextCodes("missing_text", "text_too_long", "bad_text")     # a project's progress
-
-
-def text_value(value, field: str, label: str, *, max_length: int, required: bool = True,
-               codes: TextCodes = NAMED) -> str | None:
+def text_value(value, field: str, label: str, *, max_length: int, required: bool = True) -> str | None:
     """The trimmed text, or None when optional and empty.
 
     :raises InvalidField: when missing, not text, or longer than `max_length` characters.
     """
-    value = text_or_none(value, field, label, codes=codes)
+    value = text_or_none(value, field, label)
     value = (value or "").strip()
     if not value:
         if required:
-            raise InvalidField(field, _("%(field)s is required.", field=label),
-                               codes.missing or "missing_" + field)
+            raise InvalidField(field, _("%(field)s is required.", field=label), "missing_" + field)
         return None
     if len(value) > max_length:
         raise InvalidField(
             field, _("%(field)s may be at most %(n)d characters (now %(length)d).",
-                     field=label, n=max_length, length=len(value)), codes.too_long,
+                     field=label, n=max_length, length=len(value)), "too_long",
         )
     return value
 
 
-def text_or_none(value, field: str, label: str, *, codes: TextCodes = NAMED) -> str | None:
+def text_or_none(value, field: str, label: str) -> str | None:
     """The value untouched when it is text or absent (None).
 
     :raises InvalidField: when it is anything else (a number, a list).
     """
     if value is not None and not isinstance(value, str):
-        raise InvalidField(field, _("%(field)s must be text.", field=label), codes.not_text)
+        raise InvalidField(field, _("%(field)s must be text.", field=label), "not_text")
     return value
 
 

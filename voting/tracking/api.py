@@ -14,7 +14,7 @@ from ..enums import Role
 from ..extensions import db
 from ..geography.services import get_community
 from ..money import yuan
-from ..validation import TRACKING, InvalidField, date_value, text_or_none, yuan_value
+from ..validation import InvalidField, date_value, text_or_none, yuan_value
 from . import photos as photo_files
 from .archive import api_projects
 from .ledger import Ledger, get_ledger_cycle, ledger as cycle_ledger
@@ -45,7 +45,7 @@ def _amount(body: dict, key: str = "amount") -> int:
 
 
 def _text(body: dict, key: str) -> str | None:
-    return text_or_none(body.get(key), key, key, codes=TRACKING)
+    return text_or_none(body.get(key), key, key)
 
 
 def project_item(project, year: int, community_code: str) -> dict:

@@ -23,7 +23,7 @@ from ..format import STATUS_LABELS
 from ..money import yuan_grouped
 from ..proposals.models import Project
 from ..residents.models import Resident
-from ..validation import TRACKING, InvalidField, text_value
+from ..validation import InvalidField, text_value
 from . import photos as photo_files
 from .ledger import cycle_spent
 from .models import (
@@ -135,10 +135,8 @@ def advance_status(session, user, project: Project, to_status: str, *, accepted_
         _check_day(accepted_on, project, "accepted_on", not_before=completed,
                    not_before_message=_("The acceptance cannot be before the project was completed (%(day)s).",
                                         day=completed.isoformat()))
-        panel = text_value(panel, "panel", _("Who took part"), max_length=MAX_PANEL, required=True,
-                           codes=TRACKING)
-        remarks = text_value(remarks, "remarks", _("Remarks"), max_length=MAX_TEXT, required=False,
-                             codes=TRACKING) or ""
+        panel = text_value(panel, "panel", _("Who took part"), max_length=MAX_PANEL, required=True)
+        remarks = text_value(remarks, "remarks", _("Remarks"), max_length=MAX_TEXT, required=False) or ""
         session.add(Acceptance(project_id=project.id, accepted_on=accepted_on, panel=panel, remarks=remarks,
                                recorded_by_id=user.id, recorded_at=now))
         project.accepted_at = now
@@ -165,7 +163,7 @@ def add_milestone(session, user, project: Project, happened_on: date | None, tex
     if happened_on is None:
         raise InvalidField("happened_on", _("Please give the date of the milestone."), "missing_date")
     _check_day(happened_on, project, "happened_on")
-    text = text_value(text, "text", _("What happened"), max_length=MAX_TEXT, required=True, codes=TRACKING)
+    text = text_value(text, "text", _("What happened"), max_length=MAX_TEXT, required=True)
     if len(photos) > photo_files.MAX_PHOTOS:
         raise InvalidField("photos", _("At most %(n)d photos per milestone.", n=photo_files.MAX_PHOTOS),
                            "too_many_photos")
@@ -199,8 +197,8 @@ def record_spending(session, user, project: Project, spent_on: date | None, amou
     if spent_on is None:
         raise InvalidField("spent_on", _("Please give the date of the payment."), "missing_date")
     _check_day(spent_on, project, "spent_on")
-    payee = text_value(payee, "payee", _("The payee"), max_length=MAX_PAYEE, required=True, codes=TRACKING)
-    note = text_value(note, "note", _("The note"), max_length=MAX_NOTE, required=False, codes=TRACKING) or ""
+    payee = text_value(payee, "payee", _("The payee"), max_length=MAX_PAYEE, required=True)
+    note = text_value(note, "note", _("The note"), max_length=MAX_NOTE, required=False) or ""
     cycle = session.execute(select(Cycle).where(Cycle.id == project.cycle_id).with_for_update()).scalar_one()
     spent = cycle_spent(session, cycle.id)
     approvals = list(session.scalars(
@@ -234,8 +232,7 @@ def approve_overrun(session, admin, cycle: Cycle, amount_fen: int | None, reason
     require_overrun_approver(admin)
     if amount_fen is None or amount_fen <= 0:
         raise InvalidField("amount", _("The amount must be more than zero."), "bad_amount")
-    reason = text_value(reason, "reason", _("The reason"), max_length=MAX_REASON, required=True,
-                        codes=TRACKING)
+    reason = text_value(reason, "reason", _("The reason"), max_length=MAX_REASON, required=True)
     approval = FundApproval(cycle_id=cycle.id, amount_fen=amount_fen, reason=reason, approved_by_id=admin.id,
                             approved_at=_now())
     session.add(approval)
@@ -261,8 +258,7 @@ def rate_project(session, user, project: Project, score, comment: str | None) ->
         raise Conflict(_("A project can be rated once it is completed."), "not_completed")
     if isinstance(score, bool) or not isinstance(score, int) or not 1 <= score <= 5:
         raise InvalidField("score", _("Choose a score from 1 to 5."), "bad_score")
-    comment = text_value(comment, "comment", _("The comment"), max_length=MAX_COMMENT, required=False,
-                         codes=TRACKING) or ""
+    comment = text_value(comment, "comment", _("The comment"), max_length=MAX_COMMENT, required=False) or ""
     already = _("You have already rated this project; each resident rates a project once.")
     if session.scalar(select(ProjectRating.id).where(ProjectRating.project_id == project.id,
                                                      ProjectRating.resident_id == resident.id)):
