@@ -18,16 +18,15 @@ from flask import jsonify, request
 from flask_babel import gettext as _
 
 from ..accounts.access import accept_bearer, acting_user, presented_token, public, reads_own_token, require_roles
-from ..accounts.policy import require_resident
 from ..api import bp, json_body
 from ..cycles.api import iso
 from ..cycles.services import get_cycle
 from ..database import reads_before_lock, transactional, utcnow
 from ..enums import Channel, Role
-from ..errors import BadRequest, NotFound
+from ..errors import BadRequest
 from ..extensions import db, limiter
-from .casting import CastingCycle, Idempotency, Voter, cycle_for_casting
-from .services import cast_ballot, current_ballot, find_receipt, how_i_voted, receipt_answer, worker_counts
+from .casting import Idempotency, Voter, cycle_for_casting
+from .services import cast_ballot, find_receipt, own_ballot, receipt_answer, worker_counts
 
 _KEY = re.compile(r"^[\x21-\x7e]{1,100}$")
 
@@ -75,15 +74,10 @@ def put_ballot(cycle_id):
 @bp.get("/cycles/<int:cycle_id>/ballot")
 def get_ballot(cycle_id):
     """The resident's own current ballot, or 404 no_ballot."""
-    user = acting_user()
-    require_resident(user)
-    cycle = get_cycle(db.session, cycle_id)
-    ballot = current_ballot(db.session, CastingCycle.read(db.session, cycle), Voter.of_account(user))
-    if ballot is None:
-        raise NotFound(_("You have no ballot in this vote yet."), "no_ballot")
+    ballot, channel = own_ballot(db.session, get_cycle(db.session, cycle_id), acting_user())
     return jsonify({
         "receipt": ballot.receipt, "cast_at": iso(ballot.cast_at), "version": ballot.version,
-        "channel": how_i_voted(db.session, cycle, user)[0], "seq": ballot.seq, "chain_hash": ballot.chain_hash,
+        "channel": channel, "seq": ballot.seq, "chain_hash": ballot.chain_hash,
         "projects": [c.project_id for c in ballot.choices],
         "points": {str(c.project_id): c.points for c in ballot.choices},
     })

@@ -43,7 +43,7 @@ from sqlalchemy import func, select
 from werkzeug.security import check_password_hash
 
 from ..accounts.models import User
-from ..accounts.policy import not_a_voter, require_own_grid, require_worker_counts
+from ..accounts.policy import not_a_voter, require_own_grid, require_resident, require_worker_counts
 from ..accounts.services import ResidentFacts
 from ..cycles.electorate import facts_at_opening, in_electorate, is_of_age
 from ..cycles.models import Cycle, VotingWindow
@@ -210,6 +210,19 @@ def how_i_voted(session, cycle: Cycle, user: User) -> tuple[str | None, User | N
     if entry is None:
         return None, None
     return entry.channel, session.get(User, entry.worker_id) if entry.worker_id else None
+
+
+def own_ballot(session, cycle: Cycle, user: User) -> tuple[Ballot, str]:
+    """The resident's own current ballot in the cycle and how it was recorded (`how_i_voted`).
+
+    :raises Forbidden: `not_eligible` for any account but a resident's.
+    :raises NotFound: `no_ballot` when they have not voted in it.
+    """
+    require_resident(user)
+    ballot = current_ballot(session, CastingCycle.read(session, cycle), Voter.of_account(user))
+    if ballot is None:
+        raise NotFound(_("You have no ballot in this vote yet."), "no_ballot")
+    return ballot, how_i_voted(session, cycle, user)[0]
 
 
 def chosen_projects(session, ballot: Ballot) -> list[tuple[Project, int]]:
