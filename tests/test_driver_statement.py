@@ -1,6 +1,7 @@
 """`driver.DriverStatement` against SQLAlchemy's own execution, on the test database (SQLite, or
 PostgreSQL with VOTING_TEST_DATABASE_URL): the same rows with the same types, executemany, errors
 raised as SQLAlchemy's (so `@transactional` retries them), and the statements it refuses to run."""
+import sqlite3
 from datetime import date, datetime
 
 import pytest
@@ -8,7 +9,7 @@ from sqlalchemy import (Boolean, Column, Date, DateTime, Integer, MetaData, Nume
                         insert, literal, select, text, update)
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
-from voting.database import is_retryable, transactional
+from voting.database import is_retryable, reads_before_lock, transactional
 from voting.driver import DriverStatement, per_dialect
 from voting.extensions import db
 
@@ -101,26 +102,33 @@ def test_errors_are_sqlalchemys(connection):
 
 
 def test_transactional_retries_a_conflict_met_on_the_driver(app):
-    """A write that meets another transaction's (SQLite: its write lock, with no busy wait; PostgreSQL:
-    a row changed since this repeatable-read snapshot) fails as SQLAlchemy's retryable error, and
-    `@transactional` runs the view again."""
+    """A write that meets another transaction's (SQLite: another program's write lock, met with no
+    busy wait; PostgreSQL: a row changed since this repeatable-read snapshot) fails as SQLAlchemy's
+    retryable error, and `@transactional` runs the view again."""
     _metadata.create_all(db.engine)
     with db.engine.begin() as setup:
         setup.execute(insert(probe), ROWS)
-    other, errors = db.engine.connect(), []
+    sqlite = db.engine.dialect.name == "sqlite"
+    # On SQLite the other writer is another program (no share in the app's writers' file lock, which
+    # would queue it instead); it holds SQLite's write lock until it ends.
+    other = (sqlite3.connect(db.engine.url.database, isolation_level=None) if sqlite
+             else db.engine.connect())
+    errors = []
     change = update(probe).where(probe.c.id == bindparam("key")).values(n=bindparam("n"))
 
     def view():
-        sqlite = db.engine.dialect.name == "sqlite"
         connection = db.session.connection()
         connection.exec_driver_sql("PRAGMA busy_timeout=0" if sqlite
                                    else "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
         statement = DriverStatement(change, connection.dialect)
         if errors:  # the second attempt: nothing in the way
             return statement.rows(connection, {"key": 1, "n": 2})
-        connection.execute(select(probe.c.n).where(probe.c.id == 1)).all()  # PostgreSQL: the snapshot
-        other.execute(change, {"key": 1, "n": 1})  # SQLite: holds the write lock until it ends
-        if not sqlite:
+        if sqlite:
+            other.execute("BEGIN IMMEDIATE")
+            other.execute("UPDATE driver_probe SET n = 1 WHERE id = 1")
+        else:
+            connection.execute(select(probe.c.n).where(probe.c.id == 1)).all()  # the snapshot
+            other.execute(change, {"key": 1, "n": 1})
             other.commit()
         try:
             statement.rows(connection, {"key": 1, "n": 2})
@@ -132,12 +140,13 @@ def test_transactional_retries_a_conflict_met_on_the_driver(app):
         raise AssertionError("the conflict did not happen")
 
     try:
-        transactional(view)()
+        # reads before the lock: the busy timeout is set before this transaction takes the lock
+        reads_before_lock(transactional(view))()
         assert len(errors) == 1 and is_retryable(errors[0])
         assert db.session.execute(select(probe.c.n).where(probe.c.id == 1)).scalar_one() == 2
     finally:
         other.close()
-        if db.engine.dialect.name == "sqlite":
+        if sqlite:
             db.session.connection().exec_driver_sql("PRAGMA busy_timeout=30000")
         db.session.rollback()
         db.session.remove()
