@@ -250,11 +250,18 @@ def receipt_answer(ballot: Ballot | None) -> dict:
             "superseded": not ballot.is_current, "chain_hash": ballot.chain_hash}
 
 
+class WrongCredential(Forbidden):
+    """The credential a resident typed to confirm an assisted ballot is not theirs (403: the
+    worker's attempts are limited)."""
+
+    code = "bad_credential"
+
+
 def confirm_resident(session, resident: Resident, credential: str) -> None:
     """Check the credential a resident gives to confirm an assisted ballot: the password of their
     own account, or their personal voting code.
 
-    :raises Forbidden: bad_credential when it is neither.
+    :raises WrongCredential: (a Forbidden, bad_credential) when it is neither.
     """
     credential = credential or ""
     account = session.scalar(select(User).where(User.resident_id == resident.id))
@@ -264,8 +271,8 @@ def confirm_resident(session, resident: Resident, credential: str) -> None:
     digits = normalise_voting_code(credential)
     if digits and resident.voting_code_hash and check_password_hash(resident.voting_code_hash, digits):
         return
-    raise Forbidden(_("That is not the resident's password or personal voting code. Ask the resident "
-                      "to type it again."), "bad_credential")
+    raise WrongCredential(_("That is not the resident's password or personal voting code. Ask the resident "
+                            "to type it again."))
 
 
 def grid_residents(session, worker: User, cycle: Cycle, search: str = "") -> list[Resident]:

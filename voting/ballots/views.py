@@ -15,7 +15,7 @@ from ..accounts.access import public, require_roles
 from ..cycles.services import get_cycle
 from ..database import reads_before_lock, transactional, utcnow
 from ..enums import Channel, ProjectStatus, Role
-from ..errors import Forbidden, Invalid
+from ..errors import Invalid
 from ..extensions import db, limiter
 from ..format import qr_svg
 from ..proposals.ballot import ballot_projects
@@ -25,7 +25,7 @@ from .casting import CastingCycle, Idempotency, Voter
 from .forms import AssistedBallotForm, BallotForm, ReceiptForm, choices_from_form, hidden_choices, selected_choices
 from .photos import project_photo_files
 from .rules import BallotRules
-from .services import (cast_ballot, check_choices, chosen_projects, confirm_resident, current_ballot,
+from .services import (WrongCredential, cast_ballot, check_choices, chosen_projects, confirm_resident, current_ballot,
                        eligible_resident, ensure_voting_open, find_receipt, grid_residents, how_i_voted,
                        resident_of_my_grid, worker_counts)
 
@@ -175,23 +175,25 @@ def assist_cast(cycle_id, resident_id):
     cycle = get_cycle(db.session, cycle_id)
     casting = CastingCycle.read(db.session, cycle)
     resident = _assisted_resident(casting, resident_id)
-    form = AssistedBallotForm()
     pairs = choices_from_form(request.form, cycle.method)
     try:
         chosen = check_choices(db.session, casting, Voter.of_resident(resident), pairs, utcnow())
     except Invalid as error:
         return _ballot_page(cycle, selected_choices(pairs), resident=resident, error=error.message), 422
-    if not form.validate_on_submit():
-        return _confirm_page(cycle, chosen, resident=resident, form=form), 400
-    try:
+    form = AssistedBallotForm()
+
+    def record():
         confirm_resident(db.session, resident, form.credential.data)
-    except Forbidden as error:
-        db.session.rollback()
-        return _confirm_page(cycle, chosen, resident=resident, error=error.message), 403
-    outcome = cast_ballot(db.session, casting, Voter.of_resident(resident), pairs, Channel.ASSISTED, current_user, utcnow(),
-                          idempotency=_form_idempotency(cycle, pairs, resident.id))
-    return render_template("ballots/assist_done.html", cycle=cycle, resident=resident, answer=outcome.answer,
-                           qr=_receipt_qr(outcome.answer["receipt"]))
+        return cast_ballot(db.session, casting, Voter.of_resident(resident), pairs, Channel.ASSISTED, current_user,
+                           utcnow(), idempotency=_form_idempotency(cycle, pairs, resident.id))
+
+    return handle_form(
+        form, record,
+        done=lambda outcome: render_template("ballots/assist_done.html", cycle=cycle, resident=resident,
+                                             answer=outcome.answer, qr=_receipt_qr(outcome.answer["receipt"])),
+        again=lambda status: (_confirm_page(cycle, chosen, resident=resident, form=form, error=refusal(form)),
+                              status),
+        refusals=(WrongCredential,))  # its 403 counts towards the worker's limit; the cast's go to error pages
 
 
 @bp.get("/cycles/<int:cycle_id>/assisted")

@@ -114,6 +114,12 @@ def open_cycle(session, user, community: Community, year, fund=None, now: dateti
     return cycle
 
 
+def next_cycle_year(session, community: Community, now: datetime | None = None) -> int:
+    """The year to offer when opening the community's next cycle: after its latest, else this year."""
+    latest = session.scalar(select(func.max(Cycle.year)).where(Cycle.community_id == community.id))
+    return latest + 1 if latest else (now or utcnow()).year
+
+
 def _fund_value(value) -> int:
     """:raises InvalidField: unless an amount of yuan above zero and at most MAX_FUND_FEN."""
     try:

@@ -1,7 +1,6 @@
 from flask import Blueprint, render_template, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
-from sqlalchemy import func, select
 
 from ..accounts.access import public, require_roles
 from ..accounts.policy import can_oversee, is_staff_of
@@ -19,8 +18,8 @@ from .forms import (
 )
 from .models import Cycle
 from .services import (
-    NEXT_PHASE, cycle_for_staff, cycle_to_oversee, get_cycle, move_phase, open_cycle, set_rules, set_window, turnout,
-    voting_problems,
+    NEXT_PHASE, cycle_for_staff, cycle_to_oversee, get_cycle, move_phase, next_cycle_year, open_cycle,
+    set_rules, set_window, turnout, voting_problems,
 )
 from ..validation import local_time_value, to_local_input
 
@@ -44,7 +43,8 @@ def show(cycle_id):
 def community(code):
     """Staff: the community's cycles, and opening next year's."""
     place = community_to_oversee(db.session, current_user, code)
-    return _render_community(place, NewCycleForm(formdata=None, data={"year": _next_year(place)}))
+    year = next_cycle_year(db.session, place)
+    return _render_community(place, NewCycleForm(formdata=None, data={"year": year}))
 
 
 @bp.post("/c/<code>/cycles")
@@ -171,15 +171,11 @@ def render_dashboard(cycle: Cycle, status: int = 200, review_forms=None, phase_f
             "method": cycle.method, "min_choices": cycle.min_choices, "max_choices": cycle.max_choices or "",
             "points": cycle.points or "", "threshold": cycle.threshold or "",
             "outcome_rule": cycle.outcome_rule, "voters": cycle.voters}),
-        new_cycle_form=NewCycleForm(formdata=None, data={"year": _next_year(cycle.community)}),
+        new_cycle_form=NewCycleForm(formdata=None,
+                                    data={"year": next_cycle_year(db.session, cycle.community)}),
     ), status
 
 
 def _render_community(place, form: NewCycleForm, status: int = 200):
     return render_template("cycles/community.html", community=place, form=form, now=utcnow(),
                            cycles=community_cycles(db.session, place)), status
-
-
-def _next_year(place) -> int:
-    latest = db.session.scalar(select(func.max(Cycle.year)).where(Cycle.community_id == place.id))
-    return latest + 1 if latest else utcnow().year

@@ -26,11 +26,11 @@ def propose(cycle_id):
     cycle = cycle_to_propose_in(db.session, current_user, cycle_id)
     form = ProposalForm()
 
-    def again(status: int):  # also the GET: a form with no errors is a 200
+    def again(status: int):  # also the GET (200)
         photos_dropped = bool(form.errors) and any(f and f.filename for f in form.photos.data or [])
         page = render_template("proposals/new.html", form=form, cycle=cycle, max_photos=MAX_PHOTOS,
                                max_mb=MAX_BYTES // 2**20, photos_dropped=photos_dropped)
-        return page, status if form.errors else 200
+        return page, status
 
     return handle_form(
         form, lambda: submit_proposal(db.session, current_user, cycle, form.data, read_uploads(form.photos.data)),

@@ -20,6 +20,7 @@ from ..errors import BadRequest, Conflict
 from ..extensions import db
 from ..format import qr_svg
 from ..geography.services import community_for_staff, community_to_oversee, get_community
+from ..webforms import handle_form, saved
 from .forms import ConfirmImportForm, ImportForm, StatusForm, VotingCodesForm
 from .models import RESIDENT_STATUSES
 from .registry_file import COLUMNS, HEADINGS, RegistryFileError, read_registry
@@ -44,21 +45,25 @@ def import_file(code):
     """Preview what importing the uploaded registry would change; writes nothing. A refused file
     lists each bad row."""
     place = community_to_oversee(db.session, current_user, code)
-    form = ImportForm()
-    if not form.validate_on_submit():
-        return _import_page(place, form), 400
-    upload = form.registry.data
-    data, filename = upload.read(), (upload.filename or "")[:200]
-    try:
+    form, refused = ImportForm(), {}
+
+    def preview():
+        upload = form.registry.data
+        data, filename = upload.read(), (upload.filename or "")[:200]
         plan = plan_import(db.session, place, read_registry(data, filename), secret_keys(current_app.config), utcnow())
-        confirm = ConfirmImportForm(formdata=None, file_data=base64.b64encode(data).decode(), filename=filename,
-                                    token=_import_token(place, data, plan))
-        return render_template("residents/import_preview.html", community=place, plan=plan, form=confirm,
-                               filename=filename, field_names=_field_names())
-    except RegistryFileError as error:
-        return _import_page(place, form, file_error=str(error)), 422
-    except RegistryRejected as rejected:
-        return _import_page(place, form, problems=rejected.problems), 422
+        return data, filename, plan
+
+    def show(_form, error: RegistryFileError | RegistryRejected) -> int:  # above the form, as a report
+        if isinstance(error, RegistryFileError):
+            refused["file_error"] = str(error)
+        else:
+            refused["problems"] = error.problems
+        return 422
+
+    try:
+        return handle_form(form, preview, done=lambda previewed: _preview_page(place, *previewed),
+                           again=lambda status: (_import_page(place, form, **refused), status),
+                           refusals=(RegistryFileError, RegistryRejected), show=show)
     finally:
         db.session.rollback()  # a preview writes nothing
 
@@ -71,25 +76,33 @@ def confirm_import(code):
     previewed."""
     place = community_to_oversee(db.session, current_user, code)
     form, keys, now = ConfirmImportForm(), secret_keys(current_app.config), utcnow()
-    again = _("The registry or the file changed since the preview, or the preview is more than an hour old: "
+    stale = _("The registry or the file changed since the preview, or the preview is more than an hour old: "
               "nothing was imported. Upload the file again to see a new preview.")
-    if not form.validate_on_submit():
-        raise BadRequest(again, "stale_preview")
-    try:
-        data = base64.b64decode(form.file_data.data, validate=True)
-        signed = URLSafeTimedSerializer(current_app.secret_key, salt=_TOKEN_SALT).loads(
-            form.token.data, max_age=_TOKEN_SECONDS)
-        plan = plan_import(db.session, place, read_registry(data, form.filename.data), keys, now)
-    except (ValueError, BadData, RegistryFileError, RegistryRejected):
-        raise BadRequest(again, "stale_preview") from None
-    if signed != _token_payload(place, data, plan):
-        raise Conflict(again, "stale_preview")
-    if not form.mark_moved.data:
-        plan.moved_away = []
-    counts = apply_import(db.session, current_user, plan, keys, now, file=form.filename.data)
-    flash(_("Registry of %(community)s updated: %(new)d new, %(changed)d changed, %(moving_in)d moved in, "
-            "%(moved_away)d marked as moved away.", community=place.name, **counts), "info")
-    return redirect(url_for("residents.import_page", code=place.code))
+
+    def apply():
+        try:
+            data = base64.b64decode(form.file_data.data, validate=True)
+            signed = URLSafeTimedSerializer(current_app.secret_key, salt=_TOKEN_SALT).loads(
+                form.token.data, max_age=_TOKEN_SECONDS)
+            plan = plan_import(db.session, place, read_registry(data, form.filename.data), keys, now)
+        except (ValueError, BadData, RegistryFileError, RegistryRejected):
+            raise BadRequest(stale, "stale_preview") from None
+        if signed != _token_payload(place, data, plan):
+            raise Conflict(stale, "stale_preview")
+        if not form.mark_moved.data:
+            plan.moved_away = []
+        return apply_import(db.session, current_user, plan, keys, now, file=form.filename.data)
+
+    def refuse(_status):  # a confirm step is not shown again: its refusals go to the error page
+        raise BadRequest(stale, "stale_preview")
+
+    return handle_form(
+        form, apply,
+        done=lambda counts: saved(
+            _("Registry of %(community)s updated: %(new)d new, %(changed)d changed, %(moving_in)d moved in, "
+              "%(moved_away)d marked as moved away.", community=place.name, **counts),
+            url_for("residents.import_page", code=place.code)),
+        again=refuse, refusals=())
 
 
 @bp.get("/c/<code>/residents")
@@ -112,11 +125,15 @@ def set_status(code, resident_id):
     """Staff: mark a resident as moved away, deceased, or living here again (logged)."""
     place = get_community(db.session, code)
     form = StatusForm()
-    if not form.validate_on_submit():
+
+    def refuse(_status):  # three buttons: no field to show an error beside
         raise BadRequest(_("Choose moved away, deceased or lives here."), "bad_status")
-    resident = set_resident_status(db.session, current_user, place, resident_id, form.status.data, utcnow())
-    flash(_("%(name)s: saved.", name=resident.name), "info")
-    return redirect(url_for("residents.registry", code=place.code, q=request.args.get("q", "")[:40]))
+
+    return handle_form(
+        form, lambda: set_resident_status(db.session, current_user, place, resident_id, form.status.data, utcnow()),
+        done=lambda resident: saved(_("%(name)s: saved.", name=resident.name),
+                                    url_for("residents.registry", code=place.code, q=request.args.get("q", "")[:40])),
+        again=refuse, refusals=())
 
 
 _TOKEN_SALT, _TOKEN_SECONDS = "registry-import", 3600
@@ -153,16 +170,31 @@ def print_voting_codes(code):
     """Issue new voting codes and show them once, as a sheet to print (earlier codes stop working)."""
     place = community_for_staff(db.session, current_user, code)
     form = VotingCodesForm()
-    if not form.validate_on_submit():
+
+    def choose_first(_status):
         flash(_("Choose a grid or a resident first."), "error")
         return redirect(url_for("residents.voting_codes", code=place.code)), 303
-    grid, slips = issue_grid_codes(db.session, current_user, place, form.grid.data, form.resident.data)
+
+    return handle_form(
+        form, lambda: issue_grid_codes(db.session, current_user, place, form.grid.data, form.resident.data),
+        done=lambda issued: _codes_sheet(place, *issued), again=choose_first, refusals=())
+
+
+def _codes_sheet(place, grid, slips):
+    """The new codes, once: never cached, nowhere else to see them again."""
     page = render_template("residents/codes_sheet.html", community=place, grid=grid,
                            slips=[(slip, _code_qr(slip.code)) for slip in slips], now=utcnow(),
                            vote_url=url_for("geography.community", code=place.code, _external=True))
     response = make_response(page)
     response.headers["Cache-Control"] = "no-store"  # the codes exist only on this page
     return response
+
+
+def _preview_page(place, data: bytes, filename: str, plan):
+    confirm = ConfirmImportForm(formdata=None, file_data=base64.b64encode(data).decode(), filename=filename,
+                                token=_import_token(place, data, plan))
+    return render_template("residents/import_preview.html", community=place, plan=plan, form=confirm,
+                           filename=filename, field_names=_field_names())
 
 
 def _import_page(place, form: ImportForm, file_error: str | None = None, problems=None):
