@@ -248,3 +248,35 @@ def require_rater(user, project) -> None:
     if user.role != Role.RESIDENT or user.resident_id is None:
         raise Forbidden(_("Only residents of the community rate its projects."))
     require_scope(user, project.cycle.community_id)
+
+
+# --- The public notice (公示) of a result -----------------------------------------------------------
+
+
+def may_object(user, community_id: int) -> bool:
+    """Whether the user may object to the community's published result: an enabled account of a
+    resident registered, and still living, in the community."""
+    if not (user.is_authenticated and user.role == Role.RESIDENT and user.is_enabled
+            and user.community_id == community_id):
+        return False
+    resident = user.resident
+    return resident is not None and resident.is_active and resident.community_id == community_id
+
+
+def require_objector(user, community_id: int) -> None:
+    """:raises Forbidden: `not_a_resident_here` unless `may_object`."""
+    if not may_object(user, community_id):
+        raise Forbidden(_("Only residents living in this community may object to its result."),
+                        "not_a_resident_here")
+
+
+def may_answer_objections(user, community_id: int) -> bool:
+    """Whether the user answers objections to the community's result in public: its staff."""
+    return is_staff_of(user, community_id)
+
+
+def require_objection_answerer(user, community_id: int) -> None:
+    """:raises Forbidden: `not_community_staff` unless `may_answer_objections`."""
+    if not may_answer_objections(user, community_id):
+        raise Forbidden(_("Only the staff of this community answer objections to its result."),
+                        "not_community_staff")

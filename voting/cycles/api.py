@@ -28,6 +28,7 @@ def cycle_rules(cycle: Cycle) -> dict:
         "method": cycle.method, "min_choices": cycle.min_choices, "max_choices": cycle.max_choices,
         "points": cycle.points, "threshold": cycle.threshold, "outcome_rule": cycle.outcome_rule,
         "voters": cycle.voters,
+        "notice_days": cycle.notice_days,
     }
 
 
@@ -94,7 +95,7 @@ def change_window(cycle_id):
 def change_rules(cycle_id):
     """Set the voting rules before voting opens.
 
-    Body: {method, min_choices, max_choices, points, threshold, outcome_rule}.
+    Body: {method, min_choices, max_choices, points, threshold, outcome_rule, voters?, notice_days?}.
     """
     cycle = set_rules(db.session, acting_user(), get_cycle(db.session, cycle_id), json_body())
     return jsonify(cycle_json(cycle))

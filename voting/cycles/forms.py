@@ -54,6 +54,7 @@ class RulesForm(FlaskForm):
     threshold = StringField(_l("Minimum votes for a project (greedy-threshold only)"), render_kw=NUMBER)
     voters = RadioField(_l("Who votes"), choices=options(VOTERS_LABELS.items()), validate_choice=False,
                         default="adults")
+    notice_days = StringField(_l("Days of public notice of the result (5 to 30)"), render_kw=NUMBER, default="7")
 
 
 class NewCycleForm(FlaskForm):

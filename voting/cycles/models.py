@@ -17,6 +17,8 @@ OUTCOME_RULES = ("greedy", "greedy-no-skip", "greedy-threshold", "mes", "mes+gre
 # the first of the household to vote; the household is the address).
 VOTERS = ("adults", "households")
 DEFAULT_FUND_FEN = 200_000 * 100
+# The public notice (公示) of the result: how many days residents may object before building starts.
+DEFAULT_NOTICE_DAYS, MIN_NOTICE_DAYS, MAX_NOTICE_DAYS = 7, 5, 30
 
 
 @dataclass(frozen=True)
@@ -61,6 +63,7 @@ class Cycle(db.Model):
             "voting_opens_at IS NULL OR voting_closes_at IS NULL OR voting_opens_at < voting_closes_at",
             name="voting_window",
         ),
+        CheckConstraint(f"notice_days BETWEEN {MIN_NOTICE_DAYS} AND {MAX_NOTICE_DAYS}", name="notice_days"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -85,6 +88,7 @@ class Cycle(db.Model):
     threshold: Mapped[int | None]
     outcome_rule: Mapped[str] = mapped_column(String(20), default="greedy")
     voters: Mapped[str] = mapped_column(String(16), default="adults")
+    notice_days: Mapped[int] = mapped_column(default=DEFAULT_NOTICE_DAYS)
     rules_frozen_at: Mapped[datetime | None]
 
     community: Mapped[Community] = relationship()

@@ -19,9 +19,10 @@ from ..errors import Conflict, NotFound
 from ..geography.models import Community
 from ..money import MoneyError, parse_yuan
 from ..proposals.models import Project
-from ..results.services import ensure_result
+from ..results.services import ensure_result, require_notice_over
 from .electorate import added_after_opening, electorate_size
 from .models import DEFAULT_FUND_FEN, METHODS, OUTCOME_RULES, PHASES, VOTERS, Cycle
+from .models import DEFAULT_NOTICE_DAYS, MAX_NOTICE_DAYS, MIN_NOTICE_DAYS
 from ..validation import InvalidField, int_value, text_value
 
 NEXT_PHASE = dict(zip(PHASES, PHASES[1:]))
@@ -32,6 +33,7 @@ MAX_POINTS = 1000
 MAX_THRESHOLD = 1_000_000
 REASON_LENGTH = 500
 RULE_FIELDS = ("method", "min_choices", "max_choices", "points", "threshold", "outcome_rule", "voters")
+RULE_FIELDS += ("notice_days",)  # the public notice's period (results.services.require_notice_over)
 
 
 def get_cycle(session, cycle_id: int) -> Cycle:
@@ -239,8 +241,20 @@ def clean_rules(values: dict) -> dict:
                    if rule == "greedy-threshold"
                    else _("A threshold is only for the greedy-threshold rule; leave it empty."))
         raise InvalidField("threshold", message, "bad_rules")
-    return {"method": method, "min_choices": min_choices, "max_choices": max_choices, "points": points,
-            "threshold": threshold, "outcome_rule": rule, "voters": voters}
+    rules = {"method": method, "min_choices": min_choices, "max_choices": max_choices, "points": points,
+             "threshold": threshold, "outcome_rule": rule, "voters": voters}
+    rules["notice_days"] = _notice_days(values.get("notice_days"))
+    return rules
+
+
+def _notice_days(value) -> int:
+    """The days of the result's public notice (公示), DEFAULT_NOTICE_DAYS when not given.
+
+    :raises InvalidField: unless a whole number from MIN_NOTICE_DAYS to MAX_NOTICE_DAYS.
+    """
+    days = int_value(value, "notice_days", _("The days of public notice"), minimum=MIN_NOTICE_DAYS,
+                     maximum=MAX_NOTICE_DAYS, required=False)
+    return DEFAULT_NOTICE_DAYS if days is None else days
 
 
 def voting_problems(session, cycle: Cycle, now: datetime) -> list[str]:
@@ -285,7 +299,9 @@ def move_phase(session, user, cycle: Cycle, phase, reason=None, now: datetime | 
     :raises Forbidden: unless staff of the community.
     :raises InvalidField: `unknown_phase`; `reason_required` to close voting early.
     :raises Conflict: `phase_out_of_order` for anything but the next phase; `voting_scheduled` when
-        the vote is already set to open; `not_ready` when the vote cannot open yet.
+        the vote is already set to open; `not_ready` when the vote cannot open yet; `notice_period`,
+        `objections_unanswered` to start implementation during the result's public notice or with an
+        objection unanswered (`results.services.require_notice_over`).
     """
     clock_given, now = now is not None, now or utcnow()
     require_staff_of(user, cycle.community_id)
@@ -321,6 +337,7 @@ def move_phase(session, user, cycle: Cycle, phase, reason=None, now: datetime | 
         cycle.voting_closes_at = min(now, cycle.voting_closes_at or now)
     elif phase == Phase.IMPLEMENTATION:
         ensure_result(session, cycle, now)  # the funded projects are known before building starts
+        require_notice_over(session, cycle, now)  # 公示: the period has ended, every objection answered
         cycle.implementation_started_at = now
     elif phase == Phase.CLOSED:
         cycle.closed_at = now

@@ -170,7 +170,7 @@ def render_dashboard(cycle: Cycle, status: int = 200, review_forms=None, phase_f
         rules_form=rules_form or RulesForm(formdata=None, data={
             "method": cycle.method, "min_choices": cycle.min_choices, "max_choices": cycle.max_choices or "",
             "points": cycle.points or "", "threshold": cycle.threshold or "",
-            "outcome_rule": cycle.outcome_rule, "voters": cycle.voters}),
+            "outcome_rule": cycle.outcome_rule, "voters": cycle.voters, "notice_days": cycle.notice_days}),
         new_cycle_form=NewCycleForm(formdata=None,
                                     data={"year": next_cycle_year(db.session, cycle.community)}),
     ), status

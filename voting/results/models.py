@@ -27,3 +27,28 @@ class CycleResult(db.Model):
     outcomes: Mapped[str] = mapped_column(Text)
     # JSON: the funded project ids in order of selection.
     selected: Mapped[str] = mapped_column(Text)
+
+
+class Objection(db.Model):
+    """A resident's objection to a published result, filed during its public notice (公示), and the
+    staff's public answer. Both are public; neither changes once written."""
+
+    __tablename__ = "objection"
+    __table_args__ = (
+        CheckConstraint("(answer IS NULL) = (answered_at IS NULL) AND (answer IS NULL) = (answered_by_id IS NULL)",
+                        name="answered"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    cycle_id: Mapped[int] = mapped_column(ForeignKey("cycle.id"), index=True)
+    # The account that filed it: for the staff and the action log, never shown in public.
+    filed_by_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"))
+    text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    answer: Mapped[str | None] = mapped_column(Text)
+    answered_at: Mapped[datetime | None]
+    answered_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+
+    @property
+    def is_answered(self) -> bool:
+        return self.answer is not None

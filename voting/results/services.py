@@ -1,33 +1,43 @@
-"""Counting a closed vote with the cycle's rule, storing the result, and explaining it.
+"""Counting a closed vote with the cycle's rule, storing the result, and explaining it; the public
+notice (公示) of the result, with residents' objections and the staff's answers.
 
 The result is computed once, the first time anyone needs it after voting closed (staff closing
 early, or the first visitor after the close time): no scheduler. It counts every resident's
-current ballot, whatever the channel.
+current ballot, whatever the channel. From that moment (`Cycle.results_published_at`) the result
+stands for the cycle's notice period (`Cycle.notice_days`): residents of the community may object,
+the staff answer in public, and implementation starts only after the period with every objection
+answered (`require_notice_over`).
 """
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from fractions import Fraction
 
-from flask_babel import gettext as _
+from flask_babel import gettext as _, ngettext
 from flask import current_app
 from sqlalchemy import and_, delete, func, select
 from sqlalchemy.orm import selectinload
 
+from ..accounts.policy import require_objection_answerer, require_objector
+from ..audit.services import log_action
 from ..ballots.models import Ballot, BallotChain, IdempotentAnswer, RollEntry
 from ..ballots.casting import lock_chain_head
 from ..cycles.electorate import electorate_size
 from ..cycles.models import Cycle
 from ..enums import Phase, ProjectStatus
-from ..errors import Conflict
+from ..errors import Conflict, NotFound
+from ..format import local_time
 from ..money import yuan_grouped
 from ..proposals.ballot import ballot_projects
 from ..proposals.models import Project
 from ..tally import Election, Project as TallyProject, tally
-from .models import CycleResult
+from ..validation import text_value
+from .models import CycleResult, Objection
 
 AFTER_VOTING = ("results", "implementation", "closed")
+MAX_OBJECTION_LENGTH = 2000  # characters of an objection, or of an answer
 VOTE_TYPES = {"approval": "approval", "knapsack": "knapsack", "cumulative": "cumulative", "choose_one": "choose-1"}
 FEN_PER_YUAN = 100
 
@@ -220,3 +230,110 @@ def published_result(session, cycle: Cycle, now) -> ResultView:
             for o in outcomes(result)]
     turnout = result.ballots_counted / result.eligible_voters if result.eligible_voters else 0.0
     return ResultView(cycle, result, rows, selected_ids(result), turnout)
+
+
+# --- The public notice (公示): objections and answers ------------------------------------------------
+
+
+@dataclass(frozen=True)
+class NoticePeriod:
+    """How long a published result stands for objections: from its publication, `days` days."""
+
+    published_at: datetime | None
+    days: int
+
+    @property
+    def ends_at(self) -> datetime | None:
+        return self.published_at + timedelta(days=self.days) if self.published_at else None
+
+    def is_open(self, now: datetime) -> bool:
+        """Whether residents may object now."""
+        return self.published_at is not None and self.published_at <= now < self.ends_at
+
+    def is_over(self, now: datetime) -> bool:
+        return self.published_at is not None and now >= self.ends_at
+
+
+def notice_period(cycle: Cycle) -> NoticePeriod:
+    """The cycle's notice period (no start before the result is published)."""
+    return NoticePeriod(cycle.results_published_at, cycle.notice_days)
+
+
+def cycle_objections(session, cycle: Cycle) -> list[Objection]:
+    """The objections to the cycle's result, oldest first, with their answers (all public)."""
+    return list(session.scalars(select(Objection).where(Objection.cycle_id == cycle.id).order_by(Objection.id)))
+
+
+def unanswered_objections(session, cycle: Cycle) -> int:
+    return session.scalar(select(func.count()).select_from(Objection)
+                          .where(Objection.cycle_id == cycle.id, Objection.answer.is_(None))) or 0
+
+
+def file_objection(session, user, cycle: Cycle, text, now: datetime) -> Objection:
+    """A resident of the community objects to the published result during its notice period.
+
+    :raises Forbidden: `not_a_resident_here` unless an active resident of the community.
+    :raises InvalidField: `missing_text`, `not_text`, `too_long` (more than MAX_OBJECTION_LENGTH).
+    :raises Conflict: `results_not_ready` before voting closed; `notice_period_over` once the notice
+        period has ended (or implementation has started).
+    """
+    require_objector(user, cycle.community_id)
+    text = text_value(text, "text", _("The objection"), max_length=MAX_OBJECTION_LENGTH)
+    ensure_result(session, cycle, now)  # the period starts when the result is published
+    period = notice_period(cycle)
+    if cycle.current_phase(now) != Phase.RESULTS or not period.is_open(now):
+        raise Conflict(_("The public notice of this result ended on %(end)s: objections are no longer taken.",
+                         end=local_time(period.ends_at, "short")), "notice_period_over")
+    objection = Objection(cycle_id=cycle.id, filed_by_id=user.id, text=text, created_at=now)
+    session.add(objection)
+    session.flush()
+    log_action(session, user, "results.objection", cycle.community, cycle=cycle.id, objection=objection.id,
+               text=text)
+    return objection
+
+
+def get_objection(session, objection_id: int, *, for_update: bool = False) -> Objection:
+    """:raises NotFound: `unknown_objection`."""
+    objection = session.get(Objection, objection_id, with_for_update=for_update)
+    if objection is None:
+        raise NotFound(_("There is no objection %(id)s.", id=objection_id), "unknown_objection")
+    return objection
+
+
+def answer_objection(session, user, objection_id: int, text, now: datetime) -> Objection:
+    """The community's staff answer an objection in public, once.
+
+    :raises NotFound: `unknown_objection`. :raises Forbidden: unless staff of the community.
+    :raises InvalidField: `missing_text`, `not_text`, `too_long`.
+    :raises Conflict: `already_answered`.
+    """
+    objection = get_objection(session, objection_id, for_update=True)  # two answers at once: one waits
+    cycle = session.get(Cycle, objection.cycle_id)
+    require_objection_answerer(user, cycle.community_id)
+    if objection.is_answered:
+        raise Conflict(_("This objection has been answered already; the answer is public and stays as it is."),
+                       "already_answered")
+    objection.answer = text_value(text, "text", _("The answer"), max_length=MAX_OBJECTION_LENGTH)
+    objection.answered_at, objection.answered_by_id = now, user.id
+    session.flush()
+    log_action(session, user, "results.objection_answer", cycle.community, cycle=cycle.id,
+               objection=objection.id, text=objection.answer)
+    return objection
+
+
+def require_notice_over(session, cycle: Cycle, now: datetime) -> None:
+    """Implementation starts only after the notice period, with every objection answered.
+
+    :raises Conflict: `notice_period` before the period has ended; `objections_unanswered` while an
+        objection awaits its answer.
+    """
+    period = notice_period(cycle)
+    if not period.is_over(now):
+        raise Conflict(_("The result is on public notice until %(end)s: implementation can start after that, "
+                         "once every objection is answered.", end=local_time(period.ends_at, "short")),
+                       "notice_period")
+    if waiting := unanswered_objections(session, cycle):
+        raise Conflict(ngettext("%(num)d objection to the result awaits its public answer: answer it before "
+                                "implementation starts.",
+                                "%(num)d objections to the result await their public answers: answer them "
+                                "before implementation starts.", waiting), "objections_unanswered")
