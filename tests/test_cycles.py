@@ -230,6 +230,11 @@ def test_voting_closes_at_its_set_time_and_the_cycle_moves_on(collecting, factor
     db.session.commit()
     assert client.get(f"/api/v1/cycles/{collecting.id}").get_json()["phase"] == "results"
     assert error_code(move(client, auth, collecting, "results", "x")) == "phase_out_of_order"
+    assert error_code(move(client, auth, collecting, "implementation")) == "notice_period"  # 公示 first
+    assert client.get(f"/api/v1/cycles/{collecting.id}/results").status_code == 200  # published
+    db.session.rollback()
+    db.session.get(Cycle, collecting.id).results_published_at -= timedelta(days=7)  # the notice has run
+    db.session.commit()
     assert move(client, auth, collecting, "implementation").get_json()["phase"] == "implementation"
     assert move(client, auth, collecting, "closed").get_json()["phase"] == "closed"
 
@@ -529,7 +534,15 @@ def test_implementation_starts_from_the_counted_result(world, client, auth):
     cycle.voting_opens_at, cycle.voting_closes_at = utcnow() - timedelta(days=8), utcnow() - timedelta(days=1)
     db.session.commit()
     assert "/cycles/%d/results" % cycle.id in client.get(f"/cycles/{cycle.id}").get_data(as_text=True)
-    assert move(client, auth, cycle, "implementation").get_json()["phase"] == "implementation"
+    # Nobody has looked yet: starting implementation would publish the result now, and its public
+    # notice (公示) has not run, so it is refused and nothing is published.
+    assert error_code(move(client, auth, cycle, "implementation")) == "notice_period"
+    db.session.expire_all()
+    assert cycle.results_published_at is None and {p.status for p in world.a.projects} == {"on_ballot"}
+    assert client.get(f"/api/v1/cycles/{cycle.id}/results").status_code == 200
     db.session.expire_all()
     assert cycle.results_published_at is not None
     assert {p.status for p in world.a.projects} <= {"funded", "not_funded"}
+    cycle.results_published_at -= timedelta(days=cycle.notice_days)
+    db.session.commit()
+    assert move(client, auth, cycle, "implementation").get_json()["phase"] == "implementation"

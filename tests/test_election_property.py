@@ -7,8 +7,9 @@ online ballots (the API or the service), revisions, assisted ballots at the door
 typed twice and reconciled (disputes left or resolved), and attempts that must be refused
 (broken choices, strangers, the wrong worker, a ballot after the close), each checked to change
 nothing. The vote is set up and closed through the real services and routes, the result is
-published by whichever comes first (the results API, the auditor's download, moving on to
-implementation), and the auditor's downloads are recounted independently:
+published by whichever comes first (the results API, the auditor's download; moving on to
+implementation first is refused, its public notice not yet run, and publishes nothing), and the
+auditor's downloads are recounted independently:
 
 - the standalone verifier (`voting/audit/verify_record.py`, loaded from its file: standard library
   only) checks the chain and recounts the CSV and the JSON or XLSX record;
@@ -560,7 +561,9 @@ class Election:
         if self.s.publish == "implementation":
             response = self.client.post(f"/api/v1/cycles/{self.cycle_id}/phase", headers=staff,
                                         json={"phase": "implementation"})
-            assert response.status_code == 200, response.get_json()
+            assert response.status_code == 409 and response.get_json()["error"]["code"] == "notice_period"
+            db.session.rollback()
+            assert db.session.get(CycleResult, self.cycle_id) is None  # the refusal published nothing
         elif self.s.publish == "export":
             # The record is there even when nobody voted (empty, its result funding what fits).
             response = self.client.get(f"/audit/cycles/{self.cycle_id}/record.csv")

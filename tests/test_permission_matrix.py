@@ -50,6 +50,7 @@ from voting.residents.idcheck import hash_id_last6
 from voting.residents.issuing import issue_voting_code
 from voting.residents.models import Resident
 from voting.residents.services import hash_id_number, household_key
+from voting.results.models import Objection
 from voting.results.services import ensure_result
 from voting.tracking.models import Milestone, MilestonePhoto
 from voting.tracking.progress import local_today
@@ -263,6 +264,14 @@ ROUTES = [
     Route("GET", "/cycles/{counted}/results", PUBLIC, setup="counted"),
     Route("GET", "/cycles/{counted}/results/notice", PUBLIC, setup="counted"),
     Route("GET", "/api/v1/cycles/{counted}/results", PUBLIC, setup="counted"),
+    Route("GET", "/api/v1/cycles/{counted}/objections", PUBLIC, setup="objected"),
+    Route("POST", "/api/v1/cycles/{counted}/objections", api(201, "resident"), setup="counted",
+          json={"text": "请复核计票"}),
+    Route("POST", "/api/v1/objections/{objection}/answer", api(200, "staff"), setup="objected",
+          json={"text": "已复核"}),
+    Route("POST", "/cycles/{counted}/objections", page(302, "resident"), setup="counted", form={"text": "请复核计票"}),
+    Route("POST", "/objections/{objection}/answer", page(302, "staff"), setup="objected",
+          form=lambda v: {f"o{v['objection']}-text": "已复核"}),
     # --- audit -----------------------------------------------------------------------------------
     Route("GET", "/audit", AUDIT_PAGE),
     Route("GET", "/audit/log", AUDIT_PAGE),
@@ -438,6 +447,14 @@ def counted(scene: Scene, user) -> dict:
     return values | {"counted": cycle.id}
 
 
+def objected(scene: Scene, user) -> dict:
+    """The counted result with a resident's objection awaiting its answer."""
+    values = counted(scene, user)
+    objection = scene.factory.add(Objection(cycle_id=values["counted"], filed_by_id=scene.a.residents[0].id,
+                                            text="请复核计票", created_at=utcnow()))
+    return values | {"objection": objection.id}
+
+
 def _batch(scene: Scene, typist, *, finished: bool = False) -> PaperBatch:
     """A paper batch of grid a, round 1 typed by `typist`: one ballot (round 2 too when finished)."""
     a = scene.a
@@ -517,7 +534,7 @@ def building(scene: Scene, user) -> dict:
 
 
 SETUPS = {"voting": base, "activation": activation, "public_photo": public_photo, "collecting": collecting, "review": review,
-          "finished": finished, "voted": voted, "counted": counted, "paper": paper,
+          "finished": finished, "voted": voted, "counted": counted, "objected": objected, "paper": paper,
           "own_paper_entry": own_paper_entry, "typed_twice": typed_twice, "already_voted_paper": already_voted_paper,
           "building": building}
 FOR_EACH_CALLER = {"own_paper_entry"}

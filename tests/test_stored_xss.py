@@ -50,10 +50,12 @@ from factories import valid_id_number
 from voting.audit import verify_record
 from voting.audit.chainlog import first_bad_row
 from voting.ballots.models import Ballot
+from voting.cycles.models import Cycle
 from voting.database import utcnow
 from voting.extensions import db
 from voting.proposals.models import Project
 from voting.residents.models import Resident
+from voting.results.models import Objection
 from voting.spreadsheet import FORMULA_STARTS, plain
 
 # --- The payloads --------------------------------------------------------------------------------
@@ -123,6 +125,9 @@ V = {
     "remarks": hostile("remarks", 1000, "+"),
     "comment": hostile("comment", 500, "-"),
     "approval": hostile("approval", 500, "="),
+    # the public notice (公示): a resident's objection and the staff's answer
+    "objection": hostile("objection", 2000, "@"),
+    "answer": hostile("answer", 2000, JS_URL),
 }
 # Stored but never shown on a page (the registry's phone is for staff's own records).
 NOT_SHOWN = {"csv_phone"}
@@ -428,6 +433,11 @@ def site(app, factory, runner, tmp_path) -> Site:
                    302)
         expect(typist.post(f"/paper/{batch}/finish"), 302)
     expect(staff.post(f"/cycles/{built}/manage/phase", data={"phase": "results", "reason": V["reason_closed"]}), 302)
+    expect(api.post(f"/api/v1/cycles/{built}/objections", headers=first_api, json={"text": V["objection"]}), 201)
+    objection = db.session.scalar(select(Objection.id).where(Objection.cycle_id == built))
+    expect(staff.post(f"/objections/{objection}/answer", data={f"o{objection}-text": V["answer"]}), 302)
+    db.session.get(Cycle, built).results_published_at -= timedelta(days=7)  # the public notice has run
+    db.session.commit()
     expect(staff.post(f"/cycles/{built}/manage/phase", data={"phase": "implementation"}), 302)
 
     # Building: a milestone, a payment, completion, a rating, the acceptance; an approval.
@@ -598,6 +608,7 @@ def sent_back(s: Site) -> list[tuple]:
         ("staff", "POST", f"/tracking/projects/{building}/status", {
             "to_status": "accepted", "accepted_on": today, "panel": TYPED, "remarks": TYPED}, False),
         ("resident", "POST", f"/tracking/projects/{building}/rating", {"score": "5", "comment": TYPED}, False),
+        ("resident", "POST", f"/cycles/{s.built}/objections", {"text": TYPED}, True),  # the notice has ended
         ("admin", "POST", "/tracking/ledger/ca/2025/approvals", {"amount": TYPED, "reason": TYPED}, True),
         ("grid_worker", "POST", f"/cycles/{s.open}/paper", {"grid": "x", "label": TYPED[:80]}, True),
         ("grid_worker", "POST", f"/paper/{s.batch}/entries", {"resident": TYPED, "projects": [TYPED]}, False),

@@ -55,6 +55,8 @@ WRITING_ROUTES = {
     "api.change_phase": NOW,
     "api.change_rules": NOW,
     "api.change_window": NOW,
+    "api.file_cycle_objection": NOW,  # the first objection may be the first look: it counts then
+    "api.answer_cycle_objection": NOW,
     "api.open_next_cycle": NOW,
     "api.ledger_approval": NOW,
     "api.project_milestones": NOW,
@@ -76,6 +78,8 @@ WRITING_ROUTES = {
     "cycles.rules": NOW,
     "cycles.window": NOW,
     "proposals.propose": NOW,
+    "results.object_to": NOW,
+    "results.answer": NOW,
     "residents.confirm_import": NOW,
     "residents.print_voting_codes": NOW,
     "residents.set_status": NOW,
