@@ -74,10 +74,11 @@ def test_staff_open_next_years_cycle(finished, client, auth):
 def test_the_new_cycle_keeps_last_years_rules(finished, client, auth):
     finished.method, finished.max_choices, finished.outcome_rule = "knapsack", None, "mes"
     finished.voters = "households"
+    finished.notice_days = 10
     db.session.commit()
     body = call(client, auth, "POST", "/api/v1/communities/ca/cycles", {"year": 2027}).get_json()
     assert body["rules"] == {"method": "knapsack", "min_choices": 1, "max_choices": None, "points": None,
-                             "threshold": None, "outcome_rule": "mes", "voters": "households"}
+                             "threshold": None, "outcome_rule": "mes", "voters": "households", "notice_days": 10}
 
 
 def test_the_district_admin_opens_cycles_and_may_set_the_fund(finished, client, auth):
@@ -318,7 +319,7 @@ def test_the_window_form_reads_beijing_time(collecting, client, auth):
 # --- Rules ------------------------------------------------------------------------------------
 
 RULES = {"method": "approval", "min_choices": 1, "max_choices": 3, "points": None, "threshold": None,
-         "outcome_rule": "greedy", "voters": "adults"}
+         "outcome_rule": "greedy", "voters": "adults", "notice_days": 7}
 
 
 def put_rules(client, auth, cycle, rules, username="staff-ca"):
@@ -334,6 +335,8 @@ def put_rules(client, auth, cycle, rules, username="staff-ca"):
     RULES | {"outcome_rule": "greedy-threshold", "threshold": 20},
     RULES | {"outcome_rule": "greedy-no-skip", "min_choices": 0},
     RULES | {"voters": "households"},
+    RULES | {"notice_days": 5},
+    RULES | {"notice_days": 30},
 ])
 def test_consistent_rules_are_saved(collecting, client, auth, rules):
     response = put_rules(client, auth, collecting, rules)
@@ -354,6 +357,8 @@ def test_consistent_rules_are_saved(collecting, client, auth, rules):
     ({"method": "choose_one", "max_choices": 3}, "bad_rules"),
     ({"outcome_rule": "greedy-threshold"}, "bad_rules"),    # needs its threshold
     ({"threshold": 5}, "bad_rules"),                        # threshold only for greedy-threshold
+    ({"notice_days": 4}, "out_of_range"),                   # the public notice: 5 to 30 days
+    ({"notice_days": 31}, "out_of_range"),
 ])
 def test_inconsistent_rules_change_nothing(collecting, client, auth, change, field_code):
     response = put_rules(client, auth, collecting, RULES | {"max_choices": 2} | change)
