@@ -35,8 +35,8 @@ def upgrade():
     with op.batch_alter_table('spending_entry', schema=None) as batch_op:
         batch_op.add_column(sa.Column('reverses_id', sa.Integer(), nullable=True))
         batch_op.create_unique_constraint(batch_op.f('uq_spending_entry_reverses_id'), ['reverses_id'])
-        batch_op.create_foreign_key(batch_op.f('fk_spending_entry_reverses_id_spending_entry'), 'spending_entry',
-                                    ['reverses_id'], ['id'])
+        batch_op.create_foreign_key(batch_op.f('fk_spending_entry_reverses_id_spending_entry'),
+                                    'spending_entry', ['reverses_id'], ['id'])
         batch_op.drop_constraint(batch_op.f('ck_spending_entry_amount_positive'), type_='check')
         batch_op.create_check_constraint(batch_op.f('ck_spending_entry_amount_sign'), SIGN)
 
@@ -47,7 +47,8 @@ def downgrade():
     with op.batch_alter_table('spending_entry', schema=None) as batch_op:
         batch_op.drop_constraint(batch_op.f('ck_spending_entry_amount_sign'), type_='check')
         batch_op.create_check_constraint(batch_op.f('ck_spending_entry_amount_positive'), 'amount_fen > 0')
-        batch_op.drop_constraint(batch_op.f('fk_spending_entry_reverses_id_spending_entry'), type_='foreignkey')
+        batch_op.drop_constraint(batch_op.f('fk_spending_entry_reverses_id_spending_entry'),
+                                 type_='foreignkey')
         batch_op.drop_constraint(batch_op.f('uq_spending_entry_reverses_id'), type_='unique')
         batch_op.drop_column('reverses_id')
     # An approval for one project stays, as an approval for its year (the money stays approved).

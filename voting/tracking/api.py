@@ -200,8 +200,10 @@ def ledger(code, year):
 @require_roles(Role.ADMIN)
 @transactional
 def ledger_approval(code, year):
-    """The district admin allows spending beyond the fund, or with "project" beyond that project's voted
-    cost: {"amount", "reason", "project"?} (logged)."""
+    """The admin allows spending beyond the fund or a project's cost: {"amount", "reason", "project"?}.
+
+    Without "project" the approval is for the year's fund; with it, for that funded project. Logged.
+    """
     user = acting_user()
     cycle = get_ledger_cycle(db.session, get_community(db.session, code), year)
     body = json_body()

@@ -40,7 +40,7 @@ class ProjectMoney:
         return self.spent_fen + self.committed_fen
 
     def used_after(self, paid_fen: int = 0, approved_fen: int = 0) -> int:
-        """Spent and committed after a further payment and approval (acceptance has settled it: no commitment)."""
+        """Spent and committed after a further payment and approval (once accepted: no commitment)."""
         spent = self.spent_fen + paid_fen
         if self.project.status == ProjectStatus.ACCEPTED:
             return spent

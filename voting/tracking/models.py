@@ -109,7 +109,8 @@ class SpendingEntry(db.Model):
     __tablename__ = "spending_entry"
     __table_args__ = (
         CheckConstraint("(reverses_id IS NULL AND amount_fen > 0) OR "
-                        "(reverses_id IS NOT NULL AND amount_fen < 0 AND length(note) > 0)", name="amount_sign"),
+                        "(reverses_id IS NOT NULL AND amount_fen < 0 AND length(note) > 0)",
+                        name="amount_sign"),
         CheckConstraint("length(payee) > 0", name="payee_present"),
     )
 

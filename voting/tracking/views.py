@@ -20,7 +20,9 @@ from ..geography.services import get_community
 from ..webforms import handle_form, saved
 from . import photos
 from .exports import csv_chunks, xlsx_file
-from .forms import ApprovalForm, ArchiveForm, MilestoneForm, RatingForm, ReversalForm, SpendingForm, StatusForm
+from .forms import (
+    ApprovalForm, ArchiveForm, MilestoneForm, RatingForm, ReversalForm, SpendingForm, StatusForm,
+)
 from ..reporting import dashboard as district_dashboard
 from .archive import ArchiveFilters, Page, archive_choices, archive_page, archive_rows
 from .ledger import community_ledgers, get_ledger_cycle, ledger as cycle_ledger
@@ -150,7 +152,8 @@ def _render_manage(project, status=200, reversing: int | None = None, **forms):
     forms.setdefault("reversal_form", ReversalForm(formdata=None))
     forms["status_form"].to_status.data = next_status(project)
     summary = (problems(forms["status_form"], "status") + problems(forms["milestone_form"], "milestone")
-               + problems(forms["spending_form"], "payment") + problems(forms["reversal_form"], f"entry-{reversing}"))
+               + problems(forms["spending_form"], "payment")
+               + problems(forms["reversal_form"], f"entry-{reversing}"))
     led = cycle_ledger(db.session, project.cycle)
     return render_template("tracking/manage.html", project=project, story=project_story(db.session, project),
                            ledger=led, money=led.money_of(project.id), next_status=next_status(project),
@@ -219,7 +222,8 @@ def reversal(project_id, entry_id):
         form, lambda: reverse_spending(db.session, current_user, project, entry_id, form.reason.data),
         done=lambda entry: saved(_("The payment is reversed: the reversing entry stands beside it."),
                                  url_for("tracking.manage", project_id=project.id) + f"#entry-{entry_id}"),
-        again=lambda status: _render_manage(project, status, reversing=entry_id, reversal_form=form), invalid=422)
+        again=lambda status: _render_manage(project, status, reversing=entry_id, reversal_form=form),
+        invalid=422)
 
 
 def _uploaded(files) -> list[tuple[str, bytes]]:
@@ -252,7 +256,8 @@ def _approval_form(led, form=None) -> ApprovalForm:
     """The approval form, its choices: the year's fund, or one of the year's funded projects."""
     form = form or ApprovalForm(formdata=None)
     form.project.choices = [SelectChoice("", _("The year's fund"))] + [
-        SelectChoice(str(m.project.id), _("The cost of “%(title)s”", title=m.project.title)) for m in led.projects]
+        SelectChoice(str(m.project.id), _("The cost of “%(title)s”", title=m.project.title))
+        for m in led.projects]
     return form
 
 
@@ -277,7 +282,7 @@ def ledger(code, year):
 @require_roles(Role.ADMIN)
 @transactional
 def approve(code, year):
-    """The district admin allows spending beyond the fund or a project's voted cost, with a reason (logged)."""
+    """The district admin allows spending beyond the fund or a project's cost, with a reason (logged)."""
     community = get_community(db.session, code)
     cycle = get_ledger_cycle(db.session, community, year)
     form = _approval_form(cycle_ledger(db.session, cycle), ApprovalForm())
