@@ -52,7 +52,7 @@ from voting.residents.models import Resident
 from voting.residents.services import hash_id_number, household_key
 from voting.results.models import Objection
 from voting.results.services import ensure_result
-from voting.tracking.models import Milestone, MilestonePhoto
+from voting.tracking.models import Milestone, MilestonePhoto, SpendingEntry
 from voting.tracking.progress import local_today
 
 # The callers. Every route acts on community a; the "…_other" callers belong to community b.
@@ -300,6 +300,8 @@ ROUTES = [
           form={"happened_on": TODAY, "text": "进场施工", "photos": PHOTO}),
     Route("POST", "/tracking/projects/{funded}/spending", page(302, "staff"), setup="building",
           form={"spent_on": TODAY, "amount": "1000", "payee": "某公司"}),
+    Route("POST", "/tracking/projects/{done}/spending/{payment}/reversal", page(302, "staff"), setup="building",
+          form={"reason": "录错"}),
     Route("POST", "/tracking/projects/{done}/rating", page(302, "resident"), setup="building",
           form={"score": "5", "comment": "好"}),
     Route("POST", "/tracking/ledger/{a}/{built}/approvals", page(302, "admin"), setup="building",
@@ -313,6 +315,8 @@ ROUTES = [
           form={"date": TODAY, "text": "进场施工", "photos": PHOTO}),
     Route("POST", "/api/v1/projects/{funded}/spending", api(201, "staff"), setup="building",
           json={"date": TODAY, "amount": "1000", "payee": "某公司"}),
+    Route("POST", "/api/v1/projects/{done}/spending/{payment}/reversal", api(201, "staff"), setup="building",
+          json={"reason": "录错"}),
     Route("POST", "/api/v1/projects/{done}/rating", api(201, "resident"), setup="building",
           json={"score": 5, "comment": "好"}),
     Route("POST", "/api/v1/ledger/{a}/{built}/approvals", api(201, "admin"), setup="building",
@@ -529,8 +533,9 @@ def building(scene: Scene, user) -> dict:
     milestone = factory.add(Milestone(project_id=done.id, happened_on=local_today(), text="完工"))
     name = _stored_jpeg()
     factory.add(MilestonePhoto(milestone_id=milestone.id, filename=name, width=40, height=30))
+    payment = factory.add(SpendingEntry(project_id=done.id, spent_on=local_today(), amount_fen=1000_00, payee="某公司"))
     return base(scene, user) | {"built": cycle.year, "funded": funded.id, "done": done.id,
-                                "milestone_photo": name}
+                                "milestone_photo": name, "payment": payment.id}
 
 
 SETUPS = {"voting": base, "activation": activation, "public_photo": public_photo, "collecting": collecting, "review": review,

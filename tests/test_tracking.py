@@ -291,14 +291,16 @@ def test_spending_is_recorded_and_the_ledger_adds_up(built, client, auth):
     response = pay(client, headers, built.started, "18000.50", note="预付款")
     assert response.status_code == 201
     assert response.get_json() | {"id": 0} == {"id": 0, "date": local_today().isoformat(), "amount": "18000.50",
-                                              "payee": "湖南某建设公司", "note": "预付款", "approval": None}
+                                              "payee": "湖南某建设公司", "note": "预付款", "approval": None,
+                                              "reverses": None, "reversed_by": None}
     assert pay(client, headers, built.done, 50_000).status_code == 201
     ledger = client.get("/api/v1/ledger/ca/2025").get_json()
     # Allocated: 80,000 + 60,000 + 50,000. Committed: what the projects still owe.
-    assert ledger | {"projects": [], "approvals": []} == {
+    assert ledger | {"projects": [], "approvals": [], "spending": []} == {
         "community": "ca", "year": 2025, "fund": "200000.00", "approved_beyond_fund": "0.00",
         "allocated": "190000.00", "spent": "68000.50", "committed": "121999.50", "remaining": "10000.00",
-        "projects": [], "approvals": []}
+        "projects": [], "approvals": [], "spending": []}
+    assert [e["amount"] for e in ledger["spending"]] == ["18000.50", "50000.00"]
     assert [p["spent"] for p in ledger["projects"]] == ["0.00", "18000.50", "50000.00"]
     page = client.get("/tracking/ledger/ca/2025").get_data(as_text=True)
     assert "68,000.50" in page and "10,000" in page and "湖南某建设公司" in page
@@ -331,42 +333,56 @@ def test_bad_spending_saves_nothing(built, client, auth, amount, day_offset, pay
 
 
 def test_spending_beyond_the_fund_needs_the_admins_approval(built, client, auth):
-    staff = auth.headers("staff-ca")
-    assert pay(client, staff, built.done, 150_000).status_code == 201
-    refused = pay(client, staff | EN, built.started, "50000.01")
-    assert refused.status_code == 422 and refused.get_json()["error"]["code"] == "over_fund"
-    assert "approval" in refused.get_json()["error"]["message"]
+    """Allocated 190,000 of 200,000: a project may pass its voted cost by what the admin approves for
+    it, and the year may pass the fund (spent and committed) only by what the admin approves for the year."""
+    staff, admin = auth.headers("staff-ca"), auth.headers("admin")
+    assert pay(client, staff, built.started, 60_000).status_code == 201
+    over_cost = pay(client, staff | EN, built.started, "0.01")
+    assert over_cost.status_code == 422 and over_cost.get_json()["error"]["code"] == "over_cost"
+    assert "approval" in over_cost.get_json()["error"]["message"]
     assert rows(SpendingEntry) == {"spending_entry": 1}
-    assert pay(client, staff, built.started, 50_000).status_code == 201   # exactly the fund is fine
+
+    # 15,000 beyond the cost of a project does not fit in the 10,000 the year has free.
+    approve = "/api/v1/ledger/ca/2025/approvals"
+    refused = client.post(approve, json={"amount": "15000", "reason": "材料涨价", "project": built.started.id},
+                          headers=admin | EN)
+    assert refused.status_code == 422 and refused.get_json()["error"]["code"] == "over_fund"
+    assert "Approve spending beyond the year's fund first" in refused.get_json()["error"]["message"]
+    assert rows(FundApproval) == {"fund_approval": 0}
 
     # Staff cannot approve their own overrun; the admin can, with a reason.
-    assert client.post("/api/v1/ledger/ca/2025/approvals", json={"amount": "8000", "reason": "材料涨价"},
-                       headers=staff).status_code == 403
-    admin = auth.headers("admin")
-    assert client.post("/api/v1/ledger/ca/2025/approvals", json={"amount": "8000", "reason": " "},
+    assert client.post(approve, json={"amount": "8000", "reason": "材料涨价"}, headers=staff).status_code == 403
+    assert client.post(approve, json={"amount": "8000", "reason": " "},
                        headers=admin).get_json()["error"]["code"] == "missing_reason"
-    approved = client.post("/api/v1/ledger/ca/2025/approvals", json={"amount": "8000", "reason": "材料涨价，经区里审定"},
-                           headers=admin)
+    year = client.post(approve, json={"amount": "5000", "reason": "区财政追加"}, headers=admin)
+    assert year.status_code == 201 and year.get_json()["project"] is None
+    approved = client.post(approve, json={"amount": "15000", "reason": "材料涨价，经区里审定",
+                                          "project": built.started.id}, headers=admin)
     assert approved.status_code == 201 and approved.get_json()["approved_by"] == "admin"
-    approval = db.session.scalar(select(FundApproval))
-    assert approval.approved_by.username == "admin" and approval.reason == "材料涨价，经区里审定"
+    approval = db.session.get(FundApproval, approved.get_json()["id"])
+    assert approval.project_id == built.started.id and approval.reason == "材料涨价，经区里审定"
     assert approval.approved_at is not None
 
-    over = pay(client, staff, built.started, 8_000)
+    over = pay(client, staff, built.started, 15_000)
     assert over.status_code == 201 and over.get_json()["approval"] == approval.id
-    assert pay(client, staff, built.started, "0.01").get_json()["error"]["code"] == "over_fund"
+    assert pay(client, staff, built.started, "0.01").get_json()["error"]["code"] == "over_cost"
     ledger = client.get("/api/v1/ledger/ca/2025").get_json()
-    assert ledger["spent"] == "208000.00" and ledger["approved_beyond_fund"] == "8000.00"
-    assert ledger["approvals"][0]["reason"] == "材料涨价，经区里审定"
-    logged = db.session.scalar(select(ActionLogEntry).where(ActionLogEntry.action == "tracking.approve_beyond_fund"))
+    # Spent 75,000; committed 80,000 + 50,000: 205,000 of a fund of 200,000 and 5,000 approved.
+    assert ledger["spent"] == "75000.00" and ledger["approved_beyond_fund"] == "5000.00"
+    assert ledger["remaining"] == "-5000.00"
+    assert [p["approved_beyond_cost"] for p in ledger["projects"]] == ["0.00", "15000.00", "0.00"]
+    assert {a["reason"] for a in ledger["approvals"]} == {"区财政追加", "材料涨价，经区里审定"}
+    logged = db.session.scalar(select(ActionLogEntry).where(ActionLogEntry.action == "tracking.approve_beyond_cost"))
     assert logged.actor == "admin" and "材料涨价" in logged.detail
+    assert db.session.scalar(select(ActionLogEntry).where(ActionLogEntry.action == "tracking.approve_beyond_fund"))
     page = client.get("/tracking/ledger/ca/2025", headers={"Accept-Language": "en"}).get_data(as_text=True)
-    assert "beyond the fund, approved" in page and "材料涨价，经区里审定" in page
+    assert "beyond the voted cost, approved" in page and "材料涨价，经区里审定" in page
+    assert "covered by the district admin" in page
 
 
 @pytest.mark.server
 def test_simultaneous_payments_cannot_overspend_the_fund(built, auth, live_server):
-    """Ten payments of 30,000 at once against 200,000: the cycle row is locked, so exactly six fit."""
+    """Ten payments of 10,000 at once against a project of 60,000: the cycle row is locked, so exactly six fit."""
     import http.client
     import json
     import threading
@@ -374,7 +390,7 @@ def test_simultaneous_payments_cannot_overspend_the_fund(built, auth, live_serve
 
     token = auth.token("staff-ca")
     base = urlsplit(live_server(workers=3))
-    body = json.dumps({"date": local_today().isoformat(), "amount": "30000", "payee": "某公司"})
+    body = json.dumps({"date": local_today().isoformat(), "amount": "10000", "payee": "某公司"})
     barrier, statuses, path = threading.Barrier(10), [], f"/api/v1/projects/{built.started.id}/spending"
 
     def send():
@@ -393,11 +409,11 @@ def test_simultaneous_payments_cannot_overspend_the_fund(built, auth, live_serve
     assert sorted(statuses) == [201] * 6 + [422] * 4
     db.session.rollback()  # a fresh snapshot: the server wrote in other connections
     total = db.session.scalar(select(func.sum(SpendingEntry.amount_fen)))
-    assert total == 180_000 * 100
+    assert total == 60_000 * 100
 
 
 def test_the_fund_of_another_year_or_community_is_separate(built, client, auth):
-    assert pay(client, auth.headers("staff-ca"), built.done, 200_000).status_code == 201
+    assert pay(client, auth.headers("staff-ca"), built.done, 50_000).status_code == 201
     assert client.get("/api/v1/ledger/cb/2025").get_json()["spent"] == "0.00"
 
 
@@ -430,11 +446,22 @@ def test_closed_cycles_are_archived(built, client, auth):
 def test_admin_approval_page(built, client, auth):
     auth.login("admin")
     page = client.get("/tracking/ledger/ca/2025", headers={"Accept-Language": "en"}).get_data(as_text=True)
-    assert "Approve spending beyond the fund" in page
+    assert "Approve spending beyond the fund or a project" in page
+    assert f'<option value="{built.started.id}">The cost of “ca道路修补”</option>' in page
     refused = client.post("/tracking/ledger/ca/2025/approvals", data={"amount": "-5", "reason": "x"})
     assert refused.status_code == 422 and rows(FundApproval) == {"fund_approval": 0}
+    unknown = client.post("/tracking/ledger/ca/2025/approvals", data={"project": "99999", "amount": "5", "reason": "x"})
+    assert unknown.status_code == 422 and rows(FundApproval) == {"fund_approval": 0}
+    too_much = client.post("/tracking/ledger/ca/2025/approvals", headers=EN,
+                           data={"project": str(built.started.id), "amount": "10000.01", "reason": "材料涨价"})
+    assert too_much.status_code == 422 and "beyond the year&#39;s fund first" in too_much.get_data(as_text=True)
+    assert rows(FundApproval) == {"fund_approval": 0}
     done = client.post("/tracking/ledger/ca/2025/approvals", data={"amount": "5000", "reason": "追加"})
     assert done.status_code == 302 and rows(FundApproval) == {"fund_approval": 1}
+    for_project = client.post("/tracking/ledger/ca/2025/approvals",
+                              data={"project": str(built.started.id), "amount": "15000", "reason": "材料涨价"})
+    assert for_project.status_code == 302
+    assert db.session.scalar(select(FundApproval.project_id).order_by(FundApproval.id.desc())) == built.started.id
 
 
 # --- Ratings -----------------------------------------------------------------------------------------

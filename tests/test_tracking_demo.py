@@ -14,7 +14,8 @@ from voting.cycles.models import Cycle
 from voting.extensions import db
 from voting.geography.models import Community, SubDistrict
 from voting.proposals.models import Project
-from voting.tracking.models import Acceptance, ProjectRating, SpendingEntry
+from voting.tracking.ledger import ledger
+from voting.tracking.models import Acceptance, FundApproval, ProjectRating, SpendingEntry
 from voting.tracking.progress import local_today
 
 PASSWORD = "Demo-Pass-1"
@@ -68,6 +69,13 @@ def test_the_demo_money_is_consistent(demo):
     paid = dict(db.session.execute(
         select(SpendingEntry.project_id, func.sum(SpendingEntry.amount_fen)).group_by(SpendingEntry.project_id)).all())
     assert all(paid[p.id] == p.cost_fen for p in accepted)        # acceptance settles the account
+    # Within what residents chose: no project paid past its voted cost, no year past its fund with
+    # what is committed (the demo needs no approval, and records none).
+    costs = dict(db.session.execute(select(Project.id, Project.cost_fen)).all())
+    assert all(total <= costs[project_id] for project_id, total in paid.items())
+    assert db.session.scalar(select(func.count()).select_from(FundApproval)) == 0
+    for cycle in db.session.scalars(select(Cycle).where(Cycle.id.in_(spent))):
+        assert ledger(db.session, cycle).remaining_fen >= 0
     assert db.session.scalar(select(func.count()).select_from(Acceptance)) == len(accepted)
     assert db.session.scalar(select(func.count()).select_from(ProjectRating)) > 0
     phases = dict(db.session.execute(select(Cycle.year, Cycle.phase).distinct()).all())

@@ -63,6 +63,7 @@ WRITING_ROUTES = {
     "api.project_rating": NOW,
     "api.project_spending": NOW,
     "api.project_status": NOW,
+    "api.spending_reversal": NOW,
     "api.review": NOW,
     "api.submit": NOW,
     "api.upload_photos": NOW,
@@ -87,6 +88,7 @@ WRITING_ROUTES = {
     "tracking.change_status": NOW,
     "tracking.milestone": NOW,
     "tracking.rate": NOW,
+    "tracking.reversal": NOW,
     "tracking.spending": NOW,
 }
 

@@ -1,5 +1,5 @@
 """JSON routes: the list of funded and completed projects (SPEC §5), a project's story, recording
-progress, the fund ledger."""
+progress, reversing a wrong payment, the fund ledger and the district admin's approvals."""
 from __future__ import annotations
 
 from datetime import date
@@ -14,13 +14,13 @@ from ..enums import Role
 from ..extensions import db
 from ..geography.services import get_community
 from ..money import yuan
-from ..validation import InvalidField, date_value, text_or_none, yuan_value
+from ..validation import InvalidField, date_value, int_value, text_or_none, yuan_value
 from . import photos as photo_files
 from .archive import api_projects
 from .ledger import Ledger, get_ledger_cycle, ledger as cycle_ledger
 from .progress import (
     add_milestone, advance_status, approve_overrun, funded_on, project_for_staff, rate_project, record_spending,
-    tracked_project,
+    reverse_spending, tracked_project,
 )
 from .story import project_story
 
@@ -46,6 +46,11 @@ def _amount(body: dict, key: str = "amount") -> int:
 
 def _text(body: dict, key: str) -> str | None:
     return text_or_none(body.get(key), key, key)
+
+
+def _project_id(body: dict) -> int | None:
+    """The optional "project" of an approval: a project's id; absent or null for the year's fund."""
+    return int_value(body.get("project"), "project", "project", minimum=1, maximum=2**31 - 1, required=False)
 
 
 def project_item(project, year: int, community_code: str) -> dict:
@@ -92,8 +97,10 @@ def _milestone(event) -> dict:
 
 
 def _entry(entry) -> dict:
+    """A payment, or a reversal (negative amount, `reverses` the payment, its reason in `note`)."""
     return {"id": entry.id, "date": entry.spent_on.isoformat(), "amount": yuan(entry.amount_fen),
-            "payee": entry.payee, "note": entry.note, "approval": entry.approval_id}
+            "payee": entry.payee, "note": entry.note, "approval": entry.approval_id,
+            "reverses": entry.reverses_id, "reversed_by": entry.reversal.id if entry.reversal else None}
 
 
 @bp.post("/projects/<int:project_id>/status")
@@ -143,6 +150,17 @@ def project_spending(project_id):
     return jsonify(_entry(entry)), 201
 
 
+@bp.post("/projects/<int:project_id>/spending/<int:entry_id>/reversal")
+@require_roles(Role.STAFF)
+@transactional
+def spending_reversal(project_id, entry_id):
+    """Cancel a wrong payment by a reversing entry: {"reason"}; 409 if reversed already or a reversal."""
+    user = acting_user()
+    project = project_for_staff(db.session, user, project_id)
+    entry = reverse_spending(db.session, user, project, entry_id, _text(json_body(), "reason"))
+    return jsonify(_entry(entry)), 201
+
+
 @bp.post("/projects/<int:project_id>/rating")
 @require_roles(Role.RESIDENT)
 @transactional
@@ -161,8 +179,10 @@ def ledger_body(led: Ledger) -> dict:
         "committed": yuan(led.committed_fen), "spent": yuan(led.spent_fen), "remaining": yuan(led.remaining_fen),
         "projects": [{"id": m.project.id, "title": m.project.title, "status": m.project.status,
                       "cost": yuan(m.project.cost_fen or 0), "spent": yuan(m.spent_fen),
-                      "committed": yuan(m.committed_fen)} for m in led.projects],
-        "approvals": [{"id": a.id, "amount": yuan(a.amount_fen), "reason": a.reason,
+                      "committed": yuan(m.committed_fen), "approved_beyond_cost": yuan(m.approved_fen)}
+                     for m in led.projects],
+        "spending": [_entry(e) | {"project": e.project_id} for e in led.entries],
+        "approvals": [{"id": a.id, "project": a.project_id, "amount": yuan(a.amount_fen), "reason": a.reason,
                        "approved_by": a.approved_by.username, "approved_at": iso(a.approved_at)}
                       for a in led.approvals],
     }
@@ -180,10 +200,15 @@ def ledger(code, year):
 @require_roles(Role.ADMIN)
 @transactional
 def ledger_approval(code, year):
-    """The district admin allows spending beyond the fund: {"amount", "reason"} (logged)."""
+    """The admin allows spending beyond the fund or a project's cost: {"amount", "reason", "project"?}.
+
+    Without "project" the approval is for the year's fund; with it, for that funded project. Logged.
+    """
     user = acting_user()
     cycle = get_ledger_cycle(db.session, get_community(db.session, code), year)
     body = json_body()
-    approval = approve_overrun(db.session, user, cycle, _amount(body), _text(body, "reason"))
-    return jsonify(id=approval.id, amount=yuan(approval.amount_fen), reason=approval.reason,
+    approval = approve_overrun(db.session, user, cycle, _amount(body), _text(body, "reason"),
+                               _project_id(body))
+    return jsonify(id=approval.id, project=approval.project_id, amount=yuan(approval.amount_fen),
+                   reason=approval.reason,
                    approved_by=user.username, approved_at=iso(approval.approved_at)), 201

@@ -80,8 +80,16 @@ class RatingForm(FlaskForm):
     comment = TextAreaField(_l("Comment (optional)"), render_kw={"maxlength": 500, "rows": 3})
 
 
+class ReversalForm(FlaskForm):
+    """Cancel a wrong payment: a reversing entry with the reason."""
+
+    reason = StringField(_l("Why is this payment reversed?"), render_kw={"required": True, "maxlength": 500})
+
+
 class ApprovalForm(FlaskForm):
-    amount = YuanField(_l("Allow this much beyond the fund (yuan)"),
+    project = SelectField(_l("Beyond what"), default="", choices=[],
+                          description=_l("The year's fund, or the voted cost of one project."))
+    amount = YuanField(_l("Allow this much beyond it (yuan)"),
                        render_kw={"required": True, "inputmode": "decimal", "autocomplete": "off"})
     reason = TextAreaField(_l("Reason (kept in the record)"), render_kw={"required": True, "maxlength": 500,
                                                                        "rows": 3})

@@ -1,4 +1,11 @@
-"""A community-year's fund: allocated to projects, committed, spent, and what remains free."""
+"""A community-year's fund: allocated to projects, committed, spent, and what remains free.
+
+Committed money is what a funded project may still be paid: its voted cost plus what the district
+admin approved beyond it for that project, less what it was paid, until its acceptance settles the
+account (then nothing). Spent and committed together are what the year has used; payments and
+approvals are checked against it (`tracking.progress`), so the remaining money goes below zero only
+as far as the district admin's approvals beyond the year's fund cover.
+"""
 from __future__ import annotations
 
 from collections import defaultdict
@@ -21,6 +28,23 @@ class ProjectMoney:
     project: Project
     spent_fen: int
     committed_fen: int
+    approved_fen: int = 0      # approved beyond the voted cost, for this project
+
+    @property
+    def limit_fen(self) -> int:
+        """What the project may be paid: its voted cost and what was approved beyond it."""
+        return (self.project.cost_fen or 0) + self.approved_fen
+
+    @property
+    def used_fen(self) -> int:
+        return self.spent_fen + self.committed_fen
+
+    def used_after(self, paid_fen: int = 0, approved_fen: int = 0) -> int:
+        """Spent and committed after a further payment and approval (once accepted: no commitment)."""
+        spent = self.spent_fen + paid_fen
+        if self.project.status == ProjectStatus.ACCEPTED:
+            return spent
+        return max(self.limit_fen + approved_fen, spent)
 
 
 @dataclass(frozen=True)
@@ -39,7 +63,16 @@ class Ledger:
 
     @property
     def approved_fen(self) -> int:
-        return sum(a.amount_fen for a in self.approvals)
+        """Approved beyond the year's fund (approvals for one project are the project's)."""
+        return sum(a.amount_fen for a in self.approvals if a.project_id is None)
+
+    @property
+    def used_fen(self) -> int:
+        """Spent and committed."""
+        return self.spent_fen + self.committed_fen
+
+    def money_of(self, project_id: int) -> ProjectMoney | None:
+        return next((m for m in self.projects if m.project.id == project_id), None)
 
     @property
     def allocated_fen(self) -> int:
@@ -85,20 +118,38 @@ def get_ledger_cycle(session, community: Community, year: int) -> Cycle:
 def ledger(session, cycle: Cycle) -> Ledger:
     projects = list(session.scalars(
         select(Project).where(Project.cycle_id == cycle.id, Project.status.in_(PROGRESS)).order_by(Project.id)))
-    entries = list(session.scalars(
+    entries = beside_reversals(session.scalars(
         select(SpendingEntry).join(Project).where(Project.cycle_id == cycle.id)
-        .options(selectinload(SpendingEntry.project)).order_by(SpendingEntry.spent_on, SpendingEntry.id)))
+        .options(selectinload(SpendingEntry.project), selectinload(SpendingEntry.approval),
+                 selectinload(SpendingEntry.reversal))))
     approvals = list(session.scalars(
-        select(FundApproval).where(FundApproval.cycle_id == cycle.id).options(selectinload(FundApproval.approved_by))
+        select(FundApproval).where(FundApproval.cycle_id == cycle.id)
+        .options(selectinload(FundApproval.approved_by), selectinload(FundApproval.project))
         .order_by(FundApproval.id)))
-    spent = defaultdict(int)
+    spent, approved = defaultdict(int), defaultdict(int)
     for entry in entries:
         spent[entry.project_id] += entry.amount_fen
+    for approval in approvals:
+        if approval.project_id is not None:
+            approved[approval.project_id] += approval.amount_fen
     money = [
-        ProjectMoney(p, spent[p.id], 0 if p.status == ProjectStatus.ACCEPTED else max((p.cost_fen or 0) - spent[p.id], 0))
+        ProjectMoney(p, spent[p.id], 0 if p.status == ProjectStatus.ACCEPTED
+                     else max((p.cost_fen or 0) + approved[p.id] - spent[p.id], 0), approved[p.id])
         for p in projects
     ]
     return Ledger(cycle, money, entries, approvals)
+
+
+def beside_reversals(entries) -> list[SpendingEntry]:
+    """The entries by date, each reversal right after the payment it cancels."""
+    entries = list(entries)
+    by_id = {e.id: e for e in entries}
+
+    def place(entry: SpendingEntry) -> tuple:
+        payment = by_id.get(entry.reverses_id, entry)
+        return (payment.spent_on, payment.id, entry.reverses_id is not None)
+
+    return sorted(entries, key=place)
 
 
 def community_ledgers(session, community: Community) -> list[Ledger]:

@@ -2,8 +2,10 @@
 
 A funded project moves forward only: funded → in_progress → completed → accepted (验收), each step
 logged (`ProgressChange`). Staff of the community record milestones (with photos) and spending
-entries against the year's fund; spending beyond the fund needs the district admin's approval
-(`FundApproval`). On acceptance an `Acceptance` record says who accepted it, when, with what
+entries against the year's fund. Spending beyond a project's voted cost, or beyond the year's fund,
+needs the district admin's approval (`FundApproval`: for one project, or for the year). A wrong
+payment is corrected by a reversal, an entry of the opposite amount linked to the one it cancels
+(never by deletion). On acceptance an `Acceptance` record says who accepted it, when, with what
 remarks. Residents of the community rate a completed project once (`ProjectRating`).
 """
 from datetime import date, datetime
@@ -76,7 +78,8 @@ class MilestonePhoto(db.Model):
 
 
 class FundApproval(db.Model):
-    """The district admin's explicit approval to spend beyond a community-year's fund."""
+    """The district admin's explicit approval to spend beyond a community-year's fund (no project),
+    or beyond one funded project's voted cost (`project_id`)."""
 
     __tablename__ = "fund_approval"
     __table_args__ = (
@@ -86,21 +89,28 @@ class FundApproval(db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     cycle_id: Mapped[int] = mapped_column(ForeignKey("cycle.id"), index=True)
+    # Set for an approval beyond one project's voted cost; None: beyond the year's fund.
+    project_id: Mapped[int | None] = mapped_column(ForeignKey("project.id"), index=True)
     amount_fen: Mapped[int] = mapped_column(BigInteger)
     reason: Mapped[str] = mapped_column(String(500))
     approved_by_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"))
     approved_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     cycle: Mapped[Cycle] = relationship()
+    project: Mapped[Project | None] = relationship()
     approved_by: Mapped[User] = relationship()
 
 
 class SpendingEntry(db.Model):
-    """Money paid out of the fund for a project."""
+    """Money paid out of the fund for a project, or the reversal of such a payment: the opposite
+    amount, linked to the payment it cancels (once: `reverses_id` is unique), with its reason in
+    `note`."""
 
     __tablename__ = "spending_entry"
     __table_args__ = (
-        CheckConstraint("amount_fen > 0", name="amount_positive"),
+        CheckConstraint("(reverses_id IS NULL AND amount_fen > 0) OR "
+                        "(reverses_id IS NOT NULL AND amount_fen < 0 AND length(note) > 0)",
+                        name="amount_sign"),
         CheckConstraint("length(payee) > 0", name="payee_present"),
     )
 
@@ -110,13 +120,18 @@ class SpendingEntry(db.Model):
     amount_fen: Mapped[int] = mapped_column(BigInteger)
     payee: Mapped[str] = mapped_column(String(120))
     note: Mapped[str] = mapped_column(String(500), default="")
-    # Set when the entry took the year's spending beyond the fund: the approval that allowed it.
+    # Set when the entry took its project beyond its voted cost, or the year beyond the fund: the
+    # approval that allowed it.
     approval_id: Mapped[int | None] = mapped_column(ForeignKey("fund_approval.id"))
+    # Set on a reversal: the payment it cancels (a payment is reversed at most once).
+    reverses_id: Mapped[int | None] = mapped_column(ForeignKey("spending_entry.id"), unique=True)
     recorded_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     project: Mapped[Project] = relationship()
     approval: Mapped[FundApproval | None] = relationship()
+    reverses: Mapped["SpendingEntry | None"] = relationship(remote_side=[id], back_populates="reversal")
+    reversal: Mapped["SpendingEntry | None"] = relationship(back_populates="reverses")
 
 
 class Acceptance(db.Model):

@@ -1,5 +1,6 @@
-"""Recording a funded project's progress: its status, milestones, spending against the fund, the
-district admin's approvals beyond the fund, and residents' ratings; who may record them.
+"""Recording a funded project's progress: its status, milestones, spending against the fund and its
+reversals, the district admin's approvals beyond a project's voted cost or the year's fund, and
+residents' ratings; who may record them.
 
 Services take the session and the acting user, check scope and rules, write, flush and raise
 named errors; they never commit.
@@ -25,7 +26,7 @@ from ..proposals.models import Project
 from ..residents.models import Resident
 from ..validation import InvalidField, text_value
 from . import photos as photo_files
-from .ledger import cycle_spent
+from .ledger import Ledger, ledger
 from .models import (
     DONE, PROGRESS, Acceptance, FundApproval, Milestone, MilestonePhoto, ProgressChange, ProjectRating,
     SpendingEntry,
@@ -181,14 +182,23 @@ def add_milestone(session, user, project: Project, happened_on: date | None, tex
     return milestone
 
 
+def _lock_cycle(session, cycle_id: int) -> Cycle:
+    """Lock the cycle's row: payments, reversals and approvals of a year queue there, so two at once
+    cannot both fit in the same room."""
+    return session.execute(select(Cycle).where(Cycle.id == cycle_id).with_for_update()).scalar_one()
+
+
 def record_spending(session, user, project: Project, spent_on: date | None, amount_fen: int | None,
                     payee: str | None, note: str | None) -> SpendingEntry:
     """Record money paid for the project out of its year's fund.
 
-    The cycle row is locked first so that two payments at once cannot both fit in the same room.
+    Two limits, read after locking the cycle's row: the project's voted cost (plus what the district
+    admin approved beyond it for this project), and the year's fund (plus what the admin approved
+    beyond it) against what the year has spent and committed (`ledger`).
 
-    :raises Invalid: `bad_amount` (zero or negative), a missing or wrong date, a missing payee,
-        `over_fund` when the year's spending would pass the fund and the admin's approvals.
+    :raises Invalid: `bad_amount` (zero or negative), a missing or wrong date, a missing payee;
+        `over_cost` when the project's spending would pass its voted cost and its approvals;
+        `over_fund` when the year's spent and committed money would pass the fund and its approvals.
     :raises Conflict: when the cycle is closed.
     """
     _check_open(project)
@@ -199,22 +209,28 @@ def record_spending(session, user, project: Project, spent_on: date | None, amou
     _check_day(spent_on, project, "spent_on")
     payee = text_value(payee, "payee", _("The payee"), max_length=MAX_PAYEE, required=True)
     note = text_value(note, "note", _("The note"), max_length=MAX_NOTE, required=False) or ""
-    cycle = session.execute(select(Cycle).where(Cycle.id == project.cycle_id).with_for_update()).scalar_one()
-    spent = cycle_spent(session, cycle.id)
-    approvals = list(session.scalars(
-        select(FundApproval).where(FundApproval.cycle_id == cycle.id).order_by(FundApproval.id)
-    ))
-    limit = cycle.fund_fen + sum(a.amount_fen for a in approvals)
-    after = spent + amount_fen
-    if after > limit:
+    led = ledger(session, _lock_cycle(session, project.cycle_id))
+    cycle, money = led.cycle, led.money_of(project.id)
+    project_after = money.spent_fen + amount_fen
+    if project_after > money.limit_fen:
         raise InvalidField(
             "amount",
-            _("This payment would bring the %(year)d spending to ¥%(after)s, beyond the fund of ¥%(limit)s. "
-              "Spending beyond the fund needs the district admin's approval first.",
-              year=cycle.year, after=yuan_grouped(after), limit=yuan_grouped(limit)),
+            _("This payment would bring the spending on “%(title)s” to ¥%(after)s, beyond the ¥%(limit)s "
+              "it may be paid (the cost residents voted for, and any amount the district admin approved "
+              "for it). Spending beyond a project's voted cost needs the district admin's approval for "
+              "this project first.",
+              title=project.title, after=yuan_grouped(project_after), limit=yuan_grouped(money.limit_fen)),
+            "over_cost")
+    year_after = led.used_fen - money.used_fen + money.used_after(paid_fen=amount_fen)
+    if year_after > led.used_fen and year_after > led.limit_fen:
+        raise InvalidField(
+            "amount",
+            _("This payment would bring the %(year)d spending and commitments to ¥%(after)s, beyond the fund "
+              "of ¥%(limit)s. Spending beyond the fund needs the district admin's approval first.",
+              year=cycle.year, after=yuan_grouped(year_after), limit=yuan_grouped(led.limit_fen)),
             "over_fund")
     entry = SpendingEntry(project_id=project.id, spent_on=spent_on, amount_fen=amount_fen, payee=payee, note=note,
-                          approval_id=approvals[-1].id if after > cycle.fund_fen else None,
+                          approval_id=_approval_used(led, project, project_after, year_after),
                           recorded_by_id=user.id)
     session.add(entry)
     session.flush()
@@ -223,22 +239,94 @@ def record_spending(session, user, project: Project, spent_on: date | None, amou
     return entry
 
 
-def approve_overrun(session, admin, cycle: Cycle, amount_fen: int | None, reason: str | None) -> FundApproval:
-    """The district admin allows spending beyond a community-year's fund (logged with reason and time).
+def _approval_used(led: Ledger, project: Project, project_after: int, year_after: int) -> int | None:
+    """The approval a payment relies on: the project's latest when it passes the voted cost, else the
+    year's latest when the year's spent and committed money passes the fund."""
+    if project_after > (project.cost_fen or 0):
+        return max(a.id for a in led.approvals if a.project_id == project.id)
+    if year_after > led.fund_fen:
+        return max((a.id for a in led.approvals if a.project_id is None), default=None)
+    return None
+
+
+def reverse_spending(session, user, project: Project, entry_id: int, reason: str | None) -> SpendingEntry:
+    """Cancel a wrong payment of the project by a reversal: a new entry of the opposite amount,
+    dated today, linked to the payment, with the reason (logged). Nothing is deleted.
+
+    :raises Invalid: `missing_reason` without a reason (or `too_long`).
+    :raises NotFound: `unknown_entry` when the payment is not one of this project's.
+    :raises Conflict: `is_reversal` for a reversal; `already_reversed` for a payment reversed before
+        (also refused by the database's unique `reverses_id` when two arrive at once); `cycle_closed`.
+    """
+    _check_open(project)
+    reason = text_value(reason, "reason", _("The reason"), max_length=MAX_NOTE, required=True)
+    _lock_cycle(session, project.cycle_id)
+    payment = session.get(SpendingEntry, entry_id)
+    if payment is None or payment.project_id != project.id:
+        raise NotFound(_("This project has no payment %(id)s.", id=entry_id), "unknown_entry")
+    if payment.reverses_id is not None:
+        raise Conflict(_("This entry is itself a reversal; it cannot be reversed. Record the payment again "
+                         "if it was right."), "is_reversal")
+    already = _("This payment was reversed already; a payment is reversed once.")
+    if session.scalar(select(SpendingEntry.id).where(SpendingEntry.reverses_id == payment.id)) is not None:
+        raise Conflict(already, "already_reversed")
+    reversal = SpendingEntry(project_id=project.id, spent_on=local_today(), amount_fen=-payment.amount_fen,
+                             payee=payment.payee, note=reason, reverses_id=payment.id, recorded_by_id=user.id)
+    try:
+        with session.begin_nested():
+            session.add(reversal)
+    except IntegrityError:
+        raise Conflict(already, "already_reversed") from None
+    log_action(session, user, "tracking.reversal", project.cycle.community, project=project.id,
+               entry=reversal.id, reverses=payment.id, amount_fen=reversal.amount_fen, reason=reason)
+    return reversal
+
+
+def approve_overrun(session, admin, cycle: Cycle, amount_fen: int | None, reason: str | None,
+                    project_id: int | None = None) -> FundApproval:
+    """The district admin allows spending beyond a community-year's fund, or (with `project_id`)
+    beyond one funded project's voted cost; logged with reason and time.
+
+    An approval for a project commits its amount at once, so it is refused when the year's spent and
+    committed money would then pass the fund and the approvals beyond it (approve the year first).
 
     :raises Forbidden: when the user is not the district admin.
-    :raises Invalid: a zero or negative amount, a missing reason.
+    :raises Invalid: a zero or negative amount, a missing reason; `unknown_project` for a project
+        that is not a funded project of this cycle; `over_fund` as above.
+    :raises Conflict: when the cycle is closed.
     """
     require_overrun_approver(admin)
+    if cycle.phase == Phase.CLOSED:
+        raise Conflict(_("The %(year)d cycle is closed; its records are archived and no longer change.",
+                         year=cycle.year), "cycle_closed")
     if amount_fen is None or amount_fen <= 0:
         raise InvalidField("amount", _("The amount must be more than zero."), "bad_amount")
     reason = text_value(reason, "reason", _("The reason"), max_length=MAX_REASON, required=True)
-    approval = FundApproval(cycle_id=cycle.id, amount_fen=amount_fen, reason=reason, approved_by_id=admin.id,
-                            approved_at=_now())
+    project = None
+    if project_id is not None:
+        project = session.get(Project, project_id)
+        if project is None or project.cycle_id != cycle.id or project.status not in PROGRESS:
+            raise InvalidField("project", _("Choose a project this year's vote funded."), "unknown_project")
+        led = ledger(session, _lock_cycle(session, cycle.id))
+        money = led.money_of(project.id)
+        year_after = led.used_fen - money.used_fen + money.used_after(approved_fen=amount_fen)
+        if year_after > led.used_fen and year_after > led.limit_fen:
+            raise InvalidField(
+                "amount",
+                _("With this approval the %(year)d spending and commitments would come to ¥%(after)s, beyond "
+                  "the fund of ¥%(limit)s. Approve spending beyond the year's fund first.",
+                  year=cycle.year, after=yuan_grouped(year_after), limit=yuan_grouped(led.limit_fen)),
+                "over_fund")
+    approval = FundApproval(cycle_id=cycle.id, project_id=project_id, amount_fen=amount_fen, reason=reason,
+                            approved_by_id=admin.id, approved_at=_now())
     session.add(approval)
     session.flush()
-    log_action(session, admin, "tracking.approve_beyond_fund", cycle.community, year=cycle.year,
-               approval=approval.id, amount_fen=amount_fen, reason=reason)
+    if project is None:
+        log_action(session, admin, "tracking.approve_beyond_fund", cycle.community, year=cycle.year,
+                   approval=approval.id, amount_fen=amount_fen, reason=reason)
+    else:
+        log_action(session, admin, "tracking.approve_beyond_cost", cycle.community, year=cycle.year,
+                   project=project.id, approval=approval.id, amount_fen=amount_fen, reason=reason)
     return approval
 
 

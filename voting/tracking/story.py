@@ -10,6 +10,7 @@ from sqlalchemy.orm import selectinload
 from ..enums import ProjectStatus
 from ..geography.models import Community
 from ..proposals.models import Project, ProjectPhoto
+from .ledger import beside_reversals
 from .models import (
     PROGRESS, Acceptance, Milestone, MilestonePhoto, ProgressChange, ProjectRating, SpendingEntry,
 )
@@ -75,9 +76,9 @@ def project_story(session, project: Project) -> ProjectStory:
         events.append(Event(local_date(project.accepted_at), "accepted"))
     order = {"funded": 0, "started": 1, "milestone": 2, "completed": 3, "accepted": 4}
     events.sort(key=lambda e: (e.day, order[e.kind]))
-    spending = list(session.scalars(
+    spending = beside_reversals(session.scalars(
         select(SpendingEntry).where(SpendingEntry.project_id == project.id)
-        .order_by(SpendingEntry.spent_on, SpendingEntry.id)))
+        .options(selectinload(SpendingEntry.reversal), selectinload(SpendingEntry.approval))))
     return ProjectStory(
         project=project, community=cycle.community, rank=rank, on_ballot=len(ballot), events=events,
         photos=[p for m in milestones for p in m.photos], spending=spending,

@@ -20,13 +20,15 @@ from ..geography.services import get_community
 from ..webforms import handle_form, saved
 from . import photos
 from .exports import csv_chunks, xlsx_file
-from .forms import ApprovalForm, ArchiveForm, MilestoneForm, RatingForm, SpendingForm, StatusForm
+from .forms import (
+    ApprovalForm, ArchiveForm, MilestoneForm, RatingForm, ReversalForm, SpendingForm, StatusForm,
+)
 from ..reporting import dashboard as district_dashboard
 from .archive import ArchiveFilters, Page, archive_choices, archive_page, archive_rows
 from .ledger import community_ledgers, get_ledger_cycle, ledger as cycle_ledger
 from .progress import (
     add_milestone, advance_status, approve_overrun, milestone_photo_exists, my_rating,
-    next_status, project_for_staff, rate_project, record_spending, tracked_project,
+    next_status, project_for_staff, rate_project, record_spending, reverse_spending, tracked_project,
 )
 from .story import project_story
 
@@ -143,16 +145,19 @@ def rate(project_id):
 
 # --- Recording progress (staff of the community) ------------------------------------------------
 
-def _render_manage(project, status=200, **forms):
+def _render_manage(project, status=200, reversing: int | None = None, **forms):
     forms.setdefault("status_form", StatusForm(formdata=None, to_status=next_status(project)))
     forms.setdefault("milestone_form", MilestoneForm(formdata=None))
     forms.setdefault("spending_form", SpendingForm(formdata=None))
+    forms.setdefault("reversal_form", ReversalForm(formdata=None))
     forms["status_form"].to_status.data = next_status(project)
     summary = (problems(forms["status_form"], "status") + problems(forms["milestone_form"], "milestone")
-               + problems(forms["spending_form"], "payment"))
+               + problems(forms["spending_form"], "payment")
+               + problems(forms["reversal_form"], f"entry-{reversing}"))
+    led = cycle_ledger(db.session, project.cycle)
     return render_template("tracking/manage.html", project=project, story=project_story(db.session, project),
-                           ledger=cycle_ledger(db.session, project.cycle), next_status=next_status(project),
-                           problems=summary, **forms), status
+                           ledger=led, money=led.money_of(project.id), next_status=next_status(project),
+                           problems=summary, reversing=reversing, **forms), status
 
 
 @bp.get("/tracking/projects/<int:project_id>/manage")
@@ -206,6 +211,21 @@ def spending(project_id):
         again=lambda status: _render_manage(project, status, spending_form=form), invalid=422)
 
 
+@bp.post("/tracking/projects/<int:project_id>/spending/<int:entry_id>/reversal")
+@require_roles(Role.STAFF)
+@transactional
+def reversal(project_id, entry_id):
+    """Cancel a wrong payment by a reversing entry, with the reason."""
+    project = project_for_staff(db.session, current_user, project_id)
+    form = ReversalForm()
+    return handle_form(
+        form, lambda: reverse_spending(db.session, current_user, project, entry_id, form.reason.data),
+        done=lambda entry: saved(_("The payment is reversed: the reversing entry stands beside it."),
+                                 url_for("tracking.manage", project_id=project.id) + f"#entry-{entry_id}"),
+        again=lambda status: _render_manage(project, status, reversing=entry_id, reversal_form=form),
+        invalid=422)
+
+
 def _uploaded(files) -> list[tuple[str, bytes]]:
     """The chosen files as (name, bytes); read from the start, so a retried request reads them again."""
     chosen = []
@@ -232,11 +252,21 @@ def community_ledger(code):
                            ledgers=community_ledgers(db.session, community))
 
 
+def _approval_form(led, form=None) -> ApprovalForm:
+    """The approval form, its choices: the year's fund, or one of the year's funded projects."""
+    form = form or ApprovalForm(formdata=None)
+    form.project.choices = [SelectChoice("", _("The year's fund"))] + [
+        SelectChoice(str(m.project.id), _("The cost of “%(title)s”", title=m.project.title))
+        for m in led.projects]
+    return form
+
+
 def _render_ledger(community, year, approval_form=None, status=200):
     cycle = get_ledger_cycle(db.session, community, year)
+    led = cycle_ledger(db.session, cycle)
     show_form = is_district_admin(current_user)
-    return render_template("tracking/ledger.html", community=community, ledger=cycle_ledger(db.session, cycle),
-                           approval_form=(approval_form or ApprovalForm()) if show_form else None,
+    return render_template("tracking/ledger.html", community=community, ledger=led,
+                           approval_form=_approval_form(led, approval_form) if show_form else None,
                            problems=problems(approval_form, "approvals"),
                            manage=is_staff_of(current_user, community.id)), status
 
@@ -252,12 +282,13 @@ def ledger(code, year):
 @require_roles(Role.ADMIN)
 @transactional
 def approve(code, year):
-    """The district admin allows spending beyond the fund, with a reason (logged)."""
+    """The district admin allows spending beyond the fund or a project's cost, with a reason (logged)."""
     community = get_community(db.session, code)
     cycle = get_ledger_cycle(db.session, community, year)
-    form = ApprovalForm()
+    form = _approval_form(cycle_ledger(db.session, cycle), ApprovalForm())
     return handle_form(
-        form, lambda: approve_overrun(db.session, current_user, cycle, form.amount.data, form.reason.data),
+        form, lambda: approve_overrun(db.session, current_user, cycle, form.amount.data, form.reason.data,
+                                      int(form.project.data) if form.project.data else None),
         done=lambda _r: saved(_("The approval is recorded."),
                               url_for("tracking.ledger", code=code, year=year) + "#approvals"),
         again=lambda status: _render_ledger(community, year, approval_form=form, status=status), invalid=422)
