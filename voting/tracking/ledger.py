@@ -13,7 +13,7 @@ from ..enums import ProjectStatus
 from ..errors import NotFound
 from ..geography.models import Community
 from ..proposals.models import Project
-from .models import PROGRESS, FundApproval, SpendingEntry
+from .models import PROGRESS, FundApproval, ProjectEnding, SpendingEntry
 
 
 @dataclass(frozen=True)
@@ -94,8 +94,10 @@ def ledger(session, cycle: Cycle) -> Ledger:
     spent = defaultdict(int)
     for entry in entries:
         spent[entry.project_id] += entry.amount_fen
-    money = [
-        ProjectMoney(p, spent[p.id], 0 if p.status == ProjectStatus.ACCEPTED else max((p.cost_fen or 0) - spent[p.id], 0))
+    ended = set(session.scalars(select(ProjectEnding.project_id).join(Project).where(Project.cycle_id == cycle.id)))
+    money = [  # an ended project commits nothing more (closing.py)
+        ProjectMoney(p, spent[p.id], 0 if p.status == ProjectStatus.ACCEPTED or p.id in ended
+                     else max((p.cost_fen or 0) - spent[p.id], 0))
         for p in projects
     ]
     return Ledger(cycle, money, entries, approvals)
