@@ -237,6 +237,15 @@ def test_voting_closes_at_its_set_time_and_the_cycle_moves_on(collecting, factor
     db.session.get(Cycle, collecting.id).results_published_at -= timedelta(days=7)  # the notice has run
     db.session.commit()
     assert move(client, auth, collecting, "implementation").get_json()["phase"] == "implementation"
+    # Archived only once each funded project is accepted, carried over or ended (here: ended).
+    refused = move(client, auth, collecting, "closed")
+    assert refused.status_code == 409 and error_code(refused) == "projects_open"
+    funded = db.session.scalars(select(Project.id).where(Project.cycle_id == collecting.id,
+                                                         Project.status == "funded")).all()
+    assert funded
+    for project_id in funded:
+        assert call(client, auth, "POST", f"/api/v1/projects/{project_id}/end", {"reason": "改期"},
+                    "staff-ca").status_code == 201
     assert move(client, auth, collecting, "closed").get_json()["phase"] == "closed"
 
 

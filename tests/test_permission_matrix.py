@@ -321,6 +321,15 @@ ROUTES = [
           json={"score": 5, "comment": "好"}),
     Route("POST", "/api/v1/ledger/{a}/{built}/approvals", api(201, "admin"), setup="building",
           json={"amount": "1000", "reason": "材料涨价"}),
+    # --- closing the year ------------------------------------------------------------------------
+    Route("GET", "/tracking/cycles/{built_cycle}/closing", OVERSIGHT_PAGE, setup="building"),
+    Route("POST", "/tracking/projects/{funded}/carry-over", page(302, "staff"), setup="building", form={}),
+    Route("POST", "/tracking/projects/{funded}/end", page(302, "staff"), setup="building",
+          form=lambda v: {f"p{v['funded']}-reason": "地块被征收"}),
+    Route("GET", "/api/v1/cycles/{built_cycle}/closing", PUBLIC, setup="building"),
+    Route("POST", "/api/v1/projects/{funded}/carry-over", api(201, "staff"), setup="building", json={}),
+    Route("POST", "/api/v1/projects/{funded}/end", api(201, "staff"), setup="building",
+          json={"reason": "地块被征收"}),
 ]
 
 
@@ -534,7 +543,7 @@ def building(scene: Scene, user) -> dict:
     name = _stored_jpeg()
     factory.add(MilestonePhoto(milestone_id=milestone.id, filename=name, width=40, height=30))
     payment = factory.add(SpendingEntry(project_id=done.id, spent_on=local_today(), amount_fen=1000_00, payee="某公司"))
-    return base(scene, user) | {"built": cycle.year, "funded": funded.id, "done": done.id,
+    return base(scene, user) | {"built": cycle.year, "built_cycle": cycle.id, "funded": funded.id, "done": done.id,
                                 "milestone_photo": name, "payment": payment.id}
 
 

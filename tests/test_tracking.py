@@ -299,7 +299,8 @@ def test_spending_is_recorded_and_the_ledger_adds_up(built, client, auth):
     assert ledger | {"projects": [], "approvals": [], "spending": []} == {
         "community": "ca", "year": 2025, "fund": "200000.00", "approved_beyond_fund": "0.00",
         "allocated": "190000.00", "spent": "68000.50", "committed": "121999.50", "remaining": "10000.00",
-        "projects": [], "approvals": [], "spending": []}
+        "projects": [], "approvals": [], "spending": [],
+        "left_over": None, "committed_to_carried_over": None, "carried_in": [], "year_end": {}}  # 结余: once closed
     assert [e["amount"] for e in ledger["spending"]] == ["18000.50", "50000.00"]
     assert [p["spent"] for p in ledger["projects"]] == ["0.00", "18000.50", "50000.00"]
     page = client.get("/tracking/ledger/ca/2025").get_data(as_text=True)

@@ -246,9 +246,11 @@ def _past_cycle(session, build: _Build, community, year: int, funded: int) -> No
     votes = sorted(rng.sample(range(voters // 5, voters * 3 // 4), funded + 2), reverse=True)
     for rank, cost in enumerate(costs):
         completed = opens + timedelta(days=rng.randrange(120, 330))
-        accepted = completed + timedelta(days=rng.randrange(10, 40)) if rng.random() < 0.85 else None
+        # Every project of a closed year is accepted (a year closes with none left open); most within
+        # 10–40 days, the rest 25 days after completion (the draws are as before, so a seed's district stays).
+        accepted = completed + timedelta(days=rng.randrange(10, 40) if rng.random() < 0.85 else 25)
         session.add(_project(build, cycle, community, estimated_cost_fen=cost, cost_fen=cost,
-                             status=ProjectStatus.ACCEPTED if accepted else ProjectStatus.COMPLETED, votes=votes[rank],
+                             status=ProjectStatus.ACCEPTED, votes=votes[rank],
                              completed_at=completed, accepted_at=accepted))
     for rank in range(funded, funded + 2):
         # Not funded: it did not fit in what the better-voted projects left.

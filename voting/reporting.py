@@ -13,6 +13,7 @@ from .cycles.models import Cycle
 from .geography.models import Community
 from .proposals.models import Project
 from .residents.models import Resident
+from .tracking.closing import left_over
 from .tracking.models import DONE, PROGRESS, SpendingEntry
 
 
@@ -22,6 +23,7 @@ class FundUse:
     fund_fen: int
     allocated_fen: int
     spent_fen: int
+    left_over_fen: int = 0   # 结余 of its closed years (tracking/closing.py)
 
     @property
     def percent(self) -> float:
@@ -48,6 +50,8 @@ class Dashboard:
     fund_years: list[int]
     turnout: list[Turnout]
     spent_fen: int
+    left_over_fen: int = 0       # 结余 of the closed cycles counted in fund use
+    closed_cycles: int = 0
 
     @property
     def completed(self) -> int:
@@ -81,12 +85,14 @@ def dashboard(session, fund_year: int | None = None) -> Dashboard:
                 select(Project.cycle_id, func.sum(SpendingEntry.amount_fen)).join(Project)
                 .where(Project.cycle_id.in_(ids)).group_by(Project.cycle_id)):
             spent[cycle_id] = int(total or 0)
-    per_community: dict[int, list[int]] = defaultdict(lambda: [0, 0, 0])
+    money = left_over(session, [c for c in cycles if c.phase == "closed"])
+    per_community: dict[int, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
     for c in cycles:
         row = per_community[c.community_id]
         row[0] += c.fund_fen
         row[1] += allocated[c.id]
         row[2] += spent[c.id]
+        row[3] += money[c.id].left_over_fen if c.id in money else 0
     communities = {c.id: c for c in session.scalars(
         select(Community).options(selectinload(Community.sub_district)).order_by(Community.code))}
     fund_use = [FundUse(communities[cid], *per_community[cid]) for cid in sorted(
@@ -107,4 +113,5 @@ def dashboard(session, fund_year: int | None = None) -> Dashboard:
             (Turnout(roll_cycles[cid], n or 0, active.get(roll_cycles[cid].community_id, 0)) for cid, n in voted),
             key=lambda t: (-t.cycle.year, t.cycle.community.code))
     spent_total = session.scalar(select(func.coalesce(func.sum(SpendingEntry.amount_fen), 0))) or 0
-    return Dashboard(per_year, per_category, fund_use, fund_year, fund_years, turnout, int(spent_total))
+    return Dashboard(per_year, per_category, fund_use, fund_year, fund_years, turnout, int(spent_total),
+                     sum(m.left_over_fen for m in money.values()), len(money))

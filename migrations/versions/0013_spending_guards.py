@@ -10,7 +10,7 @@ Existing rows: every approval stays an approval for the year, every entry a paym
 keeps the approvals (for their year) and drops the reversals (the old schema has no negative amount).
 
 Revision ID: 0013
-Revises: 0010
+Revises: 0012
 Create Date: 2026-12-08 01:00:00
 
 """
@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = '0013'
-down_revision = '0010'
+down_revision = '0012'
 branch_labels = None
 depends_on = None
 

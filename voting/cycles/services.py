@@ -20,6 +20,7 @@ from ..geography.models import Community
 from ..money import MoneyError, parse_yuan
 from ..proposals.models import Project
 from ..results.services import ensure_result, require_notice_over
+from ..tracking.closing import require_year_settled
 from .electorate import added_after_opening, electorate_size
 from .models import DEFAULT_FUND_FEN, METHODS, OUTCOME_RULES, PHASES, VOTERS, Cycle
 from .models import DEFAULT_NOTICE_DAYS, MAX_NOTICE_DAYS, MIN_NOTICE_DAYS
@@ -301,7 +302,8 @@ def move_phase(session, user, cycle: Cycle, phase, reason=None, now: datetime | 
     :raises Conflict: `phase_out_of_order` for anything but the next phase; `voting_scheduled` when
         the vote is already set to open; `not_ready` when the vote cannot open yet; `notice_period`,
         `objections_unanswered` to start implementation during the result's public notice or with an
-        objection unanswered (`results.services.require_notice_over`).
+        objection unanswered (`results.services.require_notice_over`); `projects_open` when archiving
+        with a funded project neither accepted, carried over nor ended.
     """
     clock_given, now = now is not None, now or utcnow()
     require_staff_of(user, cycle.community_id)
@@ -339,7 +341,8 @@ def move_phase(session, user, cycle: Cycle, phase, reason=None, now: datetime | 
         ensure_result(session, cycle, now)  # the funded projects are known before building starts
         require_notice_over(session, cycle, now)  # 公示: the period has ended, every objection answered
         cycle.implementation_started_at = now
-    elif phase == Phase.CLOSED:
+    elif phase == Phase.CLOSED:  # each project not accepted is carried over or ended first
+        require_year_settled(session, cycle)
         cycle.closed_at = now
     cycle.phase = phase
     session.flush()

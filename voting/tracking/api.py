@@ -23,6 +23,11 @@ from .progress import (
     reverse_spending, tracked_project,
 )
 from .story import project_story
+from .closing import (
+    ProjectClosing, carried_in, carry_over, closings, end_project, left_over, next_cycle, open_projects,
+    project_closing,
+)
+from ..cycles.services import get_cycle
 
 
 def iso(value) -> str | None:
@@ -88,6 +93,7 @@ def project_detail(project_id):
                            "remarks": acceptance.remarks} if acceptance else None,
             "rating": {"count": story.rating.count, "average": story.rating.average},
         }
+        | closing_item(project_closing(db.session, project))
     )
 
 
@@ -193,7 +199,8 @@ def ledger_body(led: Ledger) -> dict:
 def ledger(code, year):
     """A community-year's fund: allocated, committed, spent, remaining, per project, with approvals."""
     cycle = get_ledger_cycle(db.session, get_community(db.session, code), year)
-    return jsonify(ledger_body(cycle_ledger(db.session, cycle)))
+    led = cycle_ledger(db.session, cycle)
+    return jsonify(ledger_body(led) | year_end_body(cycle, [m.project.id for m in led.projects]))
 
 
 @bp.post("/ledger/<code>/<int:year>/approvals")
@@ -212,3 +219,69 @@ def ledger_approval(code, year):
     return jsonify(id=approval.id, project=approval.project_id, amount=yuan(approval.amount_fen),
                    reason=approval.reason,
                    approved_by=user.username, approved_at=iso(approval.approved_at)), 201
+
+
+# --- Closing the year ------------------------------------------------------------------------------
+
+def closing_item(closing: ProjectClosing) -> dict:
+    """Where the end of its year left a project: carried into a later cycle, ended with a reason."""
+    into = closing.carried_into
+    ending = closing.ending
+    return {"carried_into": {"cycle": into.id, "year": into.year,
+                             "carried_at": iso(closing.carries[-1].carried_at)} if into else None,
+            "ended": {"reason": ending.reason, "ended_at": iso(ending.ended_at)} if ending else None}
+
+
+def year_end_body(cycle, project_ids) -> dict:
+    """The year's money left over (结余, null until the cycle is closed), the projects carried in from
+    earlier years with their remaining money, and where each of its own projects went at the year's end."""
+    money = left_over(db.session, [cycle])[cycle.id]
+    return {
+        "left_over": yuan(money.left_over_fen) if money.is_final else None,
+        "committed_to_carried_over": yuan(money.carried_fen) if money.is_final else None,
+        "carried_in": [{"id": c.project.id, "title": c.project.title, "from_year": c.carry.from_cycle.year,
+                        "status": c.project.status, "cost": yuan(c.project.cost_fen or 0), "spent": yuan(c.spent_fen),
+                        "remaining": yuan(c.remaining_fen), "carried_at": iso(c.carry.carried_at)}
+                       for c in carried_in(db.session, cycle)],
+        "year_end": {str(pid): closing_item(c) for pid, c in closings(db.session, project_ids).items()},
+    }
+
+
+@bp.get("/cycles/<int:cycle_id>/closing")
+@public
+def cycle_closing(cycle_id):
+    """Closing the year: the projects still to carry over or end, the next cycle, the money left over."""
+    cycle = get_cycle(db.session, cycle_id)
+    waiting = open_projects(db.session, cycle)
+    following = next_cycle(db.session, cycle)
+    own = [m.project.id for m in cycle_ledger(db.session, cycle).projects]
+    return jsonify({"cycle": cycle.id, "community": cycle.community.code, "year": cycle.year, "phase": cycle.phase,
+                    "fund": yuan(cycle.fund_fen),
+                    "next_cycle": {"id": following.id, "year": following.year} if following else None,
+                    "open_projects": [{"id": p.id, "title": p.title, "year": p.cycle.year, "status": p.status,
+                                       "cost": yuan(p.cost_fen or 0)} for p in waiting]}
+                   | year_end_body(cycle, own))
+
+
+@bp.post("/projects/<int:project_id>/carry-over")
+@require_roles(Role.STAFF)
+@transactional
+def project_carry_over(project_id):
+    """Carry the project (funded, not accepted) over into the community's next cycle: no body. 201."""
+    user = acting_user()
+    project = project_for_staff(db.session, user, project_id)
+    carry = carry_over(db.session, user, project)
+    return jsonify(id=project.id, from_year=carry.from_cycle.year,
+                   carried_into={"cycle": carry.into_cycle_id, "year": carry.into_cycle.year},
+                   carried_at=iso(carry.carried_at)), 201
+
+
+@bp.post("/projects/<int:project_id>/end")
+@require_roles(Role.STAFF)
+@transactional
+def project_end(project_id):
+    """End the project (funded, not accepted) with a public reason: {"reason"}. 201."""
+    user = acting_user()
+    project = project_for_staff(db.session, user, project_id)
+    ending = end_project(db.session, user, project, json_body().get("reason"))
+    return jsonify(id=project.id, reason=ending.reason, ended_at=iso(ending.ended_at), year=ending.cycle.year), 201

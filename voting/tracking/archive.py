@@ -10,15 +10,17 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.orm import selectinload
 
 from ..cycles.models import Cycle
+from ..enums import Phase
 from ..errors import Invalid
 from ..geography.models import Community, SubDistrict
 from ..proposals.models import CATEGORIES, Project
-from .models import DONE, PROGRESS, Acceptance, ProjectRating, SpendingEntry
+from .closing import LeftOver, closings, left_over
+from .models import DONE, PROGRESS, Acceptance, ProjectEnding, ProjectRating, SpendingEntry
 from .progress import local_date
 
 PAGE_SIZE = 20            # archive pages
 API_PAGE_SIZE = 50        # GET /api/v1/projects
-ARCHIVE_STATES = {"done": DONE, "underway": ("funded", "in_progress"), "all": PROGRESS}
+ARCHIVE_STATES = {"done": DONE, "underway": ("funded", "in_progress"), "all": PROGRESS, "ended": PROGRESS}
 API_STATUSES = {"funded": ("funded",), "in_progress": ("in_progress",), "completed": DONE,
                 "accepted": ("accepted",)}
 
@@ -49,6 +51,8 @@ class ArchiveRow:
     rating_average: float | None
     rating_count: int
     accepted_on: date | None
+    ending: ProjectEnding | None = None      # ended before acceptance, with its public reason
+    carried_into_year: int | None = None     # carried over into a later year's cycle
 
 
 @dataclass(frozen=True)
@@ -75,6 +79,11 @@ def _archive_select(filters: ArchiveFilters) -> Select:
         .join(SubDistrict, Community.sub_district_id == SubDistrict.id)
         .where(Project.status.in_(ARCHIVE_STATES[filters.state]))
     )
+    ended = select(ProjectEnding.project_id)
+    if filters.state == "ended":
+        stmt = stmt.where(Project.id.in_(ended))
+    elif filters.state == "underway":  # an ended project is no longer being built
+        stmt = stmt.where(Project.id.not_in(ended))
     if filters.q:
         stmt = stmt.where(Project.title.ilike(_like(filters.q), escape="\\"))
     if filters.sub_district:
@@ -101,13 +110,17 @@ def _rows(session, results) -> list[ArchiveRow]:
             .where(ProjectRating.project_id.in_(chunk)).group_by(ProjectRating.project_id)).all()})
         accepted.update(session.execute(
             select(Acceptance.project_id, Acceptance.accepted_on).where(Acceptance.project_id.in_(chunk))).all())
+    year_end = closings(session, ids)
     rows = []
     for project, year, community, sub in results:
         total, n = ratings.get(project.id, (0, 0))
+        closing = year_end.get(project.id)
         rows.append(ArchiveRow(project, year, community, sub, int(spent.get(project.id) or 0),
                                round(total / n, 1) if n else None, n,
                                accepted.get(project.id) or (local_date(project.accepted_at) if project.accepted_at
-                                                            else None)))
+                                                            else None),
+                               closing.ending if closing else None,
+                               closing.carried_into.year if closing and closing.carried_into else None))
     return rows
 
 
@@ -130,6 +143,38 @@ def archive_rows(session, filters: ArchiveFilters, batch: int = 500):
             return
         yield from _rows(session, results)
         offset += batch
+
+
+@dataclass(frozen=True)
+class YearLeftOver:
+    """The money left over (结余) of one year's closed cycles within the archive's place filters."""
+
+    year: int
+    rows: list[LeftOver]
+
+    @property
+    def total_fen(self) -> int:
+        return sum(r.left_over_fen for r in self.rows)
+
+
+def left_over_by_year(session, filters: ArchiveFilters) -> list[YearLeftOver]:
+    """Per year (newest first) and community: the money left over of the closed cycles the place and year
+    filters select."""
+    stmt = (select(Cycle).join(Community, Cycle.community_id == Community.id)
+            .join(SubDistrict, Community.sub_district_id == SubDistrict.id).where(Cycle.phase == Phase.CLOSED)
+            .options(selectinload(Cycle.community)).order_by(Cycle.year.desc(), Community.code))
+    if filters.sub_district:
+        stmt = stmt.where(SubDistrict.code == filters.sub_district)
+    if filters.community:
+        stmt = stmt.where(Community.code == filters.community)
+    if filters.year:
+        stmt = stmt.where(Cycle.year == filters.year)
+    cycles = list(session.scalars(stmt))
+    money = left_over(session, cycles)
+    years: dict[int, list[LeftOver]] = {}
+    for cycle in cycles:
+        years.setdefault(cycle.year, []).append(money[cycle.id])
+    return [YearLeftOver(year, rows) for year, rows in years.items()]
 
 
 def archive_choices(session) -> dict:

@@ -40,7 +40,7 @@ class ArchiveForm(FlaskForm):
     category = SelectField(_l("Category"), default="", choices=[])
     state = SelectField(_l("Show"), default="done", choices=[
         SelectChoice("done", _l("Completed projects")), SelectChoice("underway", _l("Funded, being built")),
-        SelectChoice("all", _l("Every funded project")),
+        SelectChoice("all", _l("Every funded project")), SelectChoice("ended", _l("Ended before acceptance")),
     ])
     page = IntegerField(_l("Page"), default=1, validators=[Optional(), NumberRange(min=1, max=100_000)])
 
@@ -93,3 +93,12 @@ class ApprovalForm(FlaskForm):
                        render_kw={"required": True, "inputmode": "decimal", "autocomplete": "off"})
     reason = TextAreaField(_l("Reason (kept in the record)"), render_kw={"required": True, "maxlength": 500,
                                                                        "rows": 3})
+
+
+class CarryOverForm(FlaskForm):
+    """Carry a project over into the community's next cycle (a button: the form is its CSRF token)."""
+
+
+class EndForm(FlaskForm):
+    reason = TextAreaField(_l("Why it ends (published on the project's page)"),
+                           render_kw={"required": True, "maxlength": 500, "rows": 3})

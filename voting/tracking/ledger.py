@@ -20,7 +20,7 @@ from ..enums import ProjectStatus
 from ..errors import NotFound
 from ..geography.models import Community
 from ..proposals.models import Project
-from .models import PROGRESS, FundApproval, SpendingEntry
+from .models import PROGRESS, FundApproval, ProjectEnding, SpendingEntry
 
 
 @dataclass(frozen=True)
@@ -132,8 +132,9 @@ def ledger(session, cycle: Cycle) -> Ledger:
     for approval in approvals:
         if approval.project_id is not None:
             approved[approval.project_id] += approval.amount_fen
-    money = [
-        ProjectMoney(p, spent[p.id], 0 if p.status == ProjectStatus.ACCEPTED
+    ended = set(session.scalars(select(ProjectEnding.project_id).join(Project).where(Project.cycle_id == cycle.id)))
+    money = [  # an ended project commits nothing more (closing.py)
+        ProjectMoney(p, spent[p.id], 0 if p.status == ProjectStatus.ACCEPTED or p.id in ended
                      else max((p.cost_fen or 0) + approved[p.id] - spent[p.id], 0), approved[p.id])
         for p in projects
     ]

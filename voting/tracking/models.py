@@ -151,6 +151,46 @@ class Acceptance(db.Model):
     recorded_by: Mapped[User | None] = relationship()
 
 
+class CarryOver(db.Model):
+    """A funded project not accepted when its year closes, carried into a later cycle of the community
+    (multi-year work): it goes on in that year's ledger, while its remaining money stays committed out
+    of its own year's fund. Carried again, it gets another row; the latest says where it is now."""
+
+    __tablename__ = "carry_over"
+    __table_args__ = (
+        UniqueConstraint("project_id", "into_cycle_id"),
+        CheckConstraint("from_cycle_id <> into_cycle_id", name="another_cycle"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("project.id", ondelete="CASCADE"), index=True)
+    from_cycle_id: Mapped[int] = mapped_column(ForeignKey("cycle.id"))
+    into_cycle_id: Mapped[int] = mapped_column(ForeignKey("cycle.id"), index=True)
+    carried_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    carried_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    from_cycle: Mapped[Cycle] = relationship(foreign_keys=[from_cycle_id])
+    into_cycle: Mapped[Cycle] = relationship(foreign_keys=[into_cycle_id])
+
+
+class ProjectEnding(db.Model):
+    """A funded project ended before acceptance, with its public reason: what was paid stays paid, the
+    rest of its voted cost is no longer committed (it goes to the year's money left over)."""
+
+    __tablename__ = "project_ending"
+    __table_args__ = (CheckConstraint("length(reason) > 0", name="reason_present"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("project.id", ondelete="CASCADE"), unique=True)
+    # The cycle the project was in when it ended: its own, or the one it was carried into.
+    cycle_id: Mapped[int] = mapped_column(ForeignKey("cycle.id"), index=True)
+    reason: Mapped[str] = mapped_column(String(500))
+    ended_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    ended_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    cycle: Mapped[Cycle] = relationship()
+
+
 class ProjectRating(db.Model):
     """A resident's rating of a completed project: once per resident and project."""
 

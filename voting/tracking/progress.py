@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import object_session
 
 from ..accounts.policy import require_manager, require_overrun_approver, require_rater
 from ..audit.services import log_action
@@ -26,6 +27,7 @@ from ..proposals.models import Project
 from ..residents.models import Resident
 from ..validation import InvalidField, text_value
 from . import photos as photo_files
+from .closing import holding_cycle, is_ended
 from .ledger import Ledger, ledger
 from .models import (
     DONE, PROGRESS, Acceptance, FundApproval, Milestone, MilestonePhoto, ProgressChange, ProjectRating,
@@ -90,9 +92,15 @@ def next_status(project: Project) -> str | None:
 
 
 def _check_open(project: Project) -> None:
-    if project.cycle.phase == Phase.CLOSED:
+    """:raises Conflict: `project_ended` for an ended project; `cycle_closed` when the cycle its work is in
+    (its own, or the one it was carried into) is archived."""
+    session = object_session(project)
+    if is_ended(session, project):
+        raise Conflict(_("This project has been ended; its records no longer change."), "project_ended")
+    cycle = holding_cycle(session, project)
+    if cycle.phase == Phase.CLOSED:
         raise Conflict(_("The %(year)d cycle is closed; its records are archived and no longer change.",
-                         year=project.cycle.year), "cycle_closed")
+                         year=cycle.year), "cycle_closed")
 
 
 def _check_day(day: date, project: Project, field_name: str, *, not_before: date | None = None,

@@ -21,16 +21,22 @@ from ..webforms import handle_form, saved
 from . import photos
 from .exports import csv_chunks, xlsx_file
 from .forms import (
-    ApprovalForm, ArchiveForm, MilestoneForm, RatingForm, ReversalForm, SpendingForm, StatusForm,
+    ApprovalForm, ArchiveForm, CarryOverForm, EndForm, MilestoneForm, RatingForm, ReversalForm, SpendingForm,
+    StatusForm,
 )
 from ..reporting import dashboard as district_dashboard
-from .archive import ArchiveFilters, Page, archive_choices, archive_page, archive_rows
+from .archive import ArchiveFilters, Page, archive_choices, archive_page, archive_rows, left_over_by_year
 from .ledger import community_ledgers, get_ledger_cycle, ledger as cycle_ledger
 from .progress import (
     add_milestone, advance_status, approve_overrun, milestone_photo_exists, my_rating,
     next_status, project_for_staff, rate_project, record_spending, reverse_spending, tracked_project,
 )
 from .story import project_story
+from .closing import (
+    carried_in, carry_over, closings, end_project, holding_cycle, left_over, next_cycle, open_projects,
+    project_closing,
+)
+from ..cycles.services import cycle_to_oversee
 
 bp = Blueprint("tracking", __name__)
 
@@ -77,10 +83,12 @@ def archive():
     form, _choices = _archive_form()
     if not form.validate():
         empty = Page(0, 1, 1)
-        return render_template("tracking/archive.html", form=form, page=empty, filters=ArchiveFilters()), 400
+        return render_template("tracking/archive.html", form=form, page=empty, filters=ArchiveFilters(),
+                               left_over_years=[]), 400
     filters = _filters(form)
     page = archive_page(db.session, filters, form.page.data or 1)
-    return render_template("tracking/archive.html", form=form, page=page, filters=filters)
+    return render_template("tracking/archive.html", form=form, page=page, filters=filters,
+                           left_over_years=left_over_by_year(db.session, filters))
 
 
 def _download_filters() -> ArchiveFilters:
@@ -119,7 +127,8 @@ def _render_project(project, rating_form=None, status=200):
         rating_form = RatingForm()
     return render_template("tracking/project.html", story=story, project=project, rated=rated,
                            rating_form=rating_form, problems=problems(rating_form, "rating"),
-                           manage=can_manage(current_user, project)), status
+                           manage=can_manage(current_user, project),
+                           closing=project_closing(db.session, project)), status
 
 
 @bp.get("/tracking/projects/<int:project_id>")
@@ -248,8 +257,9 @@ def _status(status: str) -> str:
 def community_ledger(code):
     """A community's funds year by year: allocated, committed, spent, remaining."""
     community = get_community(db.session, code)
-    return render_template("tracking/ledgers.html", community=community,
-                           ledgers=community_ledgers(db.session, community))
+    ledgers = community_ledgers(db.session, community)
+    return render_template("tracking/ledgers.html", community=community, ledgers=ledgers,
+                           left_overs=left_over(db.session, [led.cycle for led in ledgers]))
 
 
 def _approval_form(led, form=None) -> ApprovalForm:
@@ -266,6 +276,9 @@ def _render_ledger(community, year, approval_form=None, status=200):
     led = cycle_ledger(db.session, cycle)
     show_form = is_district_admin(current_user)
     return render_template("tracking/ledger.html", community=community, ledger=led,
+                           left_over=left_over(db.session, [cycle])[cycle.id],
+                           carried_in=carried_in(db.session, cycle),
+                           closings=closings(db.session, [m.project.id for m in led.projects]),
                            approval_form=_approval_form(led, approval_form) if show_form else None,
                            problems=problems(approval_form, "approvals"),
                            manage=is_staff_of(current_user, community.id)), status
@@ -292,6 +305,63 @@ def approve(code, year):
         done=lambda _r: saved(_("The approval is recorded."),
                               url_for("tracking.ledger", code=code, year=year) + "#approvals"),
         again=lambda status: _render_ledger(community, year, approval_form=form, status=status), invalid=422)
+
+
+# --- Closing the year (staff of the community) ----------------------------------------------------
+
+def _render_closing(cycle, status=200, end_forms=None, carry_forms=None):
+    waiting = open_projects(db.session, cycle)
+    end_forms, carry_forms = dict(end_forms or {}), dict(carry_forms or {})
+    for p in waiting:
+        end_forms.setdefault(p.id, EndForm(formdata=None, prefix=f"p{p.id}"))
+        carry_forms.setdefault(p.id, CarryOverForm(formdata=None, prefix=f"c{p.id}"))
+    summary = [(f"project-{pid}", str(m)) for pid, form in {**carry_forms, **end_forms}.items()
+               for _a, m in problems(form, "")]
+    own = cycle_ledger(db.session, cycle)
+    return render_template(
+        "tracking/closing.html", cycle=cycle, community=cycle.community, waiting=waiting,
+        next_cycle=next_cycle(db.session, cycle), end_forms=end_forms, carry_forms=carry_forms, problems=summary,
+        closings=closings(db.session, [m.project.id for m in own.projects]), ledger=own,
+        carried_in=carried_in(db.session, cycle), left_over=left_over(db.session, [cycle])[cycle.id],
+        can_act=is_staff_of(current_user, cycle.community_id)), status
+
+
+@bp.get("/tracking/cycles/<int:cycle_id>/closing")
+@require_roles(Role.STAFF, Role.ADMIN)
+def closing(cycle_id):
+    """Closing the year: each funded project not accepted is carried over or ended; the money left over."""
+    return _render_closing(cycle_to_oversee(db.session, current_user, cycle_id))
+
+
+@bp.post("/tracking/projects/<int:project_id>/carry-over")
+@require_roles(Role.STAFF)
+@transactional
+def carry(project_id):
+    """Carry the project over into the community's next cycle."""
+    project = project_for_staff(db.session, current_user, project_id)
+    cycle = holding_cycle(db.session, project)
+    form = CarryOverForm(prefix=f"c{project.id}")
+    return handle_form(
+        form, lambda: carry_over(db.session, current_user, project),
+        done=lambda c: saved(_("“%(title)s” is carried over into %(year)d.", title=project.title,
+                               year=c.into_cycle.year),
+                             url_for("tracking.closing", cycle_id=cycle.id)),
+        again=lambda status: _render_closing(cycle, status, carry_forms={project.id: form}))
+
+
+@bp.post("/tracking/projects/<int:project_id>/end")
+@require_roles(Role.STAFF)
+@transactional
+def end(project_id):
+    """End the project with a public reason."""
+    project = project_for_staff(db.session, current_user, project_id)
+    cycle = holding_cycle(db.session, project)
+    form = EndForm(prefix=f"p{project.id}")
+    return handle_form(
+        form, lambda: end_project(db.session, current_user, project, form.reason.data),
+        done=lambda _e: saved(_("“%(title)s” is ended; the reason is published.", title=project.title),
+                              url_for("tracking.closing", cycle_id=cycle.id)),
+        again=lambda status: _render_closing(cycle, status, end_forms={project.id: form}), invalid=422)
 
 
 # --- The dashboard and photos ----------------------------------------------------------------------
