@@ -93,7 +93,7 @@ def header_values(header: RecordHeader) -> list[tuple[str, str]]:
         ("chain_head", header.chain_head),
     ]
     if header.is_final:
-        values += [("ballots_counted", str(header.ballots_counted)), ("eligible", str(header.eligible)),
+        values += [("ballots_counted", str(header.ballots_counted)), ("eligible", _optional(header.eligible)),
                    ("selected", ",".join(map(str, header.selected)))]
     else:
         values.append(("note", SO_FAR_NOTE))
@@ -263,7 +263,7 @@ def write_pabulib(header: RecordHeader, current: Iterable[tuple[tuple[int, int],
     if header.min_turnout_percent is not None:
         meta["min_turnout_percent"] = str(header.min_turnout_percent)
     if header.is_final:
-        meta.update(ballots_counted=str(header.ballots_counted), eligible=str(header.eligible),
+        meta.update(ballots_counted=str(header.ballots_counted), eligible=_optional(header.eligible),
                     selected=",".join(map(str, header.selected)))
     election = Election.from_values(projects, Fraction(header.fund_fen, 100), ballots,
                                     vote_type=VOTE_TYPES[header.method], threshold=header.threshold, meta=meta)
