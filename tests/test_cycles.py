@@ -73,12 +73,13 @@ def test_staff_open_next_years_cycle(finished, client, auth):
 
 def test_the_new_cycle_keeps_last_years_rules(finished, client, auth):
     finished.method, finished.max_choices, finished.outcome_rule = "knapsack", None, "mes"
-    finished.voters = "households"
+    finished.voters, finished.min_turnout_percent = "households", 20
     finished.notice_days = 10
     db.session.commit()
     body = call(client, auth, "POST", "/api/v1/communities/ca/cycles", {"year": 2027}).get_json()
     assert body["rules"] == {"method": "knapsack", "min_choices": 1, "max_choices": None, "points": None,
-                             "threshold": None, "outcome_rule": "mes", "voters": "households", "notice_days": 10}
+                             "threshold": None, "outcome_rule": "mes", "voters": "households",
+                             "threshold_percent": None, "min_turnout_percent": 20, "notice_days": 10}
 
 
 def test_the_district_admin_opens_cycles_and_may_set_the_fund(finished, client, auth):
@@ -328,7 +329,8 @@ def test_the_window_form_reads_beijing_time(collecting, client, auth):
 # --- Rules ------------------------------------------------------------------------------------
 
 RULES = {"method": "approval", "min_choices": 1, "max_choices": 3, "points": None, "threshold": None,
-         "outcome_rule": "greedy", "voters": "adults", "notice_days": 7}
+         "outcome_rule": "greedy", "voters": "adults",
+         "threshold_percent": None, "min_turnout_percent": None, "notice_days": 7}
 
 
 def put_rules(client, auth, cycle, rules, username="staff-ca"):
@@ -346,6 +348,9 @@ def put_rules(client, auth, cycle, rules, username="staff-ca"):
     RULES | {"voters": "households"},
     RULES | {"notice_days": 5},
     RULES | {"notice_days": 30},
+    RULES | {"outcome_rule": "greedy-threshold", "threshold_percent": 10},
+    RULES | {"min_turnout_percent": 30},
+    RULES | {"outcome_rule": "mes", "min_turnout_percent": 100},
 ])
 def test_consistent_rules_are_saved(collecting, client, auth, rules):
     response = put_rules(client, auth, collecting, rules)
@@ -368,12 +373,21 @@ def test_consistent_rules_are_saved(collecting, client, auth, rules):
     ({"threshold": 5}, "bad_rules"),                        # threshold only for greedy-threshold
     ({"notice_days": 4}, "out_of_range"),                   # the public notice: 5 to 30 days
     ({"notice_days": 31}, "out_of_range"),
+    ({"threshold_percent": 5}, "bad_rules"),                # a share too
+    ({"outcome_rule": "greedy-threshold", "threshold": 5, "threshold_percent": 5}, "bad_rules"),  # not both
+    ({"outcome_rule": "greedy-threshold", "threshold_percent": 0}, "out_of_range"),
+    ({"outcome_rule": "greedy-threshold", "threshold_percent": 101}, "out_of_range"),
+    ({"outcome_rule": "greedy-threshold", "threshold_percent": "10%"}, "not_a_number"),
+    ({"min_turnout_percent": 0}, "out_of_range"),
+    ({"min_turnout_percent": 101}, "out_of_range"),
+    ({"min_turnout_percent": 2.5}, "not_a_number"),
 ])
 def test_inconsistent_rules_change_nothing(collecting, client, auth, change, field_code):
     response = put_rules(client, auth, collecting, RULES | {"max_choices": 2} | change)
     assert response.status_code == 422 and error_code(response) == field_code
     db.session.expire_all()
     assert (collecting.method, collecting.max_choices, collecting.points) == ("approval", 3, None)
+    assert (collecting.threshold_percent, collecting.min_turnout_percent) == (None, None)
 
 
 def test_the_rules_are_frozen_once_a_ballot_is_cast(collecting, client, auth):
@@ -438,7 +452,7 @@ def test_dashboard_shows_turnout_but_never_running_results(world, client, auth):
     page = client.get(f"/cycles/{cycle.id}/manage", headers=EN).get_data(as_text=True)
     assert "2 / 3" in page and "66.7%" in page and "online: 1" in page and "with a grid worker: 1" in page
     assert "12345" not in page and "12,345" not in page
-    assert "Close voting now" in page
+    assert "Close voting before its set time" in page and f"/cycles/{cycle.id}/manage/close" in page
     assert "joined the register after voting opened" not in page  # zero is normal, and not shown
 
 

@@ -189,6 +189,8 @@ ROUTES = [
     Route("GET", "/cycles/{voting}/manage", OVERSIGHT_PAGE),
     Route("POST", "/cycles/{collecting}/manage/phase", page(302, "staff"), setup="collecting",
           form={"phase": "review"}),
+    Route("GET", "/cycles/{voting}/manage/close", page(200, "staff")),  # the early close's preview
+    Route("GET", "/api/v1/cycles/{voting}/close-preview", api(200, "staff")),
     Route("POST", "/cycles/{collecting}/manage/window", page(302, "staff"), setup="collecting",
           form=WINDOW_FORM),
     Route("POST", "/cycles/{collecting}/manage/rules", page(302, "staff"), setup="collecting",

@@ -432,7 +432,8 @@ def site(app, factory, runner, tmp_path) -> Site:
             expect(typist.post(f"/paper/{batch}/entries", data={"resident": resident, "projects": [str(other)]}),
                    302)
         expect(typist.post(f"/paper/{batch}/finish"), 302)
-    expect(staff.post(f"/cycles/{built}/manage/phase", data={"phase": "results", "reason": V["reason_closed"]}), 302)
+    expect(staff.post(f"/cycles/{built}/manage/phase", data={"phase": "results", "reason": V["reason_closed"],
+                                                             "confirm": "y"}), 302)
     expect(api.post(f"/api/v1/cycles/{built}/objections", headers=first_api, json={"text": V["objection"]}), 201)
     objection = db.session.scalar(select(Objection.id).where(Objection.cycle_id == built))
     expect(staff.post(f"/objections/{objection}/answer", data={f"o{objection}-text": V["answer"]}), 302)
@@ -595,7 +596,8 @@ def sent_back(s: Site) -> list[tuple]:
         ("resident", "POST", f"/cycles/{s.open}/vote/confirm", {"projects": [TYPED]}, False),
         ("staff", "POST", f"/proposals/{on_ballot}/review", {f"p{on_ballot}-decision": "reject",
                                                              f"p{on_ballot}-reason": TYPED}, False),
-        ("staff", "POST", f"/cycles/{s.open}/manage/phase", {"phase": "implementation", "reason": TYPED}, True),
+        # closing early unconfirmed: the close's page again, with the count's preview and the reason typed
+        ("staff", "POST", f"/cycles/{s.open}/manage/phase", {"phase": "results", "reason": TYPED}, True),
         ("staff", "POST", f"/cycles/{s.open}/manage/window", {"voting_opens_at": TYPED,
                                                               "voting_closes_at": TYPED}, False),
         ("staff", "POST", f"/cycles/{s.open}/manage/rules", {"method": TYPED, "min_choices": TYPED,

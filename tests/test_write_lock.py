@@ -45,6 +45,8 @@ WRITING_ROUTES = {
     "api.create_token": AT_FIRST_WRITE,
     # views that are logged in the action log (GET included)
     "audit.action_log": NOW,
+    "cycles.close": NOW,  # the early close's preview shows the count before the close
+    "api.preview_close": NOW,
     "mobilise.turnout": NOW,
     "mobilise.doors": NOW,
     # forms and API calls that change state

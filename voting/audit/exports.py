@@ -83,6 +83,9 @@ def header_values(header: RecordHeader) -> list[tuple[str, str]]:
         ("max_choices", _optional(header.max_choices)),
         ("points", _optional(header.points)),
         ("threshold", _optional(header.threshold)),
+        ("threshold_percent", _optional(header.threshold_percent)),
+        ("min_turnout_percent", _optional(header.min_turnout_percent)),
+        ("unvoted_projects", unvoted_projects(header)),
         ("outcome_rule", header.outcome_rule),
         ("voting_opens_at", window_time(header.voting_opens_at)),
         ("voting_closes_at", window_time(header.voting_closes_at)),
@@ -90,12 +93,17 @@ def header_values(header: RecordHeader) -> list[tuple[str, str]]:
         ("chain_head", header.chain_head),
     ]
     if header.is_final:
-        values += [("ballots_counted", str(header.ballots_counted)),
+        values += [("ballots_counted", str(header.ballots_counted)), ("eligible", _optional(header.eligible)),
                    ("selected", ",".join(map(str, header.selected)))]
     else:
         values.append(("note", SO_FAR_NOTE))
     values.append(("exported_at", format_cast_at(header.exported_at)))
     return values
+
+
+def unvoted_projects(header: RecordHeader) -> str:
+    """How the count treats projects without votes: never funded, except in a result counted before that."""
+    return "fundable" if header.fund_unvoted else "never_funded"
 
 
 def _optional(value) -> str:
@@ -152,13 +160,16 @@ def header_json(header: RecordHeader) -> dict:
         "status": header.status, "cycle": header.cycle_id, "community": header.community_code,
         "community_name": header.community_name, "year": header.year, "fund": yuan(header.fund_fen),
         "method": header.method, "min_choices": header.min_choices, "max_choices": header.max_choices,
-        "points": header.points, "threshold": header.threshold, "outcome_rule": header.outcome_rule,
+        "points": header.points, "threshold": header.threshold, "threshold_percent": header.threshold_percent,
+        "min_turnout_percent": header.min_turnout_percent, "unvoted_projects": unvoted_projects(header),
+        "outcome_rule": header.outcome_rule,
         "voting_opens_at": window_time(header.voting_opens_at) or None,
         "voting_closes_at": window_time(header.voting_closes_at) or None,
         "chain_seq": header.chain_seq, "chain_head": header.chain_head,
     }
     if header.is_final:
-        record.update(ballots_counted=header.ballots_counted, selected=list(header.selected))
+        record.update(ballots_counted=header.ballots_counted, eligible=header.eligible,
+                      selected=list(header.selected))
     else:
         record["note"] = SO_FAR_NOTE
     record["exported_at"] = format_cast_at(header.exported_at)
@@ -227,7 +238,10 @@ def write_xlsx(header: RecordHeader, rows: Iterable[RecordRow], target: str | Bi
 
 def write_pabulib(header: RecordHeader, current: Iterable[tuple[tuple[int, int], ...]], stream: TextIO) -> None:
     """The current ballots as a pabulib file (money in yuan), which `voting tally` counts with the
-    cycle's rule: the published result when the record is final."""
+    cycle's rule and pabulib's semantics. The service's own guards are in META for `voting verify`
+    (`unvoted_projects`, `threshold_percent`, `min_turnout_percent` with `eligible`): it counts as
+    the service did, so it gives the published result when the record is final; `voting tally` may
+    fund a project without votes that the service did not (pabulib's greedy funds what fits)."""
     projects = [TallyProject(p.id, Fraction(p.cost_fen, 100), name=p.title, category=p.category)
                 for p in header.projects]
     if header.method == "cumulative":
@@ -242,9 +256,15 @@ def write_pabulib(header: RecordHeader, current: Iterable[tuple[tuple[int, int],
         "voting_opens_at": window_time(header.voting_opens_at),
         "voting_closes_at": window_time(header.voting_closes_at),
         "chain_seq": str(header.chain_seq), "chain_head": header.chain_head,
+        "unvoted_projects": unvoted_projects(header),
     }
+    if header.threshold_percent is not None:
+        meta["threshold_percent"] = str(header.threshold_percent)
+    if header.min_turnout_percent is not None:
+        meta["min_turnout_percent"] = str(header.min_turnout_percent)
     if header.is_final:
-        meta.update(ballots_counted=str(header.ballots_counted), selected=",".join(map(str, header.selected)))
+        meta.update(ballots_counted=str(header.ballots_counted), eligible=_optional(header.eligible),
+                    selected=",".join(map(str, header.selected)))
     election = Election.from_values(projects, Fraction(header.fund_fen, 100), ballots,
                                     vote_type=VOTE_TYPES[header.method], threshold=header.threshold, meta=meta)
     write_pb(election, stream)

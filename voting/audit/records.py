@@ -31,7 +31,9 @@ from ..errors import Conflict
 from ..geography.models import Community, Grid
 from ..proposals.ballot import ballot_projects
 from ..residents.models import Resident
-from ..results.services import AFTER_VOTING, counted_offline, counted_offline_clause, ensure_result, selected_ids
+from ..results.services import (
+    AFTER_VOTING, counted_offline, counted_offline_clause, ensure_result, funded_unvoted, selected_ids,
+)
 
 RECORD_FORMAT = "voting-record/2"
 FINAL, SO_FAR = "final", "so far"
@@ -73,6 +75,11 @@ class RecordHeader:
     selected: tuple[int, ...] | None
     exported_at: datetime
     projects: tuple[RecordProject, ...]
+    threshold_percent: int | None = None
+    min_turnout_percent: int | None = None
+    eligible: int | None = None  # the electorate (final records)
+    # Whether the count may fund a project without votes: only a result counted before that guard.
+    fund_unvoted: bool = False
 
     @property
     def is_final(self) -> bool:
@@ -112,8 +119,10 @@ def record_header(session, cycle: Cycle, now: datetime) -> RecordHeader:
         result = ensure_result(session, cycle, now)
         status, seq, head = FINAL, result.chain_seq, result.chain_head
         counted, selected = result.ballots_counted, tuple(selected_ids(result))
+        eligible, fund_unvoted = result.eligible_voters, funded_unvoted(result)
     else:
         status, counted, selected = SO_FAR, None, None
+        eligible, fund_unvoted = None, False
         seq, head = (chain.last_seq, chain.head_hash) if chain else (0, genesis_hash(cycle.id))
     projects = tuple(RecordProject(p.id, p.ballot_cost_fen, p.title, p.category)
                      for p in ballot_projects(session, cycle))
@@ -124,7 +133,8 @@ def record_header(session, cycle: Cycle, now: datetime) -> RecordHeader:
         points=cycle.points, threshold=cycle.threshold, outcome_rule=cycle.outcome_rule,
         voting_opens_at=cycle.voting_opens_at, voting_closes_at=cycle.voting_closes_at, status=status,
         chain_seq=seq, chain_head=head, ballots_counted=counted, selected=selected, exported_at=now,
-        projects=projects,
+        projects=projects, threshold_percent=cycle.threshold_percent,
+        min_turnout_percent=cycle.min_turnout_percent, eligible=eligible, fund_unvoted=fund_unvoted,
     )
 
 

@@ -51,7 +51,9 @@ higher score, then lower cost, then their order in the record's project list (as
 
 - greedy: fund projects in ranking order while they fit in what is left; skip those that do not.
 - greedy-no-skip: the same, but stop at the first project that does not fit.
-- greedy-threshold: greedy over the projects whose score reaches the threshold.
+- greedy-threshold: greedy over the projects whose score reaches the threshold, or, when the
+  header gives threshold_percent instead, over the projects named on at least that percentage of
+  the current ballots.
 - mes: the Method of Equal Shares with cost utilities and add-one completion. Each of the n voters
   holds fund/n. Round after round, among the projects whose supporters still hold at least the
   cost together, fund the one where the largest payment t asked of a supporter (each pays
@@ -61,6 +63,12 @@ higher score, then lower cost, then their order in the record's project list (as
   first run whose projects leave no room for any other project, or the run before the first that
   overspends the fund.
 - mes+greedy: mes, then greedy with what is left over the projects mes did not fund.
+
+Projects nobody voted for (score 0) are never funded, by any rule (header `unvoted_projects`:
+`never_funded`); a record of a result counted before that rule says `fundable`, and a record
+without the key is counted the old way too. With `min_turnout_percent` in the header, a final
+record also gives `eligible` (the electorate): when fewer than that percentage of it voted, the
+count funds nothing.
 
 CSV cells that a spreadsheet would take for a formula (beginning with = + - @, a tab or a carriage
 return) are written with a leading apostrophe, and so is a cell that begins with an apostrophe;
@@ -165,6 +173,10 @@ class Header:
     ballots_counted: Optional[int] = None
     selected: Optional[list] = None
     exported_at: str = ""
+    threshold_percent: Optional[int] = None
+    min_turnout_percent: Optional[int] = None
+    eligible: Optional[int] = None  # the electorate, in a final record
+    fund_unvoted: bool = True  # a result counted before projects without votes were never funded
 
 
 @dataclass
@@ -349,7 +361,15 @@ def record_header(values: dict, where: str) -> Header:
         chain_seq=_int(values["chain_seq"], "chain_seq", where),
         chain_head=_text(values["chain_head"]).strip(),
         exported_at=_text(values.get("exported_at")),
+        threshold_percent=_optional_int(values.get("threshold_percent"), "threshold_percent", where),
+        min_turnout_percent=_optional_int(values.get("min_turnout_percent"), "min_turnout_percent", where),
+        eligible=_optional_int(values.get("eligible"), "eligible", where),
+        fund_unvoted=_unvoted(values.get("unvoted_projects"), where),
     )
+    if header.threshold_percent is not None and not 0 < header.threshold_percent <= 100:
+        raise Broken(f"{where}: threshold_percent must be between 1 and 100, not {header.threshold_percent}")
+    if status == FINAL and header.min_turnout_percent is not None and header.eligible is None:
+        raise Broken(f"{where}: a final record with min_turnout_percent must give eligible (the electorate)")
     if header.voting_opens_at and header.voting_closes_at and header.voting_opens_at >= header.voting_closes_at:
         raise Broken(f"{where}: the voting window closes ({_text(values['voting_closes_at'])}) "
                      f"before it opens ({_text(values['voting_opens_at'])})")
@@ -362,6 +382,15 @@ def record_header(values: dict, where: str) -> Header:
             selected = [item for item in _text(selected).replace(" ", "").split(",") if item]
         header.selected = [_int(item, "a selected project id", where) for item in selected]
     return header
+
+
+def _unvoted(value, where: str) -> bool:
+    """Whether projects without votes may be funded: `fundable` (or no key: an older record) or
+    `never_funded`."""
+    text = "fundable" if value is None else _text(value).strip()
+    if text not in ("fundable", "never_funded"):
+        raise Broken(f"{where}: unvoted_projects must be 'never_funded' or 'fundable', not {_shown(text)}")
+    return text == "fundable"
 
 
 def project_row(cells: dict, where: str) -> ProjectRow:
@@ -825,18 +854,23 @@ class Count:
 
 
 def count(projects: list, fund: int, ballots: list, method: str, rule: str,
-          threshold: Optional[int] = None) -> Count:
+          threshold: Optional[int] = None, threshold_percent: Optional[int] = None,
+          fund_unvoted: bool = False) -> Count:
     """Count ballots with a rule. `projects`: [(id, cost in fen)] in the record's order; `ballots`:
-    one [(project id, points)] per voter (their current ballot).
+    one [(project id, points)] per voter (their current ballot). A project with no votes is never
+    funded unless `fund_unvoted` (a result counted before that rule).
 
     :raises Broken: for greedy-threshold without a threshold.
     """
     order = [project_id for project_id, _cost in projects]
     costs = dict(projects)
     scores = dict.fromkeys(order, 0)
+    named = dict.fromkeys(order, 0)
     for ballot in ballots:
         for project_id, points in ballot:
             scores[project_id] += points if method == "cumulative" else 1
+            named[project_id] += 1
+    voted = order if fund_unvoted else [p for p in order if scores[p] > 0]
     position = {project_id: index for index, project_id in enumerate(order)}
     ranking = sorted(order, key=lambda p: (-scores[p], costs[p], position[p]))
     if rule.startswith("mes"):
@@ -845,11 +879,16 @@ def count(projects: list, fund: int, ballots: list, method: str, rule: str,
         selected = equal_shares(order, costs, fund, approvals, rank, MES_STEP_FEN)
         if rule == "mes+greedy":
             spent = sum(costs[p] for p in selected)
-            selected += greedy([p for p in ranking if p not in selected], costs, scores, fund - spent)
+            selected += greedy([p for p in ranking if p not in selected and p in voted], costs, scores,
+                               fund - spent)
     else:
-        if rule == "greedy-threshold" and threshold is None:
+        if rule == "greedy-threshold" and threshold is None and threshold_percent is None:
             raise Broken("the rule greedy-threshold needs a threshold, and the record gives none")
-        selected = greedy(ranking, costs, scores, fund, skip=rule != "greedy-no-skip",
+        if rule == "greedy-threshold" and threshold_percent is not None:
+            # named on at least threshold_percent % of the ballots (exact: no division)
+            ranking = [p for p in ranking if named[p] * 100 >= threshold_percent * len(ballots)]
+            threshold = None
+        selected = greedy([p for p in ranking if p in voted], costs, scores, fund, skip=rule != "greedy-no-skip",
                           threshold=threshold if rule == "greedy-threshold" else None)
     return Count(rule, len(ballots), selected, sum(costs[p] for p in selected))
 
@@ -936,8 +975,23 @@ def recount(record: Record, checked: Checked) -> Count:
     """Count the record's current ballots with the cycle's rule."""
     header = record.header
     projects = [(project.id, project.cost) for project in record.projects]
-    return count(projects, header.fund, list(checked.current.values()), header.method, header.outcome_rule,
-                 header.threshold)
+    ballots = list(checked.current.values())
+    result = count(projects, header.fund, ballots, header.method, header.outcome_rule, header.threshold,
+                   header.threshold_percent, header.fund_unvoted)
+    return with_min_turnout(header, result)
+
+
+def below_min_turnout(header: Header, ballots: int) -> bool:
+    """Whether fewer than the header's minimum turnout voted (of `eligible`): then nothing is funded."""
+    minimum = header.min_turnout_percent
+    return minimum is not None and (not header.eligible or ballots * 100 < minimum * header.eligible)
+
+
+def with_min_turnout(header: Header, result: Count) -> Count:
+    """The count, or nothing funded when the turnout is below the header's minimum."""
+    if below_min_turnout(header, result.ballots):
+        return Count(result.rule, result.ballots, [], 0)
+    return result
 
 
 # --- the report --------------------------------------------------------------------------------------

@@ -10,8 +10,9 @@ from ..money import yuan
 from ..proposals.ballot import ballot_projects
 from .models import Cycle
 from .services import (
-    cycle_for_staff, get_cycle, move_phase, open_cycle, set_rules, set_window,
+    close_preview, cycle_for_staff, get_cycle, move_phase, open_cycle, set_rules, set_window,
 )
+from ..results.services import explained
 from ..validation import utc_time_value
 
 
@@ -27,8 +28,8 @@ def cycle_rules(cycle: Cycle) -> dict:
     return {
         "method": cycle.method, "min_choices": cycle.min_choices, "max_choices": cycle.max_choices,
         "points": cycle.points, "threshold": cycle.threshold, "outcome_rule": cycle.outcome_rule,
-        "voters": cycle.voters,
-        "notice_days": cycle.notice_days,
+        "voters": cycle.voters, "threshold_percent": cycle.threshold_percent,
+        "min_turnout_percent": cycle.min_turnout_percent, "notice_days": cycle.notice_days,
     }
 
 
@@ -76,6 +77,25 @@ def change_phase(cycle_id):
     return jsonify(cycle_json(cycle) | {"closed_early_reason": cycle.closed_early_reason})
 
 
+@bp.get("/cycles/<int:cycle_id>/close-preview")
+@require_roles(Role.STAFF)
+@transactional  # each look at the count before the close is logged
+def preview_close(cycle_id):
+    """Before closing the vote early: the turnout and what the count would fund now (nothing stored)."""
+    cycle = get_cycle(db.session, cycle_id)
+    preview = close_preview(db.session, acting_user(), cycle)
+    count, turnout = preview.count, preview.turnout
+    return jsonify(
+        turnout={"voted": turnout.voted, "eligible": turnout.eligible, "percent": turnout.percent},
+        min_turnout_percent=preview.min_turnout_percent, below_min_turnout=count.below_min_turnout,
+        funds_nothing=preview.funds_nothing, would_fund=count.selected,
+        cost=yuan(sum(r["cost_fen"] for r in count.outcomes if r["selected"])),
+        projects=[{"id": r["id"], "title": r["project"].title, "votes": r["votes"], "cost": yuan(r["cost_fen"]),
+                   "selected": r["selected"], "reason_code": r["reason_code"], "reason": r["reason"]}
+                  for r in explained(db.session, cycle, count.outcomes)],
+    )
+
+
 @bp.put("/cycles/<int:cycle_id>/window")
 @require_roles(Role.STAFF)
 @transactional
@@ -95,7 +115,8 @@ def change_window(cycle_id):
 def change_rules(cycle_id):
     """Set the voting rules before voting opens.
 
-    Body: {method, min_choices, max_choices, points, threshold, outcome_rule, voters?, notice_days?}.
+    Body: {method, min_choices, max_choices, points, threshold, outcome_rule, voters?,
+    threshold_percent?, min_turnout_percent?, notice_days?}.
     """
     cycle = set_rules(db.session, acting_user(), get_cycle(db.session, cycle_id), json_body())
     return jsonify(cycle_json(cycle))

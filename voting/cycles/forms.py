@@ -2,7 +2,7 @@
 live in the services, whose `InvalidField` errors are shown next to the field they name."""
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import HiddenField, RadioField, SelectField, StringField, TextAreaField
+from wtforms import BooleanField, HiddenField, RadioField, SelectField, StringField, TextAreaField, ValidationError
 from wtforms.fields import SelectChoice
 
 from ..format import METHOD_LABELS, VOTERS_LABELS
@@ -37,6 +37,13 @@ class PhaseForm(FlaskForm):
     phase = HiddenField()
     reason = TextAreaField(_l("Reason for closing early (shown publicly)"),
                            render_kw={"maxlength": 500, "rows": 2})
+    # Closing the vote early from a page: only after seeing the turnout and what the count would fund.
+    confirm = BooleanField(_l("I have seen the turnout and what the count would fund, and I close the vote now."))
+
+    def validate_confirm(self, field):
+        if self.phase.data == "results" and not field.data:
+            raise ValidationError(_l("Confirm that you close the vote now, after checking the turnout and what "
+                                     "the count would fund."))
 
 
 class WindowForm(FlaskForm):
@@ -52,6 +59,10 @@ class RulesForm(FlaskForm):
     outcome_rule = RadioField(_l("Outcome rule"), validate_choice=False,
                                choices=options((r, OUTCOME_RULE_LABELS[r]) for r in OUTCOME_RULES))
     threshold = StringField(_l("Minimum votes for a project (greedy-threshold only)"), render_kw=NUMBER)
+    threshold_percent = StringField(_l("Or: minimum share of voters for a project, in % (greedy-threshold only)"),
+                                    render_kw=NUMBER)
+    min_turnout_percent = StringField(_l("Minimum turnout, in % (empty: none; below it nothing is funded)"),
+                                      render_kw=NUMBER)
     voters = RadioField(_l("Who votes"), choices=options(VOTERS_LABELS.items()), validate_choice=False,
                         default="adults")
     notice_days = StringField(_l("Days of public notice of the result (5 to 30)"), render_kw=NUMBER, default="7")

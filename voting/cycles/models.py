@@ -59,6 +59,10 @@ class Cycle(db.Model):
         CheckConstraint("min_choices >= 0 AND (max_choices IS NULL OR max_choices >= min_choices)", name="choices"),
         CheckConstraint("(method = 'cumulative') = (points IS NOT NULL)", name="points_for_cumulative"),
         CheckConstraint("threshold IS NULL OR threshold >= 0", name="threshold"),
+        CheckConstraint("threshold_percent IS NULL OR (threshold_percent BETWEEN 1 AND 100 AND threshold IS NULL)",
+                        name="threshold_percent"),
+        CheckConstraint("min_turnout_percent IS NULL OR min_turnout_percent BETWEEN 1 AND 100",
+                        name="min_turnout_percent"),
         CheckConstraint(
             "voting_opens_at IS NULL OR voting_closes_at IS NULL OR voting_opens_at < voting_closes_at",
             name="voting_window",
@@ -86,6 +90,10 @@ class Cycle(db.Model):
     max_choices: Mapped[int | None] = mapped_column(default=3)
     points: Mapped[int | None]
     threshold: Mapped[int | None]
+    # greedy-threshold by a share of the voters instead (percent of the ballots counted); never both.
+    threshold_percent: Mapped[int | None]
+    # Below this turnout (percent of the electorate) the count funds nothing (None: no minimum).
+    min_turnout_percent: Mapped[int | None]
     outcome_rule: Mapped[str] = mapped_column(String(20), default="greedy")
     voters: Mapped[str] = mapped_column(String(16), default="adults")
     notice_days: Mapped[int] = mapped_column(default=DEFAULT_NOTICE_DAYS)

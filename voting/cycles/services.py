@@ -19,7 +19,7 @@ from ..errors import Conflict, NotFound
 from ..geography.models import Community
 from ..money import MoneyError, parse_yuan
 from ..proposals.models import Project
-from ..results.services import ensure_result, require_notice_over
+from ..results.services import Count, count_cycle, ensure_result, require_notice_over
 from ..tracking.closing import require_year_settled
 from .electorate import added_after_opening, electorate_size
 from .models import DEFAULT_FUND_FEN, METHODS, OUTCOME_RULES, PHASES, VOTERS, Cycle
@@ -33,8 +33,8 @@ MAX_CHOICES = 50
 MAX_POINTS = 1000
 MAX_THRESHOLD = 1_000_000
 REASON_LENGTH = 500
-RULE_FIELDS = ("method", "min_choices", "max_choices", "points", "threshold", "outcome_rule", "voters")
-RULE_FIELDS += ("notice_days",)  # the public notice's period (results.services.require_notice_over)
+RULE_FIELDS = ("method", "min_choices", "max_choices", "points", "threshold", "outcome_rule", "voters",
+               "threshold_percent", "min_turnout_percent", "notice_days")
 
 
 def get_cycle(session, cycle_id: int) -> Cycle:
@@ -203,7 +203,9 @@ def clean_rules(values: dict) -> dict:
     """Consistent rules from raw values.
 
     :raises InvalidField: for an unknown method or rule, limits out of order, points other than
-        for cumulative voting, or a threshold other than for greedy-threshold.
+        for cumulative voting, or a threshold other than for greedy-threshold (which needs either
+        a number of votes, `threshold`, or a share of the voters, `threshold_percent`; not both);
+        a minimum turnout (`min_turnout_percent`) outside 1–100.
     """
     method, rule = values.get("method"), values.get("outcome_rule")
     if method not in METHODS:
@@ -223,6 +225,10 @@ def clean_rules(values: dict) -> dict:
                        required=False)
     threshold = int_value(values.get("threshold"), "threshold", _("The threshold"), minimum=1,
                           maximum=MAX_THRESHOLD, required=False)
+    threshold_percent = int_value(values.get("threshold_percent"), "threshold_percent", _("The share of voters"),
+                                  minimum=1, maximum=100, required=False)
+    min_turnout = int_value(values.get("min_turnout_percent"), "min_turnout_percent", _("The minimum turnout"),
+                            minimum=1, maximum=100, required=False)
     min_choices = 1 if min_choices is None else min_choices
     if method == "choose_one":
         if max_choices not in (None, 1) or min_choices > 1:
@@ -237,15 +243,11 @@ def clean_rules(values: dict) -> dict:
                    if method == "cumulative"
                    else _("Points are only for cumulative voting; leave them empty."))
         raise InvalidField("points", message, "bad_rules")
-    if (rule == "greedy-threshold") != (threshold is not None):
-        message = (_("The greedy-threshold rule needs the minimum number of votes.")
-                   if rule == "greedy-threshold"
-                   else _("A threshold is only for the greedy-threshold rule; leave it empty."))
-        raise InvalidField("threshold", message, "bad_rules")
-    rules = {"method": method, "min_choices": min_choices, "max_choices": max_choices, "points": points,
-             "threshold": threshold, "outcome_rule": rule, "voters": voters}
-    rules["notice_days"] = _notice_days(values.get("notice_days"))
-    return rules
+    _check_threshold(rule, threshold, threshold_percent)
+    return {"method": method, "min_choices": min_choices, "max_choices": max_choices, "points": points,
+            "threshold": threshold, "outcome_rule": rule, "voters": voters,
+            "threshold_percent": threshold_percent, "min_turnout_percent": min_turnout,
+            "notice_days": _notice_days(values.get("notice_days"))}
 
 
 def _notice_days(value) -> int:
@@ -256,6 +258,24 @@ def _notice_days(value) -> int:
     days = int_value(value, "notice_days", _("The days of public notice"), minimum=MIN_NOTICE_DAYS,
                      maximum=MAX_NOTICE_DAYS, required=False)
     return DEFAULT_NOTICE_DAYS if days is None else days
+
+
+def _check_threshold(rule: str, threshold: int | None, percent: int | None) -> None:
+    """:raises InvalidField: `bad_rules` unless greedy-threshold has one threshold (votes or a share
+    of voters) and every other rule has none."""
+    if rule == "greedy-threshold":
+        if threshold is None and percent is None:
+            raise InvalidField("threshold", _("The greedy-threshold rule needs a minimum number of votes or a "
+                                              "minimum share of voters."), "bad_rules")
+        if threshold is not None and percent is not None:
+            raise InvalidField("threshold_percent", _("Give either a minimum number of votes or a minimum share "
+                                                      "of voters, not both."), "bad_rules")
+    elif threshold is not None:
+        raise InvalidField("threshold", _("A threshold is only for the greedy-threshold rule; leave it empty."),
+                           "bad_rules")
+    elif percent is not None:
+        raise InvalidField("threshold_percent", _("A threshold is only for the greedy-threshold rule; leave it "
+                                                  "empty."), "bad_rules")
 
 
 def voting_problems(session, cycle: Cycle, now: datetime) -> list[str]:
@@ -374,3 +394,33 @@ def turnout(session, cycle: Cycle) -> Turnout:
     ).all())
     return Turnout(voted=sum(by_channel.values()), eligible=electorate_size(session, cycle), by_channel=by_channel,
                    added_after_opening=added_after_opening(session, cycle))
+
+
+@dataclass(frozen=True)
+class ClosePreview:
+    """What closing the vote now would publish: the turnout, the minimum, and the count's outcome."""
+
+    turnout: Turnout
+    min_turnout_percent: int | None
+    count: Count
+
+    @property
+    def funds_nothing(self) -> bool:
+        return not self.count.selected
+
+
+def close_preview(session, user, cycle: Cycle, now: datetime | None = None) -> ClosePreview:
+    """Count the open vote as closing it now would, storing no result, for the staff member about to
+    close it early. Each look is in the action log: it shows the count before the close.
+
+    :raises Forbidden: unless staff of the community.
+    :raises Conflict: `voting_not_open` unless voting is open now.
+    """
+    now = now or utcnow()
+    require_staff_of(user, cycle.community_id)
+    if not cycle.is_voting_open(now):
+        raise Conflict(_("Voting is not open: there is no vote to close early."), "voting_not_open")
+    count = count_cycle(session, cycle)
+    log_staff_action(session, user, "cycle.close_preview", cycle.community, cycle=cycle.id,
+                     ballots=count.ballots, eligible=count.eligible, would_fund=count.selected)
+    return ClosePreview(turnout(session, cycle), cycle.min_turnout_percent, count)

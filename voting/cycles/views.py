@@ -18,9 +18,10 @@ from .forms import (
 )
 from .models import Cycle
 from .services import (
-    NEXT_PHASE, cycle_for_staff, cycle_to_oversee, get_cycle, move_phase, next_cycle_year, open_cycle,
-    set_rules, set_window, turnout, voting_problems,
+    NEXT_PHASE, close_preview, cycle_for_staff, cycle_to_oversee, get_cycle, move_phase, next_cycle_year,
+    open_cycle, set_rules, set_window, turnout, voting_problems,
 )
+from ..results.services import explained
 from ..validation import local_time_value, to_local_input
 
 bp = Blueprint("cycles", __name__)
@@ -95,7 +96,25 @@ def phase(cycle_id):
     return handle_form(
         form, lambda: move_phase(db.session, current_user, cycle, form.phase.data, form.reason.data),
         done=lambda _r: saved(_("The cycle has moved on."), url_for("cycles.dashboard", cycle_id=cycle.id)),
-        again=lambda status: render_dashboard(cycle, status, phase_form=form))
+        again=lambda status: (render_close(cycle, form, status) if form.phase.data == "results"
+                              else render_dashboard(cycle, status, phase_form=form)))
+
+
+@bp.get("/cycles/<int:cycle_id>/manage/close")
+@require_roles(Role.STAFF)
+@transactional  # each look at the count before the close is logged
+def close(cycle_id):
+    """Staff: before closing the vote early, the turnout and what the count would fund now."""
+    cycle = cycle_for_staff(db.session, current_user, cycle_id)
+    return render_close(cycle, PhaseForm(formdata=None, data={"phase": "results"}))
+
+
+def render_close(cycle: Cycle, form: PhaseForm, status: int = 200):
+    """The early close's page: the preview of the count (`close_preview`) and the confirming form."""
+    preview = close_preview(db.session, current_user, cycle)
+    return render_template("cycles/close.html", cycle=cycle, form=form, preview=preview,
+                           rows=explained(db.session, cycle, preview.count.outcomes),
+                           refusals=list(form.form_errors)), status
 
 
 @bp.post("/cycles/<int:cycle_id>/manage/window")
@@ -170,7 +189,8 @@ def render_dashboard(cycle: Cycle, status: int = 200, review_forms=None, phase_f
         rules_form=rules_form or RulesForm(formdata=None, data={
             "method": cycle.method, "min_choices": cycle.min_choices, "max_choices": cycle.max_choices or "",
             "points": cycle.points or "", "threshold": cycle.threshold or "",
-            "outcome_rule": cycle.outcome_rule, "voters": cycle.voters, "notice_days": cycle.notice_days}),
+            "outcome_rule": cycle.outcome_rule, "voters": cycle.voters, "notice_days": cycle.notice_days,
+            "threshold_percent": cycle.threshold_percent or "", "min_turnout_percent": cycle.min_turnout_percent or ""}),
         new_cycle_form=NewCycleForm(formdata=None,
                                     data={"year": next_cycle_year(db.session, cycle.community)}),
     ), status

@@ -27,7 +27,8 @@ def cycle_results(cycle_id):
     cycle, result = view.cycle, view.result
     return jsonify(
         outcome_rule=cycle.outcome_rule, ballots_counted=result.ballots_counted, eligible=result.eligible_voters,
-        turnout=round(view.turnout, 4), selected=view.selected, tie_break=result.tie_break,
+        turnout=round(view.turnout, 4), min_turnout_percent=cycle.min_turnout_percent,
+        below_min_turnout=view.below_min_turnout, selected=view.selected, tie_break=result.tie_break,
         chain={"seq": result.chain_seq, "head": result.chain_head},
         notice=notice_json(notice_period(cycle), utcnow()),
         projects=[{"id": r["id"], "votes": r["votes"], "cost": yuan(r["cost_fen"]), "selected": r["selected"],

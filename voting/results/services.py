@@ -58,9 +58,51 @@ def cycle_election(session, cycle: Cycle) -> Election:
                                 threshold=cycle.threshold)
 
 
-def count_votes(election: Election, rule: str, threshold: int | None):
-    """Apply the rule; add-one raises go one yuan per voter (money is in fen)."""
-    return tally(election, rule, threshold=threshold, increment=FEN_PER_YUAN)
+def count_votes(election: Election, rule: str, threshold: int | None, threshold_percent: int | None = None,
+                fund_unvoted: bool = False):
+    """Apply the rule as the service counts: add-one raises go one yuan per voter (money is in fen),
+    a threshold may be a share of voters (percent), and a project nobody voted for is never funded
+    (`fund_unvoted=True` only to recount a result published before that guard)."""
+    share = None if threshold_percent is None else Fraction(threshold_percent, 100)
+    return tally(election, rule, threshold=threshold, threshold_share=share, increment=FEN_PER_YUAN,
+                 fund_unvoted=fund_unvoted)
+
+
+def below_min_turnout(cycle: Cycle, ballots: int, eligible: int) -> bool:
+    """Whether the turnout is below the cycle's minimum (then nothing is funded). With nobody in the
+    electorate, any minimum is missed."""
+    minimum = cycle.min_turnout_percent
+    return minimum is not None and (eligible == 0 or ballots * 100 < minimum * eligible)
+
+
+@dataclass(frozen=True)
+class Count:
+    """What the cycle's rule funds with the current ballots: the stored result's figures."""
+
+    rule: str
+    tie_break: str
+    ballots: int
+    eligible: int
+    below_min_turnout: bool
+    outcomes: list[dict]  # `_outcome_json` rows in ranking order
+    selected: list[int]
+
+
+def count_cycle(session, cycle: Cycle) -> Count:
+    """Count the cycle's current ballots with its rules; store nothing (the result and the preview of
+    an early close both come from here). Below the minimum turnout every project is not funded, with
+    the reason `low_turnout`."""
+    election = cycle_election(session, cycle)
+    ballots, eligible = len(election.ballots), _eligible(session, cycle)
+    outcome = count_votes(election, cycle.outcome_rule, cycle.threshold, cycle.threshold_percent)
+    rows = [_outcome_json(p) for p in outcome.projects]
+    selected = list(outcome.selected)
+    below = below_min_turnout(cycle, ballots, eligible)
+    if below:
+        args = {"voted": ballots, "eligible": eligible, "minimum": cycle.min_turnout_percent}
+        rows = [dict(row, selected=False, reason_code="low_turnout", reason_args=args) for row in rows]
+        selected = []
+    return Count(outcome.rule, outcome.tie_break, ballots, eligible, below, rows, selected)
 
 
 def ensure_result(session, cycle: Cycle, now) -> CycleResult:
@@ -85,22 +127,20 @@ def ensure_result(session, cycle: Cycle, now) -> CycleResult:
     _check_one_ballot_per_voter(session, cycle)
     # The answers kept for retried casts go with the vote (they expire at the close anyway).
     session.execute(delete(IdempotentAnswer).where(IdempotentAnswer.cycle_id == cycle.id))
-    election = cycle_election(session, cycle)
-    outcome = count_votes(election, cycle.outcome_rule, cycle.threshold)
+    count = count_cycle(session, cycle)
     result = CycleResult(
-        cycle_id=cycle.id, rule=outcome.rule, ballots_counted=len(election.ballots),
-        eligible_voters=_eligible(session, cycle), computed_at=now, tie_break=outcome.tie_break,
+        cycle_id=cycle.id, rule=count.rule, ballots_counted=count.ballots,
+        eligible_voters=count.eligible, computed_at=now, tie_break=count.tie_break,
         chain_seq=chain_seq, chain_head=chain_head,
-        outcomes=json.dumps([_outcome_json(p) for p in outcome.projects]),
-        selected=json.dumps(list(outcome.selected)),
+        outcomes=json.dumps(count.outcomes), selected=json.dumps(count.selected),
     )
     session.add(result)
     by_id = {p.id: p for p in ballot_projects(session, cycle)}
-    for project in outcome.projects:
-        row = by_id[project.id]
-        row.votes = project.votes
+    for project in count.outcomes:
+        row = by_id[project["id"]]
+        row.votes = project["votes"]
         if row.status == ProjectStatus.ON_BALLOT:
-            row.status = "funded" if project.selected else "not_funded"
+            row.status = "funded" if project["selected"] else "not_funded"
     if cycle.phase == Phase.VOTING:
         cycle.phase = "results"
     cycle.results_published_at = cycle.results_published_at or now
@@ -163,6 +203,12 @@ def selected_ids(result: CycleResult) -> list[int]:
     return json.loads(result.selected)
 
 
+def funded_unvoted(result: CycleResult) -> bool:
+    """Whether the stored result funds a project nobody voted for: counted before that was refused.
+    (Otherwise the count with the guard gives the same result, so the record says `never_funded`.)"""
+    return any(o["selected"] and o["score"] == 0 for o in outcomes(result))
+
+
 def _money(value) -> str:
     """A fen amount from the stored arguments, in yuan for reading."""
     if isinstance(value, list):
@@ -176,10 +222,18 @@ def _count(value) -> str:
     return f"{value:,}" if isinstance(value, int) else f"{float(value):,.2f}"
 
 
+def _percent(value) -> str:
+    """A share from the stored arguments (a fraction of 1) as a percentage."""
+    share = Fraction(*value) if isinstance(value, list) else Fraction(value)
+    percent = share * 100
+    return f"{percent.numerator}%" if percent.denominator == 1 else f"{float(percent):.1f}%"
+
+
 def reason_message(code: str, args: dict, titles: dict) -> str:
     """Why a project was or was not funded, in the reader's language, with the figures."""
     money = {k: _money(args[k]) for k in ("cost", "remaining", "share", "supporters_money") if k in args}
-    counts = {k: _count(args[k]) for k in ("score", "threshold", "supporters") if k in args}
+    counts = {k: _count(args[k]) for k in ("score", "threshold", "supporters", "votes", "voters", "voted", "eligible")
+              if k in args}
     texts = {
         "funded": lambda: _("Funded: its cost %(cost)s fitted in the %(remaining)s left.", **money),
         "fill_funded": lambda: _("Funded when the rest was filled: its cost %(cost)s fitted in the %(remaining)s left.",
@@ -193,7 +247,11 @@ def reason_message(code: str, args: dict, titles: dict) -> str:
         "below_threshold": lambda: _("Not funded: %(score)s votes, below the threshold of %(threshold)s.", **counts),
         "mes_not_affordable": lambda: _("Not funded: its %(supporters)s supporters had only %(supporters_money)s "
                                         "left < cost %(cost)s.", **money, **counts),
-        "no_votes": lambda: _("Not funded: nobody voted for it."),
+        "below_share": lambda: _("Not funded: chosen by %(votes)s of %(voters)s voters, below the threshold of "
+                                 "%(share)s of voters.", share=_percent(args["share"]), **counts),
+        "no_votes": lambda: _("Not funded: no votes."),
+        "low_turnout": lambda: _("Not funded: %(voted)s of %(eligible)s voted, below the minimum turnout of "
+                                 "%(minimum)d%%, so nothing is funded.", minimum=args["minimum"], **counts),
     }
     return texts[code]()
 
@@ -214,6 +272,11 @@ class ResultView:
         return sum(r["cost_fen"] for r in self.rows if r["selected"])
 
     @property
+    def below_min_turnout(self) -> bool:
+        """Nothing was funded because too few voted (the cycle's minimum turnout), as the count stored it."""
+        return any(row["reason_code"] == "low_turnout" for row in self.rows)
+
+    @property
     def max_votes(self) -> int:
         return max([r["votes"] for r in self.rows] + [1])
 
@@ -224,12 +287,17 @@ def published_result(session, cycle: Cycle, now) -> ResultView:
     :raises Conflict: `results_not_ready` before voting closed; `count_refused` (see `ensure_result`).
     """
     result = ensure_result(session, cycle, now)
-    projects = {p.id: p for p in ballot_projects(session, cycle)}
-    titles = {p.id: p.title for p in projects.values()}
-    rows = [dict(o, project=projects[o["id"]], reason=reason_message(o["reason_code"], o["reason_args"], titles))
-            for o in outcomes(result)]
+    rows = explained(session, cycle, outcomes(result))
     turnout = result.ballots_counted / result.eligible_voters if result.eligible_voters else 0.0
     return ResultView(cycle, result, rows, selected_ids(result), turnout)
+
+
+def explained(session, cycle: Cycle, rows: list[dict]) -> list[dict]:
+    """Outcome rows (stored or from `count_cycle`) with their project and reason to show."""
+    projects = {p.id: p for p in ballot_projects(session, cycle)}
+    titles = {p.id: p.title for p in projects.values()}
+    return [dict(o, project=projects[o["id"]], reason=reason_message(o["reason_code"], o["reason_args"], titles))
+            for o in rows]
 
 
 # --- The public notice (公示): objections and answers ------------------------------------------------

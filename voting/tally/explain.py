@@ -20,7 +20,12 @@ mes_funded             cost, supporters, share            equal shares funded it
                                                           paid at most ``share``
 mes_not_affordable     cost, supporters, supporters_money equal shares: its supporters had only
                                                           ``supporters_money`` left (< cost)
-no_votes               cost                               equal shares: nobody voted for it
+below_share            votes, voters, share               greedy-threshold with a share of voters:
+                                                          named on ``votes`` of ``voters`` ballots,
+                                                          fewer than ``share`` (a fraction) of them
+no_votes               cost                               nobody voted for it (equal shares; greedy
+                                                          rules when the caller does not fund
+                                                          unvoted projects)
 fill_funded            score, cost, remaining             the greedy fill after equal shares
                                                           funded it
 =====================  =================================  ========================================
@@ -43,6 +48,7 @@ _TEXTS = {
         "funded by equal shares: its {supporters} supporters paid at most {share} each (cost {cost})"
     ),
     "mes_not_affordable": "not funded: its {supporters} supporters had {supporters_money} left < cost {cost}",
+    "below_share": "not funded: named on {votes} of {voters} ballots, below the share {share}",
     "no_votes": "not funded: no votes",
     "fill_funded": "funded in the greedy fill: cost {cost} fits in the remaining {remaining} (score {score})",
 }
@@ -58,6 +64,6 @@ def reason_text(code: str, args: Mapping[str, object]) -> str:
 def _shown(key: str, value: object) -> str:
     if key == "stopped_at":
         return str(value)
-    if key == "supporters":
+    if key in ("supporters", "votes", "voters"):
         return f"{value:,}"
     return describe_amount(value)

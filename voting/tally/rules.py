@@ -6,7 +6,8 @@ Rules (``tally(election, rule)``):
   others and go on.
 - ``greedy-no-skip``: the same, but stop at the first project that does not fit.
 - ``greedy-threshold``: greedy over the projects whose score reaches the threshold (the caller's,
-  else META ``min_project_score_threshold``).
+  else META ``min_project_score_threshold``), or, with ``threshold_share``, over the projects named
+  on at least that share of the ballots.
 - ``mes``: the Method of Equal Shares with cost utilities and add-one completion (pabulib
   ``equalshares/add1``), see :mod:`voting.tally.mes`.
 - ``mes+greedy``: ``mes``, then greedy over what is left.
@@ -21,6 +22,11 @@ ballot counts as approved by that voter, with its cost as the voter's utility.
 Tie-break (:data:`TIE_BREAK`): projects are ranked by higher score, then lower cost, then their
 position in the project list (file order, or the order the app gave). Greedy rules follow this
 ranking; MES uses it between projects with exactly the same ρ.
+
+Projects nobody voted for (score 0): pabulib's semantics, the default (``fund_unvoted=True``),
+let greedy rules fund them when they fit, as pabutools does; ``voting tally`` keeps that. The
+app's own counts pass ``fund_unvoted=False``: such a project is never funded, its reason is
+``no_votes``, and the money it would have taken stays for the projects people voted for.
 
 Every comparison that decides an outcome is exact (ints and Fractions).
 """
@@ -97,23 +103,32 @@ class _Decision:
 
 
 def tally(
-    election: Election, rule: str = "auto", *, threshold: Amount | None = None, increment: Amount = 1
+    election: Election,
+    rule: str = "auto",
+    *,
+    threshold: Amount | None = None,
+    threshold_share: Amount | None = None,
+    increment: Amount = 1,
+    fund_unvoted: bool = True,
 ) -> TallyResult:
     """Apply ``rule`` to ``election``.
 
     ``threshold`` (greedy-threshold) overrides META ``min_project_score_threshold``: a project
-    needs a score of at least this much. ``increment`` is the per-voter raise of MES's add-one
-    completion, one currency unit (pass 100 when money is in fen and the unit is the yuan).
+    needs a score of at least this much. ``threshold_share`` (greedy-threshold, instead of
+    ``threshold``; a fraction between 0 and 1): a project needs to be named on at least this share
+    of the ballots. ``increment`` is the per-voter raise of MES's add-one completion, one currency
+    unit (pass 100 when money is in fen and the unit is the yuan). ``fund_unvoted=False`` never
+    funds a project whose score is 0 (reason ``no_votes``); the default keeps pabulib's semantics.
 
-    :raises RuleError: for an unknown rule, a META rule we cannot follow, or greedy-threshold
-        without any threshold.
+    :raises RuleError: for an unknown rule, a META rule we cannot follow, greedy-threshold
+        without any threshold, or a share outside 0..1.
     """
     name = resolve_rule(election, rule)
     ranking = _ranking(election)
     if name.startswith("mes"):
-        order, decisions = _equal_shares(election, ranking, name, increment)
+        order, decisions = _equal_shares(election, ranking, name, increment, fund_unvoted)
     else:
-        order, decisions = _greedy_rule(election, ranking, name, threshold)
+        order, decisions = _greedy_rule(election, ranking, name, threshold, threshold_share, fund_unvoted)
     return _result(election, name, ranking, order, decisions)
 
 
@@ -154,17 +169,29 @@ def _ranking(election: Election) -> list[ProjectId]:
 
 
 def _greedy_rule(
-    election: Election, ranking: list[ProjectId], name: str, threshold: Amount | None
+    election: Election,
+    ranking: list[ProjectId],
+    name: str,
+    threshold: Amount | None,
+    threshold_share: Amount | None,
+    fund_unvoted: bool,
 ) -> tuple[list[ProjectId], dict[ProjectId, _Decision]]:
+    share = None
     if name == "greedy-threshold":
-        threshold = election.threshold if threshold is None else threshold
-        if threshold is None:
-            raise RuleError(
-                "greedy-threshold needs a threshold (META min_project_score_threshold or the caller's)"
-            )
+        if threshold_share is not None:
+            if not 0 <= threshold_share <= 1:
+                raise RuleError(f"threshold_share must be between 0 and 1, not {threshold_share}")
+            share, threshold = threshold_share, None
+        else:
+            threshold = election.threshold if threshold is None else threshold
+            if threshold is None:
+                raise RuleError(
+                    "greedy-threshold needs a threshold (META min_project_score_threshold or the caller's)"
+                )
     else:
         threshold = None
-    return _greedy(election, ranking, election.budget, skip=name != "greedy-no-skip", threshold=threshold)
+    return _greedy(election, ranking, election.budget, skip=name != "greedy-no-skip", threshold=threshold,
+                   share=share, fund_unvoted=fund_unvoted)
 
 
 def _greedy(
@@ -174,6 +201,8 @@ def _greedy(
     *,
     skip: bool = True,
     threshold: Amount | None = None,
+    share: Amount | None = None,
+    fund_unvoted: bool = True,
     funded_code: str = "funded",
 ) -> tuple[list[ProjectId], dict[ProjectId, _Decision]]:
     """Fund projects in ranking order while they fit; skip (or stop at) those that do not."""
@@ -181,9 +210,15 @@ def _greedy(
     decisions: dict[ProjectId, _Decision] = {}
     remaining = budget
     stopped_at = None
+    voters = len(election.ballots)
     for pid in ranking:
         score, cost = election.scores[pid], election.projects[pid].cost
-        if threshold is not None and score < threshold:
+        if not fund_unvoted and score == 0:
+            decisions[pid] = _Decision("no_votes", {"cost": cost})
+        elif share is not None and election.votes[pid] < share * voters:
+            args = {"votes": election.votes[pid], "voters": voters, "share": share}
+            decisions[pid] = _Decision("below_share", args)
+        elif threshold is not None and score < threshold:
             decisions[pid] = _Decision("below_threshold", {"score": score, "threshold": threshold})
         elif stopped_at is not None:
             decisions[pid] = _Decision("after_budget_stop", {"score": score, "stopped_at": stopped_at})
@@ -199,7 +234,7 @@ def _greedy(
 
 
 def _equal_shares(
-    election: Election, ranking: list[ProjectId], name: str, increment: Amount
+    election: Election, ranking: list[ProjectId], name: str, increment: Amount, fund_unvoted: bool
 ) -> tuple[list[ProjectId], dict[ProjectId, _Decision]]:
     rank = {pid: index for index, pid in enumerate(ranking)}
     outcome = equal_shares(election, rank, completion=not name.startswith("mes-plain"), increment=increment)
@@ -208,7 +243,8 @@ def _equal_shares(
     if name.endswith("+greedy"):
         rest = [pid for pid in ranking if pid not in outcome.shares]
         spent = sum(election.projects[pid].cost for pid in order)
-        filled, fill_decisions = _greedy(election, rest, election.budget - spent, funded_code="fill_funded")
+        filled, fill_decisions = _greedy(election, rest, election.budget - spent, fund_unvoted=fund_unvoted,
+                                         funded_code="fill_funded")
         order += filled
         decisions.update(fill_decisions)
     return order, decisions
