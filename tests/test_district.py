@@ -26,7 +26,8 @@ def test_cycle_detail(world, client):
     assert body["community"] == "ca" and body["fund"] == "200000.00" and body["phase"] == "voting"
     assert body["voting_opens_at"].endswith("Z") and body["voting_closes_at"] > body["voting_opens_at"]
     assert body["rules"] == {"method": "approval", "min_choices": 1, "max_choices": 3, "points": None,
-                             "threshold": None, "outcome_rule": "greedy", "voters": "adults"}
+                             "threshold": None, "outcome_rule": "greedy", "voters": "adults",
+                             "threshold_percent": None, "min_turnout_percent": None, "notice_days": 7}
     assert [p["cost"] for p in body["projects"]] == ["80000.00", "60000.00", "50000.00", "30000.00"]
     assert {p["status"] for p in body["projects"]} == {"on_ballot"}
 

@@ -94,7 +94,7 @@ def test_a_year_of_the_fund_on_a_phone(factory, live_server, phone, tmp_path, la
     staff.check("08-staff-ready-to-open")
     with page.expect_navigation():
         page.locator("form.phase-form button[type=submit]").click()
-    assert page.locator("form.phase-form details.danger-zone").count() == 1, "the vote did not open"
+    assert page.locator(f"a.button.danger[href$='/cycles/{cycle_id}/manage/close']").count() == 1, "the vote did not open"
     staff.check("09-staff-vote-open")
 
     # A resident votes on the phone, changes the vote and checks the receipt.
@@ -162,11 +162,13 @@ def test_a_year_of_the_fund_on_a_phone(factory, live_server, phone, tmp_path, la
     # Staff close the vote early, with a reason.
     page = staff.page
     staff.go(f"/cycles/{cycle_id}/manage")
-    page.locator("details.danger-zone summary").click()
-    page.fill("details.danger-zone textarea[name=reason]", "全体居民已投票，提前结束。")
+    with page.expect_navigation():
+        page.locator(f"a.button.danger[href$='/cycles/{cycle_id}/manage/close']").click()
+    page.fill("textarea[name=reason]", "全体居民已投票，提前结束。")
+    page.locator("input[name=confirm]").check()
     staff.shot("18-staff-close-early")
     with page.expect_navigation():
-        page.locator("details.danger-zone button[type=submit]").click()
+        page.locator("button.danger[type=submit]").click()
     assert page.locator("a.button[href$='/results']").count() == 1
 
     # The public sees the result.
