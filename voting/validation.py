@@ -183,3 +183,14 @@ def to_local_input(value: datetime | None) -> str:
     if value is None:
         return ""
     return value.replace(tzinfo=UTC).astimezone(LOCAL_ZONE).strftime("%Y-%m-%dT%H:%M")
+
+
+def choice_value(value, field: str, label: str, *, choices, code: str = "bad_choice") -> str:
+    """One of `choices` (the values of an enum, say), exactly as written.
+
+    :raises InvalidField: `code` naming the choices when it is anything else.
+    """
+    if value not in choices or not isinstance(value, str):
+        raise InvalidField(field, _("%(field)s must be one of: %(choices)s.", field=label,
+                                    choices=", ".join(choices)), code)
+    return value

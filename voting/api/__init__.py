@@ -16,9 +16,13 @@ from ..errors import BadRequest, DomainError
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
 
-def error_response(code: str, message: str, status: int, headers=None):
-    """The API's one error shape: {"error": {"code", "message"}}."""
-    response = jsonify({"error": {"code": code, "message": message}})
+def error_response(code: str, message: str, status: int, headers=None, fields=None):
+    """The API's one error shape: {"error": {"code", "message"}}, with `fields` (each refused field:
+    {"field", "code", "message"}) when the refusal is about fields of the request."""
+    error = {"code": code, "message": message}
+    if fields:
+        error["fields"] = fields
+    response = jsonify({"error": error})
     response.status_code = status
     for name, value in (headers or {}).items():
         response.headers[name] = value
@@ -38,7 +42,16 @@ def json_body() -> dict:
 
 def handle_domain_error(error: DomainError):
     headers = {"WWW-Authenticate": "Bearer"} if error.status == 401 else None
-    return error_response(error.code, error.message, error.status, headers)
+    return error_response(error.code, error.message, error.status, headers, fields=refused_fields(error))
+
+
+def refused_fields(error: DomainError) -> list[dict] | None:
+    """The fields a refusal names: every field of a refused body, or the one field a service refused."""
+    if hasattr(error, "fields"):
+        return [refusal.model_dump() for refusal in error.fields]
+    if hasattr(error, "field"):
+        return [{"field": error.field, "code": error.code, "message": error.message}]
+    return None
 
 
 HTTP_MESSAGES = {

@@ -1,0 +1,250 @@
+"""The API's request and answer models: Pydantic v2 types, bound to routes by SpecTree.
+
+A route declares what it takes and what it answers, and SpecTree checks the body on the way in and
+builds the OpenAPI 3.1 document (`openapi.py`) from the same declaration:
+
+    @bp.post("/cycles/<int:cycle_id>/proposals")
+    @spec.validate(json=ProposalIn, resp=answers(201, ProposalCreated, 403, 404, 409))
+    def submit(cycle_id):
+        body = request_body(ProposalIn)
+
+Field types are made by `checked()` from the readers of `voting/validation.py`: a rule, its code and
+its message live there once, for pages and the API alike. Pydantic collects every field's refusal;
+the answer is 422 in the one error shape with `fields`, one entry per refused field, the first also
+in `code` and `message`. Models refuse fields they do not know (`unknown_field`): a typo such as
+`estimatedCost` is an error, never silently dropped.
+
+Successful answers are models too: SpecTree checks each against its model (a mismatch is a 500, so
+the suite's fuzzer finds it), and errors are the one `Error` model.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated, Any
+
+from flask import request
+from flask_babel import gettext as _
+from pydantic import BaseModel, ConfigDict, PlainValidator, ValidationError, WithJsonSchema
+from pydantic_core import PydanticCustomError
+from spectree import Response, SpecTree
+from spectree.plugins.flask_plugin import FlaskPlugin
+
+from ..errors import BadRequest, Invalid
+from ..validation import InvalidField, choice_value, int_value, text_value, yuan_value
+from . import json_body
+
+MAX_ID = 2**63 - 1  # ids are signed 64-bit integers in both databases
+
+
+class FieldRefusal(BaseModel):
+    field: str
+    code: str
+    message: str
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+    fields: list[FieldRefusal] | None = None
+
+
+class Error(BaseModel):
+    """Every refusal: a stable code, a message in the reader's language, and the refused fields."""
+
+    error: ErrorDetail
+
+
+class Body(BaseModel):
+    """A request body: a JSON object with these fields and no others."""
+
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
+
+
+class Answer(BaseModel):
+    """An answer's JSON."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class InvalidBody(Invalid):
+    """A body refused field by field."""
+
+    def __init__(self, refusals: list[FieldRefusal], status: int = 422):
+        super().__init__(refusals[0].message, refusals[0].code, status)
+        self.fields = refusals
+
+
+class Label:
+    """A field's name for people (lazy, translated when a refusal is written)."""
+
+    def __init__(self, text):
+        self.text = text
+
+
+def checked(read: Callable[[Any, str, str], Any], label, schema: dict) -> Any:
+    """A field type that `read(value, field, label)` checks (a reader of `validation.py`, which raises
+    `InvalidField` with the rule's code and message), documented in OpenAPI by `schema`. The value
+    passes on as sent: the service reads it again with the same reader, so pages and the API keep
+    one rule."""
+
+    def validate(value, info):
+        try:
+            read(value, info.field_name, str(label))
+        except InvalidField as refusal:
+            raise PydanticCustomError(refusal.code, refusal.message.replace("{", "{{").replace("}", "}}")) from None
+        return value
+
+    return Annotated[Any, PlainValidator(validate), WithJsonSchema(schema), Label(label)]
+
+
+def text(label, max_length: int, *, required: bool = True) -> Any:
+    """Text of at most `max_length` characters (trimmed); empty counts as missing."""
+    schema = {"type": "string", "maxLength": max_length}
+    return checked(lambda value, field, name: text_value(value, field, name, max_length=max_length,
+                                                         required=required),
+                   label, schema | {"minLength": 1} if required else {"type": ["string", "null"], "maxLength": max_length})
+
+
+YUAN_PATTERN = r"^(0|[1-9][0-9]{0,9})(\.[0-9]{1,2})?$"
+
+
+def money(label) -> Any:
+    """An amount of yuan as a string of digits with at most two decimals (`"35000.50"`)."""
+    return checked(yuan_value, label, {"type": "string", "pattern": YUAN_PATTERN, "examples": ["35000.00"]})
+
+
+def choice(label, choices, code: str = "bad_choice") -> Any:
+    """One of `choices` (an enum's values), refused with `code` naming them all."""
+    values = [str(c) for c in choices]
+    return checked(lambda value, field, name: choice_value(value, field, name, choices=values, code=code),
+                   label, {"type": "string", "enum": values})
+
+
+def whole(label, minimum: int, maximum: int) -> Any:
+    """A whole number (a JSON integer) within [minimum, maximum]."""
+    return checked(lambda value, field, name: int_value(value, field, name, minimum=minimum, maximum=maximum),
+                   label, {"type": "integer", "minimum": minimum, "maximum": maximum})
+
+
+def _label(model: type[BaseModel] | None, name: str) -> str:
+    info = model.model_fields.get(name) if model is not None else None
+    for item in info.metadata if info else ():
+        if isinstance(item, Label):
+            return str(item.text)
+    return name
+
+
+_NOT_TEXT = {"string_type"}
+_NOT_NUMBER = {"int_type", "int_parsing", "int_from_float"}
+_RANGE = {"greater_than", "greater_than_equal", "less_than", "less_than_equal"}
+
+
+def _refusal(error: dict, model: type[BaseModel] | None) -> FieldRefusal:
+    """One Pydantic error in the API's words."""
+    location = [str(part) for part in error["loc"]]
+    field = ".".join(location) or "body"
+    name = location[0] if location else "body"
+    label = _label(model, name)
+    kind, context = error["type"], error.get("ctx") or {}
+    if kind == "missing":
+        return FieldRefusal(field=field, code="missing_" + name, message=_("%(field)s is required.", field=label))
+    if kind == "extra_forbidden":
+        known = ", ".join(model.model_fields) if model is not None else ""
+        return FieldRefusal(field=field, code="unknown_field",
+                            message=_("%(field)s is not a field of this request; its fields are: %(known)s.",
+                                      field=name, known=known))
+    if kind in _NOT_TEXT:
+        return FieldRefusal(field=field, code="not_text", message=_("%(field)s must be text.", field=label))
+    if kind in _NOT_NUMBER:
+        return FieldRefusal(field=field, code="not_a_number",
+                            message=_("%(field)s must be a whole number.", field=label))
+    if kind in _RANGE:
+        return FieldRefusal(field=field, code="out_of_range",
+                            message=_("%(field)s is out of range (%(limit)s).", field=label,
+                                      limit=error["msg"].removeprefix("Input should be ")))
+    if kind in ("enum", "literal_error"):
+        return FieldRefusal(field=field, code="bad_choice",
+                            message=_("%(field)s must be one of: %(choices)s.", field=label,
+                                      choices=context.get("expected", "")))
+    if kind in ("too_long", "too_short"):
+        return FieldRefusal(field=field, code="out_of_range",
+                            message=_("%(field)s has the wrong number of items (%(limit)s).", field=label,
+                                      limit=error["msg"]))
+    if kind.startswith(("model_", "dict_", "list_", "bool_", "bytes_")) or kind.endswith("_type"):
+        return FieldRefusal(field=field, code="bad_type",
+                            message=_("%(field)s has the wrong type: %(detail)s.", field=label, detail=error["msg"]))
+    return FieldRefusal(field=field, code=kind, message=error["msg"])  # a reader's own code and message
+
+
+def refusal_of(error: ValidationError, model: type[BaseModel] | None) -> InvalidBody:
+    return InvalidBody([_refusal(e, model) for e in error.errors(include_url=False, include_input=False)])
+
+
+class _Plugin(FlaskPlugin):
+    """SpecTree's Flask plugin with the API's body reading: a JSON object within the size and depth
+    bounds (`json_body`), refused as `malformed_json` otherwise, never read as `{}`."""
+
+    def request_validation(self, request, query, json, form, headers, cookies):
+        if json is not None and request.method not in ("GET", "DELETE"):
+            json_body()  # raises BadRequest before SpecTree reads the (then cached) body
+        super().request_validation(request, query, json, form, headers, cookies)
+
+
+def _refuse(_request, _response, error, _instance, _adapter):
+    """SpecTree's hook after reading: turn its refusal into the API's (raised to the error handler)."""
+    if error is not None:
+        raise refusal_of(error, getattr(error, "title", None) and _model_named(error.title))
+
+
+def _model_named(title: str) -> type[BaseModel] | None:
+    return _MODELS.get(title)
+
+
+_MODELS: dict[str, type[BaseModel]] = {}
+
+
+spec = SpecTree(
+    backend=_Plugin, mode="strict", annotations=False, before=_refuse, validation_error_status=422,
+    validation_error_model=Error, naming_strategy=lambda model: model.__name__,
+    nested_naming_strategy=lambda _parent, child: child,
+    title="voting API", version="1", openapi_version="3.1.0", path="api/v1/docs",
+)
+
+
+def validate(*, json: type[BaseModel] | None = None, query: type[BaseModel] | None = None,
+             resp: Response, **options):
+    """`spec.validate` that remembers the request models, so a refusal can name each field for people."""
+    for model in (json, query):
+        if model is not None:
+            _MODELS[model.__name__] = model
+    return spec.validate(json=json, query=query, resp=resp, **options)
+
+
+# Every route may answer these: 400 a body that is not a JSON object, 413 one too large, 422 a
+# refused field, 429 too many requests.
+COMMON_REFUSALS = (400, 413, 422, 429)
+
+
+def answers(status: int, model: type[BaseModel] | None, *refusals: int) -> Response:
+    """The route's answers: `model` with `status` when it succeeds (None: no JSON body), the API's
+    `Error` for each refusal status. 401 (without a valid token) and 404 (an unknown id in the path)
+    are added by `openapi.py` from the route itself."""
+    codes: dict[str, Any] = {f"HTTP_{code}": Error for code in sorted({*refusals, *COMMON_REFUSALS})}
+    if model is None:
+        return Response(f"HTTP_{status}", **codes)
+    return Response(**{f"HTTP_{status}": model}, **codes)
+
+
+def request_body(model: type[BaseModel]) -> BaseModel:
+    """The body the route's model read (SpecTree keeps it on the request)."""
+    body = request.context.json
+    if not isinstance(body, model):
+        raise BadRequest(_("The request body must be a JSON object."), "malformed_json")
+    return body
+
+
+def request_query(model: type[BaseModel]) -> BaseModel:
+    """The query string the route's model read."""
+    query = request.context.query
+    assert isinstance(query, model)
+    return query
