@@ -73,12 +73,21 @@ def test_token_response_shape_and_storage(world, client):
 @pytest.mark.parametrize("body, status, code", [
     ({"username": "resident-ca-1", "password": "nope-Nope-1"}, 401, "invalid_credentials"),
     ({"username": "ghost", "password": "Test-Pass-1"}, 401, "invalid_credentials"),
-    ({"username": "resident-ca-1"}, 422, "missing_credentials"),
-    ({"username": 5, "password": []}, 422, "missing_credentials"),
+    ({"username": "resident-ca-1"}, 422, "missing_password"),
+    ({"username": 5, "password": []}, 422, "not_text"),
+    ({"username": "resident-ca-1", "password": "x" * 201}, 422, "too_long"),
+    ({"username": "resident-ca-1", "password": "Test-Pass-1", "remember": True}, 422, "unknown_field"),
 ])
 def test_token_refusals(world, client, body, status, code):
     response = client.post("/api/v1/auth/token", json=body)
     assert response.status_code == status and response.get_json()["error"]["code"] == code
+
+
+def test_a_refused_body_names_every_wrong_field(world, client):
+    error = client.post("/api/v1/auth/token", json={"username": 5, "pasword": "x"}).get_json()["error"]
+    assert [(f["field"], f["code"]) for f in error["fields"]] == [
+        ("username", "not_text"), ("password", "missing_password"), ("pasword", "unknown_field")]
+    assert all(f["message"] for f in error["fields"]) and error["code"] == "not_text"
 
 
 def test_token_malformed_json(world, client):

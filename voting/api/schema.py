@@ -27,6 +27,7 @@ from flask_babel import gettext as _
 from pydantic import BaseModel, ConfigDict, PlainValidator, ValidationError, WithJsonSchema
 from pydantic_core import PydanticCustomError
 from spectree import Response, SpecTree
+from spectree.model_adapter.pydantic_adapter import BaseFile as Upload  # a multipart file, as Werkzeug gives it
 from spectree.plugins.flask_plugin import FlaskPlugin
 
 from ..errors import BadRequest, Invalid
@@ -81,36 +82,42 @@ class Label:
         self.text = text
 
 
-def checked(read: Callable[[Any, str, str], Any], label, schema: dict) -> Any:
+def checked(read: Callable[[Any, str, str], Any], label, schema: dict, *, required: bool = True) -> Any:
     """A field type that `read(value, field, label)` checks (a reader of `validation.py`, which raises
     `InvalidField` with the rule's code and message), documented in OpenAPI by `schema`. The value
     passes on as sent: the service reads it again with the same reader, so pages and the API keep
-    one rule."""
+    one rule. An optional field (give it a default) also takes null."""
+    if not required:
+        schema = {"anyOf": [schema, {"type": "null"}]}
 
     def validate(value, info):
+        if value is None and not required:
+            return None
         try:
             read(value, info.field_name, str(label))
         except InvalidField as refusal:
-            raise PydanticCustomError(refusal.code, refusal.message.replace("{", "{{").replace("}", "}}")) from None
+            raise PydanticCustomError("refused", refusal.message.replace("{", "{{").replace("}", "}}"),
+                                      {"code": refusal.code}) from None
         return value
 
     return Annotated[Any, PlainValidator(validate), WithJsonSchema(schema), Label(label)]
 
 
 def text(label, max_length: int, *, required: bool = True) -> Any:
-    """Text of at most `max_length` characters (trimmed); empty counts as missing."""
-    schema = {"type": "string", "maxLength": max_length}
+    """Text of at most `max_length` characters (trimmed); empty counts as missing unless optional."""
+    schema = {"type": "string", "maxLength": max_length} | ({"minLength": 1} if required else {})
     return checked(lambda value, field, name: text_value(value, field, name, max_length=max_length,
                                                          required=required),
-                   label, schema | {"minLength": 1} if required else {"type": ["string", "null"], "maxLength": max_length})
+                   label, schema, required=required)
 
 
 YUAN_PATTERN = r"^(0|[1-9][0-9]{0,9})(\.[0-9]{1,2})?$"
 
 
-def money(label) -> Any:
+def money(label, *, required: bool = True) -> Any:
     """An amount of yuan as a string of digits with at most two decimals (`"35000.50"`)."""
-    return checked(yuan_value, label, {"type": "string", "pattern": YUAN_PATTERN, "examples": ["35000.00"]})
+    return checked(yuan_value, label, {"type": "string", "pattern": YUAN_PATTERN, "examples": ["35000.00"]},
+                   required=required)
 
 
 def choice(label, choices, code: str = "bad_choice") -> Any:
@@ -120,10 +127,10 @@ def choice(label, choices, code: str = "bad_choice") -> Any:
                    label, {"type": "string", "enum": values})
 
 
-def whole(label, minimum: int, maximum: int) -> Any:
+def whole(label, minimum: int, maximum: int, *, required: bool = True) -> Any:
     """A whole number (a JSON integer) within [minimum, maximum]."""
     return checked(lambda value, field, name: int_value(value, field, name, minimum=minimum, maximum=maximum),
-                   label, {"type": "integer", "minimum": minimum, "maximum": maximum})
+                   label, {"type": "integer", "minimum": minimum, "maximum": maximum}, required=required)
 
 
 def _label(model: type[BaseModel] | None, name: str) -> str:
@@ -146,6 +153,8 @@ def _refusal(error: dict, model: type[BaseModel] | None) -> FieldRefusal:
     name = location[0] if location else "body"
     label = _label(model, name)
     kind, context = error["type"], error.get("ctx") or {}
+    if kind == "refused":  # a reader of validation.py said why
+        return FieldRefusal(field=field, code=context["code"], message=error["msg"])
     if kind == "missing":
         return FieldRefusal(field=field, code="missing_" + name, message=_("%(field)s is required.", field=label))
     if kind == "extra_forbidden":
@@ -173,7 +182,8 @@ def _refusal(error: dict, model: type[BaseModel] | None) -> FieldRefusal:
     if kind.startswith(("model_", "dict_", "list_", "bool_", "bytes_")) or kind.endswith("_type"):
         return FieldRefusal(field=field, code="bad_type",
                             message=_("%(field)s has the wrong type: %(detail)s.", field=label, detail=error["msg"]))
-    return FieldRefusal(field=field, code=kind, message=error["msg"])  # a reader's own code and message
+    return FieldRefusal(field=field, code="invalid", message=_("%(field)s: %(detail)s.", field=label,
+                                                               detail=error["msg"]))
 
 
 def refusal_of(error: ValidationError, model: type[BaseModel] | None) -> InvalidBody:
@@ -181,43 +191,33 @@ def refusal_of(error: ValidationError, model: type[BaseModel] | None) -> Invalid
 
 
 class _Plugin(FlaskPlugin):
-    """SpecTree's Flask plugin with the API's body reading: a JSON object within the size and depth
-    bounds (`json_body`), refused as `malformed_json` otherwise, never read as `{}`."""
+    """SpecTree's Flask plugin reading bodies the API's way: a JSON object within the size and depth
+    bounds (`json_body`), refused as `malformed_json` otherwise (never read as `{}`), and a refused
+    field raised as the API's `InvalidBody` naming every field."""
 
     def request_validation(self, request, query, json, form, headers, cookies):
         if json is not None and request.method not in ("GET", "DELETE"):
             json_body()  # raises BadRequest before SpecTree reads the (then cached) body
-        super().request_validation(request, query, json, form, headers, cookies)
+        try:
+            super().request_validation(request, query, json, form, headers, cookies)
+        except ValidationError as error:
+            model = next((m for m in (json, query, form) if m is not None and m.__name__ == error.title), None)
+            raise refusal_of(error, model) from None
 
-
-def _refuse(_request, _response, error, _instance, _adapter):
-    """SpecTree's hook after reading: turn its refusal into the API's (raised to the error handler)."""
-    if error is not None:
-        raise refusal_of(error, getattr(error, "title", None) and _model_named(error.title))
-
-
-def _model_named(title: str) -> type[BaseModel] | None:
-    return _MODELS.get(title)
-
-
-_MODELS: dict[str, type[BaseModel]] = {}
+    def fill_form(self, request) -> dict:
+        """Form fields, and files always as lists (SpecTree gives one file bare)."""
+        return {**request.form.to_dict(), **{key: request.files.getlist(key) for key in request.files}}
 
 
 spec = SpecTree(
-    backend=_Plugin, mode="strict", annotations=False, before=_refuse, validation_error_status=422,
+    backend=_Plugin, mode="strict", annotations=False, validation_error_status=422,
     validation_error_model=Error, naming_strategy=lambda model: model.__name__,
     nested_naming_strategy=lambda _parent, child: child,
     title="voting API", version="1", openapi_version="3.1.0", path="api/v1/docs",
 )
 
 
-def validate(*, json: type[BaseModel] | None = None, query: type[BaseModel] | None = None,
-             resp: Response, **options):
-    """`spec.validate` that remembers the request models, so a refusal can name each field for people."""
-    for model in (json, query):
-        if model is not None:
-            _MODELS[model.__name__] = model
-    return spec.validate(json=json, query=query, resp=resp, **options)
+validate = spec.validate
 
 
 # Every route may answer these: 400 a body that is not a JSON object, 413 one too large, 422 a
