@@ -24,7 +24,7 @@ from typing import Annotated, Any
 
 from flask import request
 from flask_babel import gettext as _
-from pydantic import BaseModel, ConfigDict, PlainValidator, ValidationError, WithJsonSchema
+from pydantic import BaseModel, ConfigDict, Field, PlainValidator, ValidationError, WithJsonSchema
 from pydantic_core import PydanticCustomError
 from spectree import Response, SpecTree
 from spectree.plugins.flask_plugin import FlaskPlugin
@@ -166,7 +166,7 @@ def _refusal(error: dict, model: type[BaseModel] | None) -> FieldRefusal:
         return FieldRefusal(field=field, code="bad_choice",
                             message=_("%(field)s must be one of: %(choices)s.", field=label,
                                       choices=context.get("expected", "")))
-    if kind in ("too_long", "too_short"):
+    if kind in ("too_long", "too_short") and "actual_length" in context:  # Pydantic's, not a reader's `too_long`
         return FieldRefusal(field=field, code="out_of_range",
                             message=_("%(field)s has the wrong number of items (%(limit)s).", field=label,
                                       limit=error["msg"]))
@@ -185,8 +185,8 @@ class _Plugin(FlaskPlugin):
     bounds (`json_body`), refused as `malformed_json` otherwise, never read as `{}`."""
 
     def request_validation(self, request, query, json, form, headers, cookies):
-        if json is not None and request.method not in ("GET", "DELETE"):
-            json_body()  # raises BadRequest before SpecTree reads the (then cached) body
+        if json is not None and request.method not in ("GET", "DELETE") and request.mimetype not in self.FORM_MIMETYPE:
+            json_body()  # raises BadRequest before SpecTree reads the (then cached) body; a form goes to `form`
         super().request_validation(request, query, json, form, headers, cookies)
 
 
@@ -213,8 +213,9 @@ spec = SpecTree(
 
 def validate(*, json: type[BaseModel] | None = None, query: type[BaseModel] | None = None,
              resp: Response, **options):
-    """`spec.validate` that remembers the request models, so a refusal can name each field for people."""
-    for model in (json, query):
+    """`spec.validate` that remembers the request models, so a refusal can name each field for people.
+    `form=Model` takes a multipart form (documented as multipart/form-data) beside or instead of JSON."""
+    for model in (json, query, options.get("form")):
         if model is not None:
             _MODELS[model.__name__] = model
     return spec.validate(json=json, query=query, resp=resp, **options)
@@ -248,3 +249,14 @@ def request_query(model: type[BaseModel]) -> BaseModel:
     query = request.context.query
     assert isinstance(query, model)
     return query
+
+
+# --- apitracking: answer types shared by the tracking and geography routes -------------------------
+
+# An amount of yuan in an answer: two decimals, negative for a reversal or a ledger below zero.
+YUAN_ANSWER_PATTERN = r"^-?(0|[1-9][0-9]*)\.[0-9]{2}$"
+Yuan = Annotated[str, Field(pattern=YUAN_ANSWER_PATTERN, examples=["35000.00"])]
+# A day, YYYY-MM-DD (Beijing time where it is a local day).
+Day = Annotated[str, Field(json_schema_extra={"format": "date"}, examples=["2025-05-01"])]
+# A moment in UTC, ISO 8601 with Z.
+Moment = Annotated[str, Field(json_schema_extra={"format": "date-time"}, examples=["2025-05-01T01:00:00Z"])]
