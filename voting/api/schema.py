@@ -24,7 +24,7 @@ from typing import Annotated, Any
 
 from flask import request
 from flask_babel import gettext as _
-from pydantic import BaseModel, ConfigDict, PlainValidator, ValidationError, WithJsonSchema
+from pydantic import BaseModel, ConfigDict, Field, PlainValidator, ValidationError, WithJsonSchema
 from pydantic_core import PydanticCustomError
 from spectree import Response, SpecTree
 from spectree.model_adapter.pydantic_adapter import BaseFile as Upload  # a multipart file, as Werkzeug gives it
@@ -196,8 +196,8 @@ class _Plugin(FlaskPlugin):
     field raised as the API's `InvalidBody` naming every field."""
 
     def request_validation(self, request, query, json, form, headers, cookies):
-        if json is not None and request.method not in ("GET", "DELETE"):
-            json_body()  # raises BadRequest before SpecTree reads the (then cached) body
+        if json is not None and request.method not in ("GET", "DELETE") and request.mimetype not in self.FORM_MIMETYPE:
+            json_body()  # raises BadRequest before SpecTree reads the (then cached) body; a form goes to `form`
         try:
             super().request_validation(request, query, json, form, headers, cookies)
         except ValidationError as error:
@@ -248,3 +248,12 @@ def request_query(model: type[BaseModel]) -> BaseModel:
     query = request.context.query
     assert isinstance(query, model)
     return query
+
+
+# An amount of yuan in an answer: two decimals, negative for a reversal or a ledger below zero.
+YUAN_ANSWER_PATTERN = r"^-?(0|[1-9][0-9]*)\.[0-9]{2}$"
+Yuan = Annotated[str, Field(pattern=YUAN_ANSWER_PATTERN, examples=["35000.00"])]
+# A day, YYYY-MM-DD (Beijing time where it is a local day).
+Day = Annotated[str, Field(json_schema_extra={"format": "date"}, examples=["2025-05-01"])]
+# A moment in UTC, ISO 8601 with Z.
+Moment = Annotated[str, Field(json_schema_extra={"format": "date-time"}, examples=["2025-05-01T01:00:00Z"])]

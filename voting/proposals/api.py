@@ -5,7 +5,7 @@ from pydantic import ConfigDict, Field, RootModel
 from ..accounts.access import acting_user, public, require_roles
 from ..accounts.policy import can_see_photos, is_author
 from ..api import bp
-from ..api.schema import Answer, Body, Upload, answers, choice, money, request_body, text, validate, whole
+from ..api.schema import Answer, Body, Moment, Upload, Yuan, answers, choice, money, request_body, text, validate, whole
 from ..cycles import services as cycle_service
 from ..cycles.api import iso
 from ..database import transactional
@@ -21,7 +21,6 @@ from .services import (
 )
 
 CATEGORY = choice(_l("The category"), CATEGORIES, "unknown_category")
-MONEY = r"^-?[0-9]+\.[0-9]{2}$"
 
 
 class ProposalIn(Body):
@@ -71,13 +70,13 @@ class Proposal(Answer):
     description: str
     category: CATEGORY
     location: str | None
-    estimated_cost: str = Field(pattern=MONEY)
-    cost: str | None = Field(pattern=MONEY)
+    estimated_cost: Yuan
+    cost: Yuan | None
     status: ProjectStatus
     reason: str | None
     merged_into: int | None
-    submitted_at: str | None
-    reviewed_at: str | None
+    submitted_at: Moment | None
+    reviewed_at: Moment | None
     mine: bool
     photos: list[str]
 

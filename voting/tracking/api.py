@@ -1,61 +1,55 @@
 """JSON routes: the list of funded and completed projects (SPEC §5), a project's story, recording
-progress, reversing a wrong payment, the fund ledger and the district admin's approvals."""
+progress, reversing a wrong payment, the fund ledger and the district admin's approvals.
+
+Each route's request and answer models are in `schemas.py`."""
 from __future__ import annotations
 
-from datetime import date
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from flask import jsonify, request, url_for
-from flask_babel import gettext as _
 
 from ..accounts.access import acting_user, public, require_roles
-from ..api import bp, json_body
+from ..api import bp
+from ..api.schema import answers, request_body, request_query, validate
+from ..cycles.services import get_cycle
 from ..database import transactional
 from ..enums import Role
 from ..extensions import db
 from ..geography.services import get_community
 from ..money import yuan
-from ..validation import InvalidField, date_value, int_value, text_or_none, yuan_value
+from ..validation import InvalidField, date_value, yuan_value
 from . import photos as photo_files
 from .archive import api_projects
+from .closing import (
+    ProjectClosing, carried_in, carry_over, closings, end_project, left_over, next_cycle, open_projects,
+    project_closing,
+)
 from .ledger import Ledger, get_ledger_cycle, ledger as cycle_ledger
 from .progress import (
     add_milestone, advance_status, approve_overrun, funded_on, project_for_staff, rate_project, record_spending,
     reverse_spending, tracked_project,
 )
-from .story import project_story
-from .closing import (
-    ProjectClosing, carried_in, carry_over, closings, end_project, left_over, next_cycle, open_projects,
-    project_closing,
+from .schemas import (
+    ApprovalIn, ApprovalItem, CarriedOver, CycleClosing, Ended, EndingIn, LedgerAnswer, MilestoneCreated,
+    MilestoneForm, MilestoneIn, PaymentIn, ProjectDetail, ProjectList, ProjectsQuery, RatingCreated, RatingIn,
+    ReversalIn, SpendingItem, StatusChange, StatusChanged,
 )
-from ..cycles.services import get_cycle
+from .story import project_story
 
 
 def iso(value) -> str | None:
     return value.isoformat() + "Z" if value else None
 
 
-def _body() -> dict:
-    """The request's fields: a JSON object, or a multipart form (a milestone with photos)."""
-    if request.mimetype == "multipart/form-data":
-        return request.form.to_dict()
-    return json_body()
-
-
-def _date(body: dict, key: str) -> date | None:
-    return date_value(body.get(key), key, key)
-
-
-def _amount(body: dict, key: str = "amount") -> int:
-    return yuan_value(body.get(key), key, key)
-
-
-def _text(body: dict, key: str) -> str | None:
-    return text_or_none(body.get(key), key, key)
-
-
-def _project_id(body: dict) -> int | None:
-    """The optional "project" of an approval: a project's id; absent or null for the year's fund."""
-    return int_value(body.get("project"), "project", "project", minimum=1, maximum=2**31 - 1, required=False)
+@contextmanager
+def fields_named(**names: str) -> Iterator[None]:
+    """A service's refusal named after the request's field (`spent_on` is the body's `date`)."""
+    try:
+        yield
+    except InvalidField as refusal:
+        refusal.field = names.get(refusal.field, refusal.field)
+        raise
 
 
 def project_item(project, year: int, community_code: str) -> dict:
@@ -65,16 +59,17 @@ def project_item(project, year: int, community_code: str) -> dict:
 
 @bp.get("/projects")
 @public
+@validate(query=ProjectsQuery, resp=answers(200, ProjectList))
 def projects():
     """Funded and completed projects, 50 per page (page=1, 2, …), with the total; status=completed also matches accepted."""
-    args = request.args
-    total, rows = api_projects(db.session, args.get("status"), args.get("community"), args.get("year"),
-                              args.get("page"))
+    query = request_query(ProjectsQuery)
+    total, rows = api_projects(db.session, query.status, query.community, query.year, query.page)
     return jsonify(total=total, items=[project_item(project, year, code) for project, year, code in rows])
 
 
 @bp.get("/projects/<int:project_id>")
 @public
+@validate(resp=answers(200, ProjectDetail))
 def project_detail(project_id):
     """A funded project: vote result, timeline, spending, acceptance and rating."""
     project = tracked_project(db.session, project_id)
@@ -111,70 +106,78 @@ def _entry(entry) -> dict:
 
 @bp.post("/projects/<int:project_id>/status")
 @require_roles(Role.STAFF)
+@validate(json=StatusChange, resp=answers(200, StatusChanged, 409))
 @transactional
 def project_status(project_id):
     """Move the project one step forward: {"status", and for "accepted": "accepted_on", "panel", "remarks"?}."""
     user = acting_user()
     project = project_for_staff(db.session, user, project_id, for_update=True)
-    body = json_body()
-    to_status = body.get("status")
-    if not isinstance(to_status, str):
-        raise InvalidField("status", _("Send the next status, such as \"in_progress\"."), "bad_status_change")
-    advance_status(db.session, user, project, to_status, accepted_on=_date(body, "accepted_on"),
-                   panel=_text(body, "panel"), remarks=_text(body, "remarks"))
+    body = request_body(StatusChange)
+    with fields_named(to_status="status"):
+        advance_status(db.session, user, project, body.status,
+                       accepted_on=date_value(body.accepted_on, "accepted_on", "accepted_on"),
+                       panel=body.panel, remarks=body.remarks)
     return jsonify(id=project.id, status=project.status)
 
 
 @bp.post("/projects/<int:project_id>/milestones")
 @require_roles(Role.STAFF)
+@validate(json=MilestoneIn, form=MilestoneForm, resp=answers(201, MilestoneCreated, 409))
 @transactional
 def project_milestones(project_id):
-    """Record a milestone: JSON {"date", "text"}, or a multipart form with the same fields and "photos"."""
+    """Record a milestone: JSON {"date", "text"}, or a multipart form with the same fields and "photos".
+
+    Up to six photos (JPEG, PNG, WebP…), each re-encoded as JPEG without its metadata."""
     user = acting_user()
     project = project_for_staff(db.session, user, project_id)
-    body = _body()
+    body = request.context.json or request.context.form
     files = []
     for storage in request.files.getlist("photos"):
         if storage and storage.filename:
             storage.stream.seek(0)
             files.append((storage.filename, storage.stream.read(photo_files.MAX_BYTES + 1)))
-    milestone = add_milestone(db.session, user, project, _date(body, "date"), _text(body, "text"), files)
+    with fields_named(happened_on="date"):
+        milestone = add_milestone(db.session, user, project, date_value(body.date, "date", "date"), body.text, files)
     return jsonify(id=milestone.id, date=milestone.happened_on.isoformat(), text=milestone.text,
                    photos=[url_for("tracking.photo", name=p.filename) for p in milestone.photos]), 201
 
 
 @bp.post("/projects/<int:project_id>/spending")
 @require_roles(Role.STAFF)
+@validate(json=PaymentIn, resp=answers(201, SpendingItem, 409))
 @transactional
 def project_spending(project_id):
     """Record a payment out of the fund: {"date", "amount", "payee", "note"?}; beyond the fund needs approval."""
     user = acting_user()
     project = project_for_staff(db.session, user, project_id)
-    body = json_body()
-    entry = record_spending(db.session, user, project, _date(body, "date"), _amount(body), _text(body, "payee"),
-                            _text(body, "note"))
+    body = request_body(PaymentIn)
+    with fields_named(spent_on="date"):
+        entry = record_spending(db.session, user, project, date_value(body.date, "date", "date"),
+                                yuan_value(body.amount, "amount", "amount"), body.payee, body.note)
     return jsonify(_entry(entry)), 201
 
 
 @bp.post("/projects/<int:project_id>/spending/<int:entry_id>/reversal")
 @require_roles(Role.STAFF)
+@validate(json=ReversalIn, resp=answers(201, SpendingItem, 409))
 @transactional
 def spending_reversal(project_id, entry_id):
     """Cancel a wrong payment by a reversing entry: {"reason"}; 409 if reversed already or a reversal."""
     user = acting_user()
     project = project_for_staff(db.session, user, project_id)
-    entry = reverse_spending(db.session, user, project, entry_id, _text(json_body(), "reason"))
+    entry = reverse_spending(db.session, user, project, entry_id, request_body(ReversalIn).reason)
     return jsonify(_entry(entry)), 201
 
 
 @bp.post("/projects/<int:project_id>/rating")
 @require_roles(Role.RESIDENT)
+@validate(json=RatingIn, resp=answers(201, RatingCreated, 409))
 @transactional
 def project_rating(project_id):
     """A resident of the community rates the completed project once: {"score": 1–5, "comment"?}."""
     project = tracked_project(db.session, project_id)
-    body = json_body()
-    rating = rate_project(db.session, acting_user(), project, body.get("score"), _text(body, "comment"))
+    body = request_body(RatingIn)
+    rating = rate_project(db.session, acting_user(), project, body.score, body.comment)
     return jsonify(score=rating.score, comment=rating.comment), 201
 
 
@@ -196,6 +199,7 @@ def ledger_body(led: Ledger) -> dict:
 
 @bp.get("/ledger/<code>/<int:year>")
 @public
+@validate(resp=answers(200, LedgerAnswer))
 def ledger(code, year):
     """A community-year's fund: allocated, committed, spent, remaining, per project, with approvals."""
     cycle = get_ledger_cycle(db.session, get_community(db.session, code), year)
@@ -205,6 +209,7 @@ def ledger(code, year):
 
 @bp.post("/ledger/<code>/<int:year>/approvals")
 @require_roles(Role.ADMIN)
+@validate(json=ApprovalIn, resp=answers(201, ApprovalItem, 409))
 @transactional
 def ledger_approval(code, year):
     """The admin allows spending beyond the fund or a project's cost: {"amount", "reason", "project"?}.
@@ -213,9 +218,9 @@ def ledger_approval(code, year):
     """
     user = acting_user()
     cycle = get_ledger_cycle(db.session, get_community(db.session, code), year)
-    body = json_body()
-    approval = approve_overrun(db.session, user, cycle, _amount(body), _text(body, "reason"),
-                               _project_id(body))
+    body = request_body(ApprovalIn)
+    approval = approve_overrun(db.session, user, cycle, yuan_value(body.amount, "amount", "amount"), body.reason,
+                               body.project)
     return jsonify(id=approval.id, project=approval.project_id, amount=yuan(approval.amount_fen),
                    reason=approval.reason,
                    approved_by=user.username, approved_at=iso(approval.approved_at)), 201
@@ -249,6 +254,7 @@ def year_end_body(cycle, project_ids) -> dict:
 
 @bp.get("/cycles/<int:cycle_id>/closing")
 @public
+@validate(resp=answers(200, CycleClosing))
 def cycle_closing(cycle_id):
     """Closing the year: the projects still to carry over or end, the next cycle, the money left over."""
     cycle = get_cycle(db.session, cycle_id)
@@ -265,6 +271,7 @@ def cycle_closing(cycle_id):
 
 @bp.post("/projects/<int:project_id>/carry-over")
 @require_roles(Role.STAFF)
+@validate(resp=answers(201, CarriedOver, 409))
 @transactional
 def project_carry_over(project_id):
     """Carry the project (funded, not accepted) over into the community's next cycle: no body. 201."""
@@ -278,10 +285,11 @@ def project_carry_over(project_id):
 
 @bp.post("/projects/<int:project_id>/end")
 @require_roles(Role.STAFF)
+@validate(json=EndingIn, resp=answers(201, Ended, 409))
 @transactional
 def project_end(project_id):
     """End the project (funded, not accepted) with a public reason: {"reason"}. 201."""
     user = acting_user()
     project = project_for_staff(db.session, user, project_id)
-    ending = end_project(db.session, user, project, json_body().get("reason"))
+    ending = end_project(db.session, user, project, request_body(EndingIn).reason)
     return jsonify(id=project.id, reason=ending.reason, ended_at=iso(ending.ended_at), year=ending.cycle.year), 201

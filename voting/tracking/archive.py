@@ -14,6 +14,7 @@ from ..enums import Phase
 from ..errors import Invalid
 from ..geography.models import Community, SubDistrict
 from ..proposals.models import CATEGORIES, Project
+from ..validation import InvalidField
 from .closing import LeftOver, closings, left_over
 from .models import DONE, PROGRESS, Acceptance, ProjectEnding, ProjectRating, SpendingEntry
 from .progress import local_date
@@ -189,31 +190,64 @@ def archive_choices(session) -> dict:
 
 # --- The API list ----------------------------------------------------------------------------------
 
+def api_status_value(value, field: str = "status", label: str = "status") -> str | None:
+    """GET /api/v1/projects `status`: one of `API_STATUSES`, or None when empty.
+
+    :raises InvalidField: `bad_status`.
+    """
+    if value in (None, ""):
+        return None
+    if not isinstance(value, str) or value not in API_STATUSES:
+        raise InvalidField(field, _("status must be one of: %(values)s.", values=", ".join(API_STATUSES)),
+                           "bad_status")
+    return value
+
+
+def api_year_value(value, field: str = "year", label: str = "year") -> int | None:
+    """GET /api/v1/projects `year`: four ASCII digits, or None when empty.
+
+    :raises InvalidField: `bad_year`.
+    """
+    if value in (None, ""):
+        return None
+    if not (isinstance(value, str) and value.isascii() and value.isdigit() and len(value) == 4):
+        raise InvalidField(field, _("year must be a four-digit year such as 2021."), "bad_year")
+    return int(value)
+
+
+API_MAX_PAGE = 1_000_000
+
+
+def api_page_value(value, field: str = "page", label: str = "page") -> int:
+    """GET /api/v1/projects `page`: a whole number from 1 to `API_MAX_PAGE` in ASCII digits; 1 when empty.
+
+    :raises InvalidField: `bad_page`.
+    """
+    if value in (None, ""):
+        return 1
+    if not (isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 7
+            and 1 <= int(value) <= API_MAX_PAGE):
+        raise InvalidField(field, _("page must be a whole number from 1."), "bad_page")
+    return int(value)
+
+
 def api_projects(session, status: str | None, community: str | None, year: str | None, page: str | None):
-    """SPEC §5 GET /api/v1/projects: validate the filters, return (total, rows of one page).
+    """SPEC §5 GET /api/v1/projects: read the filters (the readers above), return (total, rows of one page).
 
     :raises Invalid: `bad_status`, `unknown_community`, `bad_year`, `bad_page` (422).
     """
-    statuses = PROGRESS
-    if status not in (None, ""):
-        if status not in API_STATUSES:
-            raise Invalid(_("status must be one of: %(values)s.", values=", ".join(API_STATUSES)), "bad_status")
-        statuses = API_STATUSES[status]
+    wanted = api_status_value(status)
+    statuses = API_STATUSES[wanted] if wanted else PROGRESS
     stmt = (select(Project, Cycle.year, Community.code).join(Cycle, Project.cycle_id == Cycle.id)
             .join(Community, Cycle.community_id == Community.id).where(Project.status.in_(statuses)))
     if community not in (None, ""):
-        if not session.scalar(select(Community.id).where(Community.code == community)):
+        if not isinstance(community, str) or not session.scalar(select(Community.id).where(Community.code == community)):
             raise Invalid(_("There is no community with code '%(code)s'.", code=community), "unknown_community")
         stmt = stmt.where(Community.code == community)
-    if year not in (None, ""):
-        if not (year.isascii() and year.isdigit() and len(year) == 4):
-            raise Invalid(_("year must be a four-digit year such as 2021."), "bad_year")
-        stmt = stmt.where(Cycle.year == int(year))
-    number = 1
-    if page not in (None, ""):
-        if not (page.isascii() and page.isdigit() and 1 <= int(page) <= 1_000_000):
-            raise Invalid(_("page must be a whole number from 1."), "bad_page")
-        number = int(page)
+    year_number = api_year_value(year)
+    if year_number is not None:
+        stmt = stmt.where(Cycle.year == year_number)
+    number = api_page_value(page)
     total = session.scalar(select(func.count()).select_from(stmt.subquery()))
     rows = session.execute(stmt.order_by(Project.id).limit(API_PAGE_SIZE).offset((number - 1) * API_PAGE_SIZE)).all()
     return total, rows

@@ -107,8 +107,10 @@ class Ledger:
 
 
 def get_ledger_cycle(session, community: Community, year: int) -> Cycle:
-    """:raises NotFound: when the community has no cycle that year."""
-    cycle = session.scalar(select(Cycle).where(Cycle.community_id == community.id, Cycle.year == year))
+    """:raises NotFound: when the community has no cycle that year (any year, however large)."""
+    cycle = None
+    if 0 <= year <= 9999:  # a year in a path may pass the database's integers
+        cycle = session.scalar(select(Cycle).where(Cycle.community_id == community.id, Cycle.year == year))
     if cycle is None:
         raise NotFound(_("%(community)s has no cycle in %(year)d.", community=community.name, year=year),
                        "unknown_cycle")

@@ -338,6 +338,16 @@ def approve_overrun(session, admin, cycle: Cycle, amount_fen: int | None, reason
     return approval
 
 
+def score_value(value, field: str = "score", label: str = "score") -> int:
+    """A rating's score: a whole number (never text or a boolean) from 1 to 5.
+
+    :raises InvalidField: `bad_score`.
+    """
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 5:
+        raise InvalidField(field, _("Choose a score from 1 to 5."), "bad_score")
+    return value
+
+
 def rate_project(session, user, project: Project, score, comment: str | None) -> ProjectRating:
     """A resident of the project's community rates it, once, after it is completed.
 
@@ -352,8 +362,7 @@ def rate_project(session, user, project: Project, score, comment: str | None) ->
         raise Forbidden(_("Only residents of the community rate its projects."))
     if project.status not in DONE:
         raise Conflict(_("A project can be rated once it is completed."), "not_completed")
-    if isinstance(score, bool) or not isinstance(score, int) or not 1 <= score <= 5:
-        raise InvalidField("score", _("Choose a score from 1 to 5."), "bad_score")
+    score_value(score)
     comment = text_value(comment, "comment", _("The comment"), max_length=MAX_COMMENT, required=False) or ""
     already = _("You have already rated this project; each resident rates a project once.")
     if session.scalar(select(ProjectRating.id).where(ProjectRating.project_id == project.id,
