@@ -24,13 +24,13 @@ from typing import Annotated, Any
 
 from flask import request
 from flask_babel import gettext as _
-from pydantic import BaseModel, ConfigDict, PlainValidator, ValidationError, WithJsonSchema
+from pydantic import BaseModel, ConfigDict, Field, PlainValidator, ValidationError, WithJsonSchema
 from pydantic_core import PydanticCustomError
 from spectree import Response, SpecTree
 from spectree.plugins.flask_plugin import FlaskPlugin
 
 from ..errors import BadRequest, Invalid
-from ..validation import InvalidField, choice_value, int_value, text_value, yuan_value
+from ..validation import InvalidField, choice_value, int_value, text_value, utc_time_value, yuan_value
 from . import json_body
 
 MAX_ID = 2**63 - 1  # ids are signed 64-bit integers in both databases
@@ -166,7 +166,8 @@ def _refusal(error: dict, model: type[BaseModel] | None) -> FieldRefusal:
         return FieldRefusal(field=field, code="bad_choice",
                             message=_("%(field)s must be one of: %(choices)s.", field=label,
                                       choices=context.get("expected", "")))
-    if kind in ("too_long", "too_short"):
+    if kind in ("too_long", "too_short") and "actual_length" in context:  # Pydantic's, of a list (a reader's
+        # own `too_long`, of a text, has no context and keeps its code and message below)
         return FieldRefusal(field=field, code="out_of_range",
                             message=_("%(field)s has the wrong number of items (%(limit)s).", field=label,
                                       limit=error["msg"]))
@@ -248,3 +249,60 @@ def request_query(model: type[BaseModel]) -> BaseModel:
     query = request.context.query
     assert isinstance(query, model)
     return query
+
+
+# --- apicycles: types of the cycle, ballot, result and audit routes -------------------------------
+
+# An amount of yuan in an answer, and a moment in UTC (the same as apitracking's: keep one copy).
+YUAN_ANSWER_PATTERN = r"^-?(0|[1-9][0-9]*)\.[0-9]{2}$"
+Yuan = Annotated[str, Field(pattern=YUAN_ANSWER_PATTERN, examples=["35000.00"])]
+Moment = Annotated[str, Field(json_schema_extra={"format": "date-time"}, examples=["2025-05-01T01:00:00Z"])]
+
+
+def optional_whole(label, minimum: int, maximum: int) -> Any:
+    """A whole number within [minimum, maximum], or null (the service's default)."""
+    return checked(lambda value, field, name: int_value(value, field, name, minimum=minimum, maximum=maximum,
+                                                        required=False),
+                   label, {"type": ["integer", "null"], "minimum": minimum, "maximum": maximum})
+
+
+def optional_money(label) -> Any:
+    """An amount of yuan as `money()`, or null (the service's default)."""
+    return checked(lambda value, field, name: None if value is None else yuan_value(value, field, name),
+                   label, {"type": ["string", "null"], "pattern": YUAN_PATTERN, "examples": ["200000.00"]})
+
+
+def time_with_zone(label) -> Any:
+    """An ISO 8601 time with its zone (`2026-05-01T09:00:00+08:00`, `2026-05-01T01:00:00Z`)."""
+    return checked(utc_time_value, label, {"type": "string", "format": "date-time",
+                                           "examples": ["2026-05-01T01:00:00Z"]})
+
+
+class _Described(Response):
+    """SpecTree's `Response`, with what its models cannot say about an answer: a body that is not JSON
+    (a file), or the headers it carries."""
+
+    def __init__(self, *codes, more: dict[int, dict], **models):
+        super().__init__(*codes, **models)
+        self.more = more
+
+    def generate_spec(self, naming_strategy=lambda model: model.__name__) -> dict[str, Any]:
+        responses = super().generate_spec(naming_strategy)
+        for status, more in self.more.items():
+            responses[str(status)].update(more)
+        return responses
+
+
+def file_answers(status: int, media_type: str, description: str, *refusals: int) -> Response:
+    """The answers of a route that sends a file (`media_type`, e.g. text/csv) when it succeeds. Its
+    body is not checked (the route may stream it: give the route `skip_validation=True`)."""
+    codes: dict[str, Any] = {f"HTTP_{code}": Error for code in sorted({*refusals, *COMMON_REFUSALS})}
+    content = {"content": {media_type: {"schema": {"type": "string"}}}, "description": description}
+    return _Described(f"HTTP_{status}", more={status: content}, **codes)
+
+
+def answers_with_headers(status: int, model: type[BaseModel], headers: dict[str, dict],
+                         *refusals: int) -> Response:
+    """`answers()`, and the `headers` (name: OpenAPI header object) the success answer may carry."""
+    codes: dict[str, Any] = {f"HTTP_{code}": Error for code in sorted({*refusals, *COMMON_REFUSALS})}
+    return _Described(more={status: {"headers": headers}}, **{f"HTTP_{status}": model}, **codes)
