@@ -522,3 +522,49 @@ def test_one_current_ballot_is_a_database_rule(world, client, voter):
         db.session.flush()
     db.session.rollback()
     assert db.session.scalar(select(func.count(Ballot.id))) == 1
+
+
+# --- The API's document and its refusals ------------------------------------------------------------
+
+def _schema(document, reference):
+    return document["components"]["schemas"][reference["$ref"].rsplit("/", 1)[1]]
+
+
+def test_the_document_gives_the_ballot_routes_bodies_answers_and_the_idempotency_key(client):
+    document = client.get("/api/v1/openapi.json").get_json()
+    cast = document["paths"]["/api/v1/cycles/{cycle_id}/ballot"]["put"]
+    body = _schema(document, cast["requestBody"]["content"]["application/json"]["schema"])
+    assert body["additionalProperties"] is False and body["examples"]
+    assert body["properties"]["projects"]["items"]["type"] == "integer"
+    assert body["properties"]["points"]["additionalProperties"]["type"] == "integer"
+    key, = [p for p in cast["parameters"] if p["in"] == "header"]
+    assert key["name"] == "Idempotency-Key" and not key["required"] and key["schema"]["maxLength"] == 100
+    assert {"200", "400", "401", "403", "404", "409", "422"} <= set(cast["responses"])
+    assert "Idempotent-Replayed" in cast["responses"]["200"]["headers"]
+    receipt = _schema(document, cast["responses"]["200"]["content"]["application/json"]["schema"])
+    assert set(receipt["required"]) == {"receipt", "cast_at", "version", "seq", "chain_hash"}
+    own = _schema(document, document["paths"]["/api/v1/cycles/{cycle_id}/ballot"]["get"]["responses"]["200"]
+                  ["content"]["application/json"]["schema"])
+    assert {"projects", "points", "channel"} <= set(own["required"])
+    assert document["components"]["schemas"]["Channel"]["enum"] == ["online", "assisted", "paper"]
+    check = _schema(document, document["paths"]["/api/v1/receipts/{code}"]["get"]["responses"]["200"]["content"]
+                    ["application/json"]["schema"])
+    assert check["required"] == ["found"] and "security" not in document["paths"]["/api/v1/receipts/{code}"]["get"]
+    counts = document["paths"]["/api/v1/cycles/{cycle_id}/assisted"]["get"]["responses"]["200"]
+    assert _schema(document, counts["content"]["application/json"]["schema"])["type"] == "array"
+
+
+def test_a_ballot_with_an_unknown_field_is_refused_naming_it(world, client, voter):
+    response = put(client, voter, world.a, {"projects": ids(world.a, 0), "project": ids(world.a, 1)})
+    assert response.status_code == 422
+    error = response.get_json()["error"]
+    assert error["code"] == "unknown_field" and [f["field"] for f in error["fields"]] == ["project"]
+    assert stored(world.a) == []
+
+
+def test_a_replayed_answer_passes_the_answer_model(world, client, voter):
+    first = put(client, voter, world.a, {"projects": ids(world.a, 0)}, key="replay-me")
+    again = put(client, voter, world.a, {"projects": ids(world.a, 0)}, key="replay-me")
+    assert again.status_code == 200 and again.headers["Idempotent-Replayed"] == "true"
+    assert again.get_json() == first.get_json()
+    assert set(again.get_json()) == {"receipt", "cast_at", "version", "seq", "chain_hash"}

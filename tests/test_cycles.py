@@ -8,10 +8,11 @@ import pytest
 from sqlalchemy import func, select
 
 from voting.ballots.models import RollEntry
-from voting.cycles.models import Cycle
+from voting.cycles.models import METHODS, OUTCOME_RULES, VOTERS, Cycle
 from voting.database import utcnow
+from voting.enums import Phase, ProjectStatus
 from voting.extensions import db
-from voting.proposals.models import Project
+from voting.proposals.models import CATEGORIES, Project
 
 EN = {"Accept-Language": "en"}
 
@@ -579,3 +580,69 @@ def test_implementation_starts_from_the_counted_result(world, client, auth):
     cycle.results_published_at -= timedelta(days=cycle.notice_days)
     db.session.commit()
     assert move(client, auth, cycle, "implementation").get_json()["phase"] == "implementation"
+
+
+# --- The API's document and its refusals ------------------------------------------------------------
+
+def _schema(document, reference):
+    return document["components"]["schemas"][reference["$ref"].rsplit("/", 1)[1]]
+
+
+def _body(document, path, method):
+    return _schema(document, document["paths"][path][method]["requestBody"]["content"]["application/json"]["schema"])
+
+
+def _answer(document, path, method, status="200"):
+    return _schema(document, document["paths"][path][method]["responses"][status]["content"]["application/json"]["schema"])
+
+
+def test_the_document_gives_the_cycle_routes_bodies_answers_and_enums(client):
+    document = client.get("/api/v1/openapi.json").get_json()
+    rules = _body(document, "/api/v1/cycles/{cycle_id}/rules", "put")
+    assert rules["required"] == ["method", "outcome_rule"] and rules["additionalProperties"] is False
+    assert rules["properties"]["method"]["enum"] == list(METHODS)
+    assert rules["properties"]["outcome_rule"]["enum"] == list(OUTCOME_RULES)
+    assert set(VOTERS) <= set(rules["properties"]["voters"]["enum"])
+    assert rules["properties"]["notice_days"]["minimum"] == 5 and rules["examples"]
+    phase = _body(document, "/api/v1/cycles/{cycle_id}/phase", "post")
+    assert phase["required"] == ["phase"] and phase["properties"]["phase"]["enum"] == [str(p) for p in Phase]
+    window = _body(document, "/api/v1/cycles/{cycle_id}/window", "put")
+    assert window["required"] == ["voting_opens_at", "voting_closes_at"]
+    assert window["properties"]["voting_opens_at"]["format"] == "date-time"
+    opening = _body(document, "/api/v1/communities/{code}/cycles", "post")
+    assert opening["required"] == ["year"] and "fund" in opening["properties"]
+    assert "409" in document["paths"]["/api/v1/communities/{code}/cycles"]["post"]["responses"]
+
+    cycle = _answer(document, "/api/v1/cycles/{cycle_id}", "get")
+    assert {"id", "community", "year", "fund", "phase", "voting_opens_at", "voting_closes_at", "rules",
+            "projects"} <= set(cycle["required"])
+    assert cycle["properties"]["phase"]["$ref"].endswith("/Phase")
+    assert document["components"]["schemas"]["Phase"]["enum"] == [str(p) for p in Phase]
+    answered_rules = document["components"]["schemas"]["Rules"]
+    assert answered_rules["properties"]["method"]["enum"] == list(METHODS)
+    assert answered_rules["properties"]["outcome_rule"]["enum"] == list(OUTCOME_RULES)
+    project = document["components"]["schemas"]["BallotProject"]
+    assert project["properties"]["category"]["enum"] == list(CATEGORIES)
+    assert document["components"]["schemas"]["ProjectStatus"]["enum"] == [str(s) for s in ProjectStatus]
+    preview = _answer(document, "/api/v1/cycles/{cycle_id}/close-preview", "get")
+    assert {"turnout", "would_fund", "funds_nothing", "below_min_turnout", "projects"} <= set(preview["required"])
+    assert {"401", "403", "404", "409"} <= set(document["paths"]["/api/v1/cycles/{cycle_id}/close-preview"]["get"]
+                                               ["responses"])
+
+
+def test_a_refused_rules_body_names_each_wrong_field(collecting, client, auth):
+    response = put_rules(client, auth, collecting, RULES | {"method": "borda", "min_choices": -1, "colour": "red"})
+    assert response.status_code == 422
+    error = response.get_json()["error"]
+    assert {f["field"]: f["code"] for f in error["fields"]} == {
+        "method": "unknown_method", "min_choices": "out_of_range", "colour": "unknown_field"}
+    assert error["code"] == "unknown_method"
+    db.session.expire_all()
+    assert collecting.method == "approval"
+
+
+def test_a_refused_window_names_both_times(collecting, client, auth):
+    response = put_window(client, auth, collecting, "next monday", "2027-05-08T09:00:00")
+    assert response.status_code == 422
+    assert {f["field"]: f["code"] for f in response.get_json()["error"]["fields"]} == {
+        "voting_opens_at": "bad_time", "voting_closes_at": "bad_time"}

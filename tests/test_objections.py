@@ -285,3 +285,44 @@ def test_the_notice_on_a_real_server(published, live_server):
     status, moved = call("POST", f"/api/v1/cycles/{cycle}/phase", {"phase": "implementation"}, "staff-ca")
     assert status == 200 and moved["phase"] == "implementation"
     assert [d["objection"] for d in logged("results.objection")] == [filed["id"]]
+
+
+# --- The API's document and its refusals ------------------------------------------------------------
+
+def _schema(document, reference):
+    return document["components"]["schemas"][reference["$ref"].rsplit("/", 1)[1]]
+
+
+def _json(operation, part):
+    return part["content"]["application/json"]["schema"] if part else operation
+
+
+def test_the_document_gives_the_result_and_objection_routes_bodies_and_answers(client):
+    document = client.get("/api/v1/openapi.json").get_json()
+    results = document["paths"]["/api/v1/cycles/{cycle_id}/results"]["get"]
+    result = _schema(document, _json(results, results["responses"]["200"]))
+    assert {"outcome_rule", "ballots_counted", "turnout", "selected", "projects", "notice"} <= set(result["required"])
+    assert "mes+greedy" in result["properties"]["outcome_rule"]["enum"] and "409" in results["responses"]
+    row = document["components"]["schemas"]["ProjectOutcome"]
+    assert {"id", "votes", "cost", "selected", "reason", "reason_code"} == set(row["required"])
+    filing = document["paths"]["/api/v1/cycles/{cycle_id}/objections"]["post"]
+    body = _schema(document, _json(filing, filing["requestBody"]))
+    assert body["required"] == ["text"] and body["properties"]["text"]["maxLength"] == 2000 and body["examples"]
+    assert "201" in filing["responses"] and "409" in filing["responses"] and filing["security"]
+    filed = _schema(document, _json(filing, filing["responses"]["201"]))
+    assert {"id", "cycle", "text", "created_at", "answer"} == set(filed["required"])
+    answering = document["paths"]["/api/v1/objections/{objection_id}/answer"]["post"]
+    assert _schema(document, _json(answering, answering["requestBody"]))["required"] == ["text"]
+    listing = document["paths"]["/api/v1/cycles/{cycle_id}/objections"]["get"]
+    assert "security" not in listing
+    assert {"cycle", "notice", "objections"} == set(_schema(document, _json(listing, listing["responses"]["200"]))
+                                                   ["required"])
+
+
+def test_a_refused_objection_names_each_wrong_field(published, client, auth):
+    response = client.post(f"/api/v1/cycles/{published.a.cycle.id}/objections", json={"text": " ", "name": "x"},
+                           headers=auth.headers("resident-ca-1"))
+    assert response.status_code == 422
+    assert {f["field"]: f["code"] for f in response.get_json()["error"]["fields"]} == {
+        "text": "missing_text", "name": "unknown_field"}
+    assert objections_stored() == 0

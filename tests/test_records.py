@@ -763,3 +763,25 @@ def test_the_matrix_covers_every_audit_route(app):
     listed = {path.replace("{cycle}", "<int:cycle_id>").replace("record.csv", "record.<file_format>")
               for path, _allowed in AUDIT_ROUTES}
     assert ours == listed
+
+
+# --- The API's document and its refusals ------------------------------------------------------------
+
+def test_the_document_says_the_record_is_csv_and_the_bulletin_is_paged(client):
+    document = client.get("/api/v1/openapi.json").get_json()
+    record = document["paths"]["/api/v1/cycles/{cycle_id}/record"]["get"]
+    assert list(record["responses"]["200"]["content"]) == ["text/csv"] and record["security"]
+    assert {"401", "403", "404", "409"} <= set(record["responses"])
+    board = document["paths"]["/api/v1/cycles/{cycle_id}/receipts"]["get"]
+    page, = [p for p in board["parameters"] if p["in"] == "query"]
+    assert page["name"] == "page" and page["schema"]["type"] == "integer" and page["schema"]["minimum"] == 1
+    answer = document["components"]["schemas"]["Bulletin"]
+    assert {"cycle", "total", "page", "pages", "per_page", "head", "receipts"} == set(answer["required"])
+
+
+@pytest.mark.parametrize("page, code", [("0", "out_of_range"), ("two", "not_a_number")])
+def test_a_bulletin_page_outside_the_numbers_is_refused(world, client, page, code):
+    response = client.get(f"/api/v1/cycles/{world.a.cycle.id}/receipts", query_string={"page": page})
+    assert response.status_code == 422
+    assert [(f["field"], f["code"]) for f in response.get_json()["error"]["fields"]] == [("page", code)]
+    assert client.get(f"/api/v1/cycles/{world.a.cycle.id}/receipts?page=99").get_json()["page"] == 1

@@ -31,7 +31,7 @@ from spectree.model_adapter.pydantic_adapter import BaseFile as Upload  # a mult
 from spectree.plugins.flask_plugin import FlaskPlugin
 
 from ..errors import BadRequest, Invalid
-from ..validation import InvalidField, choice_value, int_value, text_value, yuan_value
+from ..validation import InvalidField, choice_value, int_value, text_value, utc_time_value, yuan_value
 from . import json_body
 
 MAX_ID = 2**63 - 1  # ids are signed 64-bit integers in both databases
@@ -129,7 +129,8 @@ def choice(label, choices, code: str = "bad_choice") -> Any:
 
 def whole(label, minimum: int, maximum: int, *, required: bool = True) -> Any:
     """A whole number (a JSON integer) within [minimum, maximum]."""
-    return checked(lambda value, field, name: int_value(value, field, name, minimum=minimum, maximum=maximum),
+    return checked(lambda value, field, name: int_value(value, field, name, minimum=minimum, maximum=maximum,
+                                                        required=required),
                    label, {"type": "integer", "minimum": minimum, "maximum": maximum}, required=required)
 
 
@@ -257,3 +258,39 @@ Yuan = Annotated[str, Field(pattern=YUAN_ANSWER_PATTERN, examples=["35000.00"])]
 Day = Annotated[str, Field(json_schema_extra={"format": "date"}, examples=["2025-05-01"])]
 # A moment in UTC, ISO 8601 with Z.
 Moment = Annotated[str, Field(json_schema_extra={"format": "date-time"}, examples=["2025-05-01T01:00:00Z"])]
+
+
+def time_with_zone(label) -> Any:
+    """An ISO 8601 time with its zone (`2026-05-01T09:00:00+08:00`, `2026-05-01T01:00:00Z`)."""
+    return checked(utc_time_value, label, {"type": "string", "format": "date-time",
+                                           "examples": ["2026-05-01T01:00:00Z"]})
+
+
+class _Described(Response):
+    """SpecTree's `Response`, with what its models cannot say about an answer: a body that is not JSON
+    (a file), or the headers it carries."""
+
+    def __init__(self, *codes, more: dict[int, dict], **models):
+        super().__init__(*codes, **models)
+        self.more = more
+
+    def generate_spec(self, naming_strategy=lambda model: model.__name__) -> dict[str, Any]:
+        responses = super().generate_spec(naming_strategy)
+        for status, more in self.more.items():
+            responses[str(status)].update(more)
+        return responses
+
+
+def file_answers(status: int, media_type: str, description: str, *refusals: int) -> Response:
+    """The answers of a route that sends a file (`media_type`, e.g. text/csv) when it succeeds. Its
+    body is not checked (the route may stream it: give the route `skip_validation=True`)."""
+    codes: dict[str, Any] = {f"HTTP_{code}": Error for code in sorted({*refusals, *COMMON_REFUSALS})}
+    content = {"content": {media_type: {"schema": {"type": "string"}}}, "description": description}
+    return _Described(f"HTTP_{status}", more={status: content}, **codes)
+
+
+def answers_with_headers(status: int, model: type[BaseModel], headers: dict[str, dict],
+                         *refusals: int) -> Response:
+    """`answers()`, and the `headers` (name: OpenAPI header object) the success answer may carry."""
+    codes: dict[str, Any] = {f"HTTP_{code}": Error for code in sorted({*refusals, *COMMON_REFUSALS})}
+    return _Described(more={status: {"headers": headers}}, **{f"HTTP_{status}": model}, **codes)

@@ -10,21 +10,66 @@ is open): give it to a verifier as `--checkpoint SEQ:HASH`, and the final record
 """
 from __future__ import annotations
 
-from flask import jsonify, request
+from typing import Annotated
+
+from flask import jsonify
+from flask_babel import lazy_gettext as _l
+from pydantic import Field
 
 from ..accounts.access import public, require_roles
 from ..api import bp
+from ..api.schema import MAX_ID, Answer, Body, Moment, answers, checked, file_answers, request_query, validate
+from ..ballots.api import HASH, RECEIPT
 from ..cycles.api import iso
 from ..cycles.services import get_cycle
 from ..database import reads_before_lock, transactional
 from ..enums import Role
 from ..extensions import db
+from ..validation import int_value
 from .records import bulletin_page
 from .views import logged_record_header, record_response
+
+RECORD_CSV = ("The ballot record as CSV (UTF-8 with a byte order mark), in sections: RECORD (key, value: the "
+              "cycle, its rules, its status and note, the result, the chain head), PROJECTS (project_id, cost, "
+              "title, category), BALLOTS (seq, voter_code, version, choices, cast_at, receipt, superseded, "
+              "chain_hash: every ballot in seq order, superseded ones included), then END with the number of "
+              "ballots. Before the close, the record so far, marked so in its status and note.")
+
+
+class BulletinQuery(Body):
+    page: checked(lambda value, field, label: int_value(value, field, label, minimum=1, maximum=MAX_ID,
+                                                        required=False),
+                  _l("Page"), {"type": "integer", "minimum": 1, "maximum": MAX_ID}) = 1
+
+
+class BulletinHead(Answer):
+    seq: int
+    chain_hash: Annotated[str, Field(**HASH)]
+
+
+class BulletinEntry(Answer):
+    seq: int
+    receipt: Annotated[str, Field(**RECEIPT)]
+    recorded_at: Moment
+    superseded: bool
+    chain_hash: Annotated[str, Field(**HASH)]
+
+
+class Bulletin(Answer):
+    """One page of the cycle's public bulletin board of receipts, and the chain's running head."""
+
+    cycle: int
+    total: int
+    page: int
+    pages: int
+    per_page: int
+    head: BulletinHead
+    receipts: list[BulletinEntry]
 
 
 @bp.get("/cycles/<int:cycle_id>/record")
 @require_roles(Role.AUDITOR, Role.ADMIN)
+@validate(resp=file_answers(200, "text/csv", RECORD_CSV, 409), skip_validation=True)  # streamed as it is read
 @reads_before_lock  # its one write, the first count, locks the chain head and reads again
 @transactional
 def cycle_record(cycle_id):
@@ -35,11 +80,12 @@ def cycle_record(cycle_id):
 
 @bp.get("/cycles/<int:cycle_id>/receipts")
 @public
+@validate(query=BulletinQuery, resp=answers(200, Bulletin))
 def cycle_receipts(cycle_id):
     """The public bulletin board: every receipt with the time it was recorded and the chain hash after
     it, in seq order, and the running head."""
     cycle = get_cycle(db.session, cycle_id)
-    board = bulletin_page(db.session, cycle, request.args.get("page", 1, type=int))
+    board = bulletin_page(db.session, cycle, int(request_query(BulletinQuery).page or 1))
     return jsonify(
         cycle=cycle.id, total=board.total, page=board.page, pages=board.pages, per_page=board.per_page,
         head={"seq": board.head_seq, "chain_hash": board.head_hash},

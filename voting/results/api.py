@@ -1,7 +1,14 @@
+"""The result API (SPEC §5): a closed vote's result, and the objections of its public notice (公示)."""
+from __future__ import annotations
+
 from flask import jsonify
+from flask_babel import lazy_gettext as _l
+from pydantic import ConfigDict, Field
 
 from ..accounts.access import acting_user, public, require_roles
-from ..api import bp, json_body
+from ..api import bp
+from ..api.schema import Answer, Body, Moment, Yuan, answers, request_body, text, validate
+from ..cycles.api import OutcomeRule
 from ..cycles.services import get_cycle
 from ..database import reads_before_lock, transactional, utcnow
 from ..enums import Role
@@ -9,8 +16,90 @@ from ..extensions import db
 from ..money import yuan
 from .models import Objection
 from .services import (
-    NoticePeriod, answer_objection, cycle_objections, file_objection, notice_period, published_result,
+    MAX_OBJECTION_LENGTH, NoticePeriod, answer_objection, cycle_objections, file_objection, notice_period,
+    published_result,
 )
+
+REASON_CODES = ("funded, fill_funded, mes_funded (funded); not_fit, budget_stop, after_budget_stop, "
+                "below_threshold, below_share, mes_not_affordable, no_votes, low_turnout (not funded)")
+
+
+# --- Requests ----------------------------------------------------------------------------------
+
+class ObjectionIn(Body):
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"text": "Project 12 was counted twice on the notice board."}]})
+    text: text(_l("The objection"), MAX_OBJECTION_LENGTH)
+
+
+class ObjectionAnswerIn(Body):
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"text": "The notice board had a printing error; the record counts it once."}]})
+    text: text(_l("The answer"), MAX_OBJECTION_LENGTH)
+
+
+# --- Answers -----------------------------------------------------------------------------------
+
+class Notice(Answer):
+    """The result's public notice: objections are taken while it is open."""
+
+    published_at: Moment | None
+    days: int
+    ends_at: Moment | None
+    open: bool
+
+
+class ChainHead(Answer):
+    """The ballot chain the count read: give it to `voting verify` as `--head`."""
+
+    seq: int
+    head: str = Field(pattern="^[0-9a-f]{64}$")
+
+
+class ProjectOutcome(Answer):
+    id: int
+    votes: int
+    cost: Yuan
+    selected: bool
+    reason: str = Field(description="Why it was or was not funded, with the figures, in the reader's language.")
+    reason_code: str = Field(description=REASON_CODES)
+
+
+class Result(Answer):
+    """A closed vote's published result: the projects in ranking order."""
+
+    outcome_rule: OutcomeRule
+    ballots_counted: int
+    eligible: int
+    turnout: float = Field(ge=0, description="Ballots counted per eligible voter (0 to 1).")
+    min_turnout_percent: int | None
+    below_min_turnout: bool
+    selected: list[int]
+    tie_break: str
+    chain: ChainHead
+    notice: Notice
+    projects: list[ProjectOutcome]
+
+
+class ObjectionAnswer(Answer):
+    text: str
+    answered_at: Moment
+
+
+class ObjectionOut(Answer):
+    """An objection as the public reads it (never who filed or answered it)."""
+
+    id: int
+    cycle: int
+    text: str
+    created_at: Moment
+    answer: ObjectionAnswer | None
+
+
+class Objections(Answer):
+    cycle: int
+    notice: Notice
+    objections: list[ObjectionOut]
 
 
 def iso(value) -> str | None:
@@ -19,10 +108,11 @@ def iso(value) -> str | None:
 
 @bp.get("/cycles/<int:cycle_id>/results")
 @public
+@validate(resp=answers(200, Result, 409))
 @reads_before_lock  # its one write, the first count, locks the chain head and reads again
 @transactional
 def cycle_results(cycle_id):
-    """The result of a closed vote (409 results_not_ready before the close)."""
+    """The result of a closed vote, with why each project was or was not funded (409 before the close)."""
     view = published_result(db.session, get_cycle(db.session, cycle_id), utcnow())
     cycle, result = view.cycle, view.result
     return jsonify(
@@ -52,6 +142,7 @@ def objection_json(objection: Objection) -> dict:
 
 @bp.get("/cycles/<int:cycle_id>/objections")
 @public
+@validate(resp=answers(200, Objections))
 def cycle_objection_list(cycle_id):
     """The objections to a cycle's result with their answers, and the notice period (public)."""
     cycle = get_cycle(db.session, cycle_id)
@@ -61,19 +152,21 @@ def cycle_objection_list(cycle_id):
 
 @bp.post("/cycles/<int:cycle_id>/objections")
 @require_roles(Role.RESIDENT)
+@validate(json=ObjectionIn, resp=answers(201, ObjectionOut, 409))
 @transactional
 def file_cycle_objection(cycle_id):
-    """A resident of the community objects to the result during its public notice: {"text"}."""
-    body = json_body()
-    objection = file_objection(db.session, acting_user(), get_cycle(db.session, cycle_id), body.get("text"),
-                               utcnow())
+    """Object to the result during its public notice (residents of the community)."""
+    body = request_body(ObjectionIn)
+    objection = file_objection(db.session, acting_user(), get_cycle(db.session, cycle_id), body.text, utcnow())
     return jsonify(objection_json(objection)), 201
 
 
 @bp.post("/objections/<int:objection_id>/answer")
 @require_roles(Role.STAFF)
+@validate(json=ObjectionAnswerIn, resp=answers(200, ObjectionOut, 409))
 @transactional
 def answer_cycle_objection(objection_id):
-    """The community's staff answer an objection in public, once: {"text"}."""
-    objection = answer_objection(db.session, acting_user(), objection_id, json_body().get("text"), utcnow())
+    """Answer an objection in public, once (the community's staff)."""
+    body = request_body(ObjectionAnswerIn)
+    objection = answer_objection(db.session, acting_user(), objection_id, body.text, utcnow())
     return jsonify(objection_json(objection))
