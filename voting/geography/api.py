@@ -3,9 +3,8 @@ from pydantic import RootModel
 
 from ..accounts.access import public
 from ..api import bp
-from ..api.schema import Answer, Yuan, answers, validate
-from ..cycles.api import cycle_summary
-from ..enums import Phase
+from ..api.schema import Answer, answers, validate
+from ..cycles.api import CycleSummary, cycle_summary
 from ..extensions import db
 from .services import community_cycles, get_community, list_communities
 
@@ -20,14 +19,7 @@ class CommunityList(RootModel[list[CommunityItem]]):
     pass
 
 
-class CommunityCycle(Answer):
-    id: int
-    year: int
-    fund: Yuan
-    phase: Phase
-
-
-class CommunityCycles(RootModel[list[CommunityCycle]]):
+class CommunityCycles(RootModel[list[CycleSummary]]):
     pass
 
 

@@ -7,7 +7,7 @@ from ..accounts.policy import can_see_photos, is_author
 from ..api import bp
 from ..api.schema import Answer, Body, Moment, Upload, Yuan, answers, choice, money, request_body, text, validate, whole
 from ..cycles import services as cycle_service
-from ..cycles.api import iso
+from ..cycles.api import Category, iso
 from ..database import transactional
 from ..enums import ProjectStatus, Role
 from ..extensions import db
@@ -68,7 +68,7 @@ class Proposal(Answer):
     cycle: int
     title: str
     description: str
-    category: CATEGORY
+    category: Category
     location: str | None
     estimated_cost: Yuan
     cost: Yuan | None

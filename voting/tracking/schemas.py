@@ -15,8 +15,8 @@ from pydantic import ConfigDict
 from werkzeug.datastructures import FileStorage
 
 from ..api.schema import Answer, Body, Day, Moment, Yuan, checked, money, text
+from ..cycles.api import Category
 from ..enums import Phase, ProjectStatus
-from ..proposals.models import CATEGORIES
 from ..validation import InvalidField, date_value, int_value, text_or_none
 from . import photos as photo_files
 from .archive import API_MAX_PAGE, API_STATUSES, api_page_value, api_status_value, api_year_value
@@ -28,7 +28,6 @@ NEXT_STATUSES = [str(s) for s in (ProjectStatus.IN_PROGRESS, ProjectStatus.COMPL
 DATE_SCHEMA = {"type": "string", "format": "date", "pattern": r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$",
                "examples": ["2025-05-01"]}
 
-Category = Literal[CATEGORIES]  # the proposals' categories (proposals.models.CATEGORIES)
 EventKind = Literal["funded", "started", "milestone", "completed", "accepted"]
 
 
