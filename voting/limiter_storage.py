@@ -133,7 +133,7 @@ class DatabaseStorage(Storage):
 def _make_engine(url: str) -> Engine:
     if not url.startswith("sqlite"):
         # One connection per worker at a time (a sync worker serves one request); see docs/deploy.md.
-        return create_engine(url, isolation_level="AUTOCOMMIT", pool_size=1, max_overflow=1, pool_timeout=10,
+        return create_engine(url, isolation_level="AUTOCOMMIT", pool_size=1, max_overflow=0, pool_timeout=10,
                              pool_pre_ping=True, pool_recycle=1800)
     engine = create_engine(url, isolation_level="AUTOCOMMIT")
 
