@@ -3,9 +3,12 @@ database (the default without Redis) or in Redis; and against a live server of t
 import http.client
 import json
 import os
+import sqlite3
+import time
 from urllib.parse import urlsplit
 
 import pytest
+from sqlalchemy.engine import make_url
 
 from voting.app import create_app
 from voting.config import Settings, limiter_storage_uri
@@ -78,6 +81,29 @@ def test_web_sign_in_is_limited_too(limited_client):
     statuses = [limited_client.post("/login", data={"username": "staff-ca", "password": f"bad-{n}"}).status_code
                 for n in range(12)]
     assert statuses[:10] == [401] * 10 and statuses[10:] == [429, 429]
+
+
+def test_counting_never_waits_for_sqlites_writers(database_url, world):
+    """SQLite's counts live in a file of their own: a sign-in is counted while another process holds
+    the app's write lock (a long import, a queue of casts), and no count ever holds that lock."""
+    if not database_url.startswith("sqlite"):
+        pytest.skip("SQLite's write lock")
+    app = create_app({"SQLALCHEMY_DATABASE_URI": database_url, "TESTING": True, "RATELIMIT_ENABLED": True,
+                      "RATELIMIT_STORAGE_URI": limiter_storage_uri(database_url)})
+    limiter.reset()
+    writer = sqlite3.connect(make_url(database_url).database, isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")
+    try:
+        started = time.monotonic()
+        assert token(app.test_client(), "resident-ca-1", "wrong").status_code == 401
+        assert time.monotonic() - started < 5  # the busy timeout is 30 s
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()
+        limiter.reset()
+        limiter.storage.dispose()
+        with app.app_context():
+            db.engine.dispose()
 
 
 # --- a live server of two workers, no Redis: the counts live in the database -----------------------
