@@ -55,10 +55,8 @@ class Settings:
         if self.database_url.startswith("postgresql"):  # a file has no connection to lose: no ping for SQLite
             engine_options.update(pool_pre_ping=True, pool_size=self.db_pool_size, max_overflow=self.db_max_overflow,
                                   pool_timeout=10, pool_recycle=1800)
-        more = {}
-        if self.sign_in_failures_per_account:
-            more["SIGN_IN_FAILURES_PER_ACCOUNT"] = self.sign_in_failures_per_account
-        return more | {
+        limits = {"SIGN_IN_FAILURES_PER_ACCOUNT": self.sign_in_failures_per_account}  # else limits.py's own
+        return {name: value for name, value in limits.items() if value} | {
             "SECRET_KEY": self.secret_key,
             "SECRET_KEY_FALLBACKS": list(self.secret_key_fallbacks),
             "SQLALCHEMY_DATABASE_URI": self.database_url,
