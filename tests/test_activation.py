@@ -19,8 +19,8 @@ from voting.accounts.models import ApiToken, User
 from voting.audit.models import ActionLogEntry
 from voting.ballots.codes import normalise_voting_code
 from voting.residents.issuing import issue_voting_code
-from voting.config import secret_keys
-from voting.extensions import db
+from voting.config import limiter_storage_uri, secret_keys
+from voting.extensions import db, limiter
 from voting.residents.models import Resident
 from voting.residents.registry_file import read_registry
 from voting.database import utcnow
@@ -66,8 +66,8 @@ def registered(world, app):
     return Registered(world, app)
 
 
-def activate(client, body):
-    return client.post("/api/v1/auth/activate", json=body)
+def activate(client, body, address="127.0.0.1"):
+    return client.post("/api/v1/auth/activate", json=body, environ_base={"REMOTE_ADDR": address})
 
 
 def state() -> dict:
@@ -345,9 +345,13 @@ def test_the_community_page_invites_residents_to_activate(client, world):
 
 @pytest.fixture()
 def limited(database_url, registered):
+    """Limits on, counted in the database (the default without Redis)."""
     app = create_app({"SQLALCHEMY_DATABASE_URI": database_url, "TESTING": True, "WTF_CSRF_ENABLED": False,
-                      "RATELIMIT_ENABLED": True, "RATELIMIT_STORAGE_URI": "memory://"})
+                      "RATELIMIT_ENABLED": True, "RATELIMIT_STORAGE_URI": limiter_storage_uri(database_url)})
+    limiter.reset()
     yield app.test_client()
+    limiter.reset()
+    limiter.storage.dispose()
     with app.app_context():
         db.engine.dispose()
 
@@ -358,6 +362,18 @@ def test_guessing_the_digits_of_a_found_slip_is_limited(limited, registered):
     # The slip's right digits now wait too; another code (from the same address) does not.
     assert activate(limited, registered.body()).status_code == 429
     assert activate(limited, registered.body(302)).status_code == 201
+
+
+def test_a_guesser_elsewhere_does_not_stop_the_slips_holder_until_the_codes_slower_limit(limited, registered):
+    limited.application.config.update(ACTIVATION_FAILURES_PER_CODE_AND_ADDRESS="3 per 15 minutes",
+                                      ACTIVATION_FAILURES_PER_CODE="5 per hour")  # 10 and 60 in service
+    assert [activate(limited, registered.body(id_last6=f"{n:05d}0"), "10.0.0.1").status_code
+            for n in range(4)] == [401] * 3 + [429]
+    assert activate(limited, registered.body(), "10.0.0.2").status_code == 201  # the holder, elsewhere
+    # Guesses at the code from more addresses reach its slower limit: then every address waits.
+    assert [activate(limited, registered.body(id_last6="999990"), "10.0.0.3").status_code
+            for _ in range(3)] == [401, 401, 429]
+    assert activate(limited, registered.body(password="Another-Pass-2"), "10.0.0.4").status_code == 429
 
 
 def test_guessing_codes_from_one_address_is_limited(limited, registered):

@@ -6,6 +6,9 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
+from limits import parse_many
+from sqlalchemy.engine import make_url
+
 _TRUE = {"1", "true", "yes", "on"}
 
 
@@ -26,6 +29,8 @@ class Settings:
     # how many more it may open at a peak; see docs/deploy.md for sizing across hosts.
     db_pool_size: int = 2
     db_max_overflow: int = 3
+    # The slow limit of failed sign-ins to one account from all addresses (`accounts/limits.py`).
+    sign_in_failures_per_account: str | None = None
 
     @classmethod
     def from_env(cls, instance_path: Path, environ=os.environ) -> "Settings":
@@ -41,6 +46,7 @@ class Settings:
             proxy_count=int(environ.get("VOTING_PROXY_COUNT") or 0),
             db_pool_size=int(environ.get("VOTING_DB_POOL_SIZE") or 2),
             db_max_overflow=int(environ.get("VOTING_DB_MAX_OVERFLOW") or 3),
+            sign_in_failures_per_account=_rate_limit(environ.get("VOTING_SIGN_IN_FAILURES_PER_ACCOUNT")),
         )
 
     def flask_config(self) -> dict:
@@ -49,13 +55,14 @@ class Settings:
         if self.database_url.startswith("postgresql"):  # a file has no connection to lose: no ping for SQLite
             engine_options.update(pool_pre_ping=True, pool_size=self.db_pool_size, max_overflow=self.db_max_overflow,
                                   pool_timeout=10, pool_recycle=1800)
-        return {
+        limits = {"SIGN_IN_FAILURES_PER_ACCOUNT": self.sign_in_failures_per_account}  # else limits.py's own
+        return {name: value for name, value in limits.items() if value} | {
             "SECRET_KEY": self.secret_key,
             "SECRET_KEY_FALLBACKS": list(self.secret_key_fallbacks),
             "SQLALCHEMY_DATABASE_URI": self.database_url,
             "SQLALCHEMY_ENGINE_OPTIONS": engine_options,
             "RATELIMIT_ENABLED": self.ratelimit_enabled,
-            "RATELIMIT_STORAGE_URI": self.redis_url or "memory://",
+            "RATELIMIT_STORAGE_URI": self.redis_url or limiter_storage_uri(self.database_url),
             "RATELIMIT_HEADERS_ENABLED": True,
             "TOKEN_LIFETIME_HOURS": self.token_lifetime_hours,
             "SESSION_COOKIE_HTTPONLY": True,
@@ -74,6 +81,26 @@ class Settings:
 def secret_keys(config) -> list[str]:
     """The app's keys, the current one first, then the fallbacks of a rotation."""
     return [config["SECRET_KEY"], *config.get("SECRET_KEY_FALLBACKS", ())]
+
+
+def limiter_storage_uri(database_url: str) -> str:
+    """Where the rate limits count without Redis (`limiter_storage.py`): PostgreSQL's own database;
+    beside a SQLite database, a file of their own; in memory for a database in memory."""
+    if database_url.startswith("sqlite"):
+        path = make_url(database_url).database
+        return f"database+sqlite:///{path}-limits" if path and path != ":memory:" else "memory://"
+    return "database+" + database_url
+
+
+def _rate_limit(value: str | None) -> str | None:
+    """A limit as Flask-Limiter reads it ("60 per hour"), checked at start-up.
+
+    :raises ValueError: for anything else.
+    """
+    if value and value.strip():
+        parse_many(value)
+        return value.strip()
+    return None
 
 
 def _stored_secret(path: Path) -> str:

@@ -5,6 +5,7 @@ from .ballots.models import (  # noqa: F401
     Ballot, BallotChain, BallotChoice, IdempotentAnswer, PaperBatch, PaperEntry, RollEntry,
 )
 from .cycles.models import Cycle  # noqa: F401
+from .limiter_storage import rate_limit  # noqa: F401  (and the `database+` storage of the rate limits)
 from .geography.models import Community, Grid, SubDistrict  # noqa: F401
 from .proposals.models import Project, ProjectPhoto  # noqa: F401
 from .residents.models import Resident  # noqa: F401
