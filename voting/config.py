@@ -5,6 +5,7 @@ import os
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 _TRUE = {"1", "true", "yes", "on"}
 
@@ -26,6 +27,10 @@ class Settings:
     # how many more it may open at a peak; see docs/deploy.md for sizing across hosts.
     db_pool_size: int = 2
     db_max_overflow: int = 3
+    # Where uploaded photos go: None for the database, or "s3://bucket[/prefix]" (voting/storage.py),
+    # with the object store's endpoint (None: AWS itself); credentials from the usual AWS_* variables.
+    photo_store: str | None = None
+    photo_store_endpoint: str | None = None
 
     @classmethod
     def from_env(cls, instance_path: Path, environ=os.environ) -> "Settings":
@@ -41,6 +46,8 @@ class Settings:
             proxy_count=int(environ.get("VOTING_PROXY_COUNT") or 0),
             db_pool_size=int(environ.get("VOTING_DB_POOL_SIZE") or 2),
             db_max_overflow=int(environ.get("VOTING_DB_MAX_OVERFLOW") or 3),
+            photo_store=_photo_store(environ.get("VOTING_PHOTO_STORE")),
+            photo_store_endpoint=environ.get("VOTING_PHOTO_STORE_ENDPOINT") or None,
         )
 
     def flask_config(self) -> dict:
@@ -68,7 +75,26 @@ class Settings:
             "MAX_CONTENT_LENGTH": 40 * 1024 * 1024,  # four phone photos of 8 MB and the form
             # a confirmed registry import posts the previewed file back in a form field (base64)
             "MAX_FORM_MEMORY_SIZE": 16 * 1024 * 1024,
+            "PHOTO_STORE": self.photo_store,
+            "PHOTO_STORE_ENDPOINT": self.photo_store_endpoint,
         }
+
+
+def parse_photo_store(value: str | None) -> tuple[str, str] | None:
+    """(bucket, key prefix) of `s3://bucket[/prefix]`; None for the database (unset or `database`).
+
+    :raises ValueError: for anything else.
+    """
+    if not value or value.strip() == "database":
+        return None
+    parts = urlsplit(value.strip())
+    if parts.scheme != "s3" or not parts.netloc or parts.query or parts.fragment:
+        raise ValueError(f"VOTING_PHOTO_STORE must be 'database' or s3://bucket[/prefix], not {value!r}")
+    return parts.netloc, parts.path.strip("/")
+
+
+def _photo_store(value: str | None) -> str | None:
+    return value.strip() if parse_photo_store(value) else None
 
 
 def secret_keys(config) -> list[str]:

@@ -8,6 +8,7 @@ from .cycles.models import Cycle  # noqa: F401
 from .geography.models import Community, Grid, SubDistrict  # noqa: F401
 from .proposals.models import Project, ProjectPhoto  # noqa: F401
 from .residents.models import Resident  # noqa: F401
+from .storage import StoredFile  # noqa: F401
 from .results.models import CycleResult, Objection  # noqa: F401
 from .tracking.models import (  # noqa: F401
     Acceptance, FundApproval, Milestone, MilestonePhoto, ProgressChange, ProjectRating, SpendingEntry,
