@@ -18,7 +18,7 @@ from .audit.commands import export_command, verify_command
 from .backup import BackupError
 from .backup import backup as write_backup
 from .backup import restore as read_backup
-from .config import secret_keys
+from .config import parse_photo_store, secret_keys
 from .database import utcnow
 from .demo import DemoError, accounts_file, load_demo
 from .enums import Role
@@ -219,6 +219,9 @@ def backup(path):
     except BackupError as error:
         raise click.ClickException(str(error)) from None
     click.echo(f"backup written to {path}")
+    if parse_photo_store(current_app.config.get("PHOTO_STORE")):
+        click.echo(f"photos stored in {current_app.config['PHOTO_STORE']} are not in this file: back up the bucket "
+                   "too (docs/deploy.md, Backups)")
 
 
 @click.command("restore")
