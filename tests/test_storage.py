@@ -7,7 +7,9 @@ import hashlib
 import io
 from datetime import date
 
+import boto3
 import pytest
+from moto import mock_aws
 from PIL import Image
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -98,14 +100,11 @@ def test_a_failed_upload_leaves_no_row_behind(collecting, app, world):
 @pytest.fixture()
 def bucket(app, monkeypatch):
     """An in-process S3 (moto) with the bucket `photos`; the app stores under `photos/shifeng/`."""
-    moto = pytest.importorskip("moto")
     for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
                         "AWS_DEFAULT_REGION": "us-east-1"}.items():
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    with moto.mock_aws():
-        import boto3  # the optional extra, only with moto
-
+    with mock_aws():
         client = boto3.client("s3")
         client.create_bucket(Bucket="photos")
         app.config["PHOTO_STORE"] = "s3://photos/shifeng"
