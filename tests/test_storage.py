@@ -151,6 +151,15 @@ def test_with_a_bucket_a_failed_upload_leaves_no_object_behind(bucket, collectin
     assert len(keys(bucket)) == 1 and stored_count() == 1
 
 
+def test_a_rollback_stands_when_the_bucket_cannot_delete(bucket, collecting, app, world, monkeypatch, caplog):
+    with app.test_request_context(method="POST"):
+        submit_proposal(db.session, world.a.residents[0], collecting, GOOD, [("a.jpg", jpeg())])
+        monkeypatch.setattr(storage.object_store(), "delete", lambda name: 1 / 0)
+        db.session.rollback()
+    assert stored_count() == 0 and len(keys(bucket)) == 1  # left in the bucket, named by no row: never served
+    assert "could not delete the uncommitted object shifeng/" in caplog.text
+
+
 def test_files_kept_in_the_database_are_still_served_after_moving_to_a_bucket(app, bucket):
     app.config["PHOTO_STORE"] = None
     app.extensions.pop("voting.storage.object_store", None)

@@ -14,6 +14,7 @@ and the views decide who may see them.
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -28,6 +29,7 @@ from .config import parse_photo_store
 from .database import utcnow
 from .extensions import db
 
+log = logging.getLogger(__name__)
 _NEW_OBJECTS = "voting.storage.new_objects"
 _STORE = "voting.storage.object_store"
 
@@ -71,8 +73,10 @@ class ObjectStore:
             raise ValueError("an object store needs an s3:// address")
         self.bucket, self.prefix = where
         if client is None:
-            import boto3  # the optional extra `voting[s3]`: loaded only when a bucket is configured
-
+            try:
+                import boto3  # the optional extra `voting[s3]`: loaded only when a bucket is configured
+            except ImportError:
+                raise RuntimeError("VOTING_PHOTO_STORE names a bucket: install boto3 (pip install 'voting[s3]')") from None
             client = boto3.client("s3", endpoint_url=endpoint_url or None)
         self.client = client
 
@@ -211,4 +215,8 @@ def _delete_uncommitted_objects(session: Session, transaction) -> None:
     if transaction.parent is not None:
         return
     for store, name in session.info.pop(_NEW_OBJECTS, []):
-        store.delete(name)
+        try:
+            store.delete(name)
+        except Exception:  # the rollback stands; an object no row names is never served
+            log.warning("could not delete the uncommitted object %s from the photo store", store.key(name),
+                        exc_info=True)
