@@ -15,6 +15,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from PIL import Image
 from sqlalchemy import func, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DatabaseError
@@ -44,6 +45,32 @@ def test_backup_and_restore(world, runner, tmp_path):
     assert result.exit_code == 0, result.output
     assert users() == before
     assert db.session.scalar(select(User).where(User.username == "admin")) is not None
+
+
+def test_photos_are_in_the_backup(world, factory, runner, client, tmp_path, app):
+    from voting import storage
+    from voting.proposals.models import ProjectPhoto
+    from voting.proposals.photos import ProcessedPhoto, store_photo
+
+    jpeg = io.BytesIO()
+    Image.new("RGB", (40, 30), "red").save(jpeg, "JPEG")
+    name = store_photo(db.session, ProcessedPhoto(jpeg.getvalue(), 40, 30))
+    factory.add(ProjectPhoto(project_id=world.a.projects[0].id, filename=name, width=40, height=30))
+    db.session.commit()
+    path = tmp_path / "voting.backup"
+    result = runner.invoke(args=["backup", str(path)])
+    assert result.exit_code == 0 and "bucket" not in result.output
+    db.session.execute(storage.StoredFile.__table__.delete())
+    db.session.commit()
+    assert client.get(f"/photos/{name}").status_code == 404
+    db.session.remove()
+    assert runner.invoke(args=["restore", "--yes", str(path)]).exit_code == 0
+    served = client.get(f"/photos/{name}")
+    assert served.status_code == 200 and served.get_data() == jpeg.getvalue()
+
+    app.config["PHOTO_STORE"] = "s3://photos"  # photos in a bucket: the backup says they are not in it
+    result = runner.invoke(args=["backup", str(tmp_path / "again.backup")])
+    assert result.exit_code == 0 and "photos stored in s3://photos are not in this file" in result.output
 
 
 def test_restore_refuses_a_file_that_is_not_a_backup(world, runner, tmp_path):

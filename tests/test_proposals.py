@@ -12,6 +12,7 @@ from werkzeug.test import encode_multipart
 from voting.extensions import db
 from voting.proposals.models import Project, ProjectPhoto
 from voting.proposals.services import submit_proposal
+from voting.storage import StoredFile, get
 
 GOOD = {"title": "3栋后面小路加装路灯", "description": "晚上太黑，老人出门不安全。", "category": "lighting",
         "location": "3栋后面", "estimated_cost": "12000.50"}
@@ -30,15 +31,18 @@ def image_bytes(fmt="JPEG", size=(64, 48), color="red", exif=False, mode="RGB") 
     return out.getvalue()
 
 
-def counts(folder) -> tuple[int, int, int]:
-    """Proposals, photo rows and stored files: what a refusal must leave unchanged."""
+def counts(folder) -> tuple[int, int, int, int]:
+    """Proposals, photo rows, stored files and files in the old upload folder (which stays empty):
+    what a refusal must leave unchanged."""
     files = len([p for p in folder.iterdir() if p.is_file()]) if folder.exists() else 0
     return (db.session.scalar(select(func.count()).select_from(Project)),
-            db.session.scalar(select(func.count()).select_from(ProjectPhoto)), files)
+            db.session.scalar(select(func.count()).select_from(ProjectPhoto)),
+            db.session.scalar(select(func.count()).select_from(StoredFile)), files)
 
 
 @pytest.fixture()
 def uploads(app, tmp_path):
+    """The folder where earlier releases kept photos: nothing is written there any more."""
     folder = tmp_path / "uploads"
     app.config["UPLOAD_FOLDER"] = str(folder)
     return folder
@@ -100,7 +104,8 @@ def test_resident_submits_from_the_page_with_photos(collecting, client, auth, up
     assert [p.uploaded_by_id for p in project.photos] == [project.submitted_by_id] * 2
     first = project.photos[0]
     assert first.filename.endswith(".jpg") and "IMG" not in first.filename and len(first.filename) == 36
-    with Image.open(uploads / first.filename) as stored:
+    assert counts(uploads)[2:] == (2, 0)
+    with Image.open(io.BytesIO(get(db.session, first.filename).data)) as stored:
         assert stored.format == "JPEG" and max(stored.size) == 1600
         assert (stored.width, stored.height) == (first.width, first.height) == (1200, 1600)  # turned upright
         assert not stored.getexif() and "exif" not in stored.info
@@ -112,7 +117,7 @@ def test_a_transparent_png_and_a_webp_are_accepted(collecting, client, auth, upl
     auth.login("resident-ca-1")
     photos = [("a.png", image_bytes("PNG", mode="RGBA", color=(0, 0, 0, 0))), ("b.webp", image_bytes("WEBP"))]
     assert post_form(client, collecting["ca"], photos=photos).status_code == 302
-    assert counts(uploads) == (9, 2, 2)  # the world's 8 projects and this one
+    assert counts(uploads) == (9, 2, 2, 0)  # the world's 8 projects and this one
 
 
 @pytest.mark.parametrize("change, code", [
@@ -198,9 +203,9 @@ def test_photos_are_removed_when_the_transaction_does_not_commit(collecting, app
     with app.test_request_context(method="POST"):
         submit_proposal(db.session, world.a.residents[0], collecting["ca"], GOOD,
                         [("a.jpg", image_bytes()), ("b.jpg", image_bytes())])
-        assert len(list(uploads.iterdir())) == 2
+        assert counts(uploads)[1:] == (2, 2, 0)
         db.session.rollback()
-    assert list(uploads.iterdir()) == []
+    assert counts(uploads) == (8, 0, 0, 0)
 
 
 def test_nothing_is_proposed_outside_collection(world, client, auth, uploads):
@@ -303,6 +308,30 @@ def test_photos_are_private_until_the_proposal_is_on_the_ballot(collecting, app,
         assert response.mimetype == "image/jpeg"
         assert response.headers["X-Content-Type-Options"] == "nosniff"
         assert response.data[:2] == b"\xff\xd8"
+
+
+def test_a_photo_is_served_byte_for_byte_and_cached_only_once_public(collecting, app, client, auth, uploads):
+    project_id = make_proposal(client, auth, collecting["ca"])
+    add_photos(client, auth, project_id, [("a.jpg", image_bytes())])
+    url = photo_url(project_id)
+    stored = get(db.session, url.rpartition("/")[2])
+    author = app.test_client()
+    author.post("/login", data={"username": "resident-ca-1", "password": "Test-Pass-1"})
+    with author.get(url) as response:  # not public yet: no cache may keep it
+        assert response.status_code == 200 and response.data == stored.data
+        assert response.headers["Cache-Control"] == "private, no-store" and "ETag" not in response.headers
+    project = db.session.get(Project, project_id)
+    project.status, project.cost_fen = "on_ballot", project.estimated_cost_fen
+    db.session.commit()
+    with client.get(url) as response:
+        assert response.status_code == 200 and response.data == stored.data
+        assert response.headers["Content-Type"] == "image/jpeg"
+        assert response.headers["Cache-Control"] == "public, max-age=300"
+        assert response.headers["ETag"] == f'"{stored.sha256}"'
+        assert response.headers["Last-Modified"]
+    with client.get(url, headers={"If-None-Match": f'"{stored.sha256}"'}) as response:
+        assert response.status_code == 304
+    assert counts(uploads)[3] == 0
 
 
 @pytest.mark.parametrize("path", [

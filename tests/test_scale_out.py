@@ -1,6 +1,7 @@
 """Several app hosts behind a load balancer (SPEC §6): two `voting serve` processes on different
 ports share one PostgreSQL and one Redis, with no sticky routing. A token issued by one works on
-the other, a ballot cast through one is seen through the other, the rate limits are counted
+the other, a ballot cast through one is seen through the other, a photo uploaded to one is served
+by the other, the rate limits are counted
 once for both, and 200 simultaneous casts from one resident, split across both, still leave
 versions 1..n and exactly one current ballot.
 
@@ -9,7 +10,9 @@ sets both for its PostgreSQL pass).
 """
 from __future__ import annotations
 
+import hashlib
 import http.client
+import io
 import json
 import os
 import threading
@@ -17,11 +20,17 @@ from collections import Counter
 from urllib.parse import urlsplit
 
 import pytest
-from sqlalchemy import func, select
+from PIL import Image
+from sqlalchemy import func, select, update
+from werkzeug.datastructures import FileStorage, MultiDict
+from werkzeug.test import encode_multipart
 
+from voting.app import ROOT
 from voting.ballots import chain
 from voting.ballots.models import Ballot, BallotChain, RollEntry
 from voting.extensions import db
+from voting.proposals.models import Project
+from voting.storage import StoredFile
 
 from conftest import TEST_PASSWORD
 
@@ -59,7 +68,7 @@ def hosts(live_server):
     return live_server(workers=2, extra_env=env), live_server(workers=2, extra_env=env)
 
 
-def test_a_token_and_a_ballot_from_one_host_work_on_the_other(world, hosts):
+def test_a_token_and_a_ballot_from_one_host_work_on_the_other(world, factory, hosts):
     a, b = hosts
     status, body = _call(a, "POST", "/api/v1/auth/token", {"username": "resident-ca-1", "password": TEST_PASSWORD})
     assert status == 200
@@ -85,6 +94,49 @@ def test_a_token_and_a_ballot_from_one_host_work_on_the_other(world, hosts):
     assert status == 200 and json.loads(body)["version"] == 2
     status, body = _call(a, "GET", f"/api/v1/receipts/{cast['receipt']}")
     assert json.loads(body)["superseded"] is True
+
+    _a_photo_uploaded_on_one_host_shows_on_the_other(world, factory, a, b, token)  # same hosts: no new start
+
+
+def _send(base, method, path, body: bytes, headers: dict):
+    parts = urlsplit(base)
+    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+    try:
+        connection.request(method, path, body=body, headers=headers)
+        response = connection.getresponse()
+        return response.status, dict(response.getheaders()), response.read()
+    finally:
+        connection.close()
+
+
+def _a_photo_uploaded_on_one_host_shows_on_the_other(world, factory, a, b, token):
+    """Photos are stored in the database, not on the disk of the host that received them."""
+    cycle = factory.cycle(world.a.community, world.a.cycle.year + 1, phase="collection")
+    db.session.commit()
+    proposal = {"title": "路灯", "description": "太黑", "category": "lighting", "location": "3栋",
+                "estimated_cost": "1200"}
+    status, body = _call(a, "POST", f"/api/v1/cycles/{cycle.id}/proposals", proposal, token=token)
+    assert status == 201
+    project_id = json.loads(body)["id"]
+    jpeg = io.BytesIO()
+    Image.new("RGB", (48, 32), "orange").save(jpeg, "JPEG")
+    boundary, form = encode_multipart(MultiDict({"photos": FileStorage(io.BytesIO(jpeg.getvalue()), "p.jpg")}))
+    status, _headers, body = _send(a, "POST", f"/api/v1/proposals/{project_id}/photos", form, {
+        "Authorization": f"Bearer {token}", "Content-Type": f"multipart/form-data; boundary={boundary}"})
+    assert status == 201
+    url = json.loads(body)["photos"][0]
+    status, _headers, _body = _send(b, "GET", url, b"", {})
+    assert status == 302  # not public yet: on the other host too, the access rules hold
+    db.session.execute(update(Project).where(Project.id == project_id)
+                       .values(status="on_ballot", cost_fen=Project.estimated_cost_fen))
+    db.session.commit()
+    stored = db.session.scalar(select(StoredFile).where(StoredFile.name == url.rpartition("/")[2]))
+    status, headers, served = _send(b, "GET", url, b"", {})
+    assert status == 200 and headers["Content-Type"] == "image/jpeg"
+    assert hashlib.sha256(served).hexdigest() == stored.sha256 == headers["ETag"].strip('"')
+    assert _send(a, "GET", url, b"", {})[2] == served
+    # Both test hosts share this machine's instance folder: what they share must be the database.
+    assert not (ROOT / "instance" / "uploads" / stored.name).exists()
 
 
 def _remaining(base, path) -> int:

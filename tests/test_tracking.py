@@ -3,6 +3,7 @@ acceptance, ratings, the archive and its downloads, the dashboard, GET /api/v1/p
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import re
 from dataclasses import dataclass
@@ -18,7 +19,9 @@ from voting.ballots.models import RollEntry
 from voting.cycles.models import Cycle
 from voting.database import utcnow
 from voting.extensions import db
+from voting import storage
 from voting.proposals.models import Project
+from voting.storage import StoredFile
 from voting.tracking.models import (
     Acceptance, FundApproval, Milestone, MilestonePhoto, ProgressChange, ProjectRating, SpendingEntry,
 )
@@ -72,6 +75,10 @@ def uploads(app, tmp_path):
 
 def rows(*models) -> dict:
     return {m.__tablename__: db.session.scalar(select(func.count()).select_from(m)) for m in models}
+
+
+def stored_bytes(name: str) -> bytes:
+    return storage.get(db.session, name).data
 
 
 def jpeg_bytes(size=(64, 48), color="red", exif=True) -> bytes:
@@ -185,12 +192,16 @@ def test_milestone_with_photos_is_reencoded_and_served(built, client, auth, uplo
     photos = db.session.scalars(select(MilestonePhoto).order_by(MilestonePhoto.id)).all()
     assert [(p.width, p.height) for p in photos] == [(64, 48), (1600, 800)]
     for photo in photos:
-        with Image.open(uploads / photo.filename) as stored:
+        with Image.open(io.BytesIO(stored_bytes(photo.filename))) as stored:
             assert stored.format == "JPEG" and not stored.getexif()
+    assert not uploads.exists()  # nothing on this host's disk: every host serves it from the store
     served = client.get(f"/tracking/photos/{photos[0].filename}")
     assert served.status_code == 200 and served.mimetype == "image/jpeg"
-    assert served.get_data() == (uploads / photos[0].filename).read_bytes()
-    served.close()
+    assert served.get_data() == stored_bytes(photos[0].filename)
+    assert served.headers["Cache-Control"] == "public, max-age=2592000"
+    assert served.headers["ETag"] == '"%s"' % hashlib.sha256(served.get_data()).hexdigest()
+    again = client.get(f"/tracking/photos/{photos[0].filename}", headers={"If-None-Match": served.headers["ETag"]})
+    assert again.status_code == 304 and again.get_data() == b""
     page = client.get(f"/tracking/projects/{built.started.id}").get_data(as_text=True)
     assert "主体完工" in page and photos[1].filename in page
 
@@ -219,7 +230,7 @@ def test_only_milestone_photos_are_served_here(built, client, uploads, factory):
 ])
 def test_a_file_that_is_not_an_image_saves_nothing(built, client, auth, uploads, files, code):
     headers = auth.headers("staff-ca")
-    before = rows(Milestone, MilestonePhoto)
+    before = rows(Milestone, MilestonePhoto, StoredFile)
     response = client.post(f"/api/v1/projects/{built.started.id}/milestones", data={
         "date": local_today().isoformat(), "text": "进度",
         "photos": [(io.BytesIO(raw), name) for raw, name in files],
@@ -228,7 +239,7 @@ def test_a_file_that_is_not_an_image_saves_nothing(built, client, auth, uploads,
         assert response.status_code == 201
         return
     assert response.status_code == 422 and response.get_json()["error"]["code"] == code
-    assert rows(Milestone, MilestonePhoto) == before
+    assert rows(Milestone, MilestonePhoto, StoredFile) == before
     assert not uploads.exists() or not any(uploads.iterdir())
 
 
@@ -246,7 +257,7 @@ def test_too_many_or_too_large_photos(built, client, auth, monkeypatch):
                                       "photos": [(io.BytesIO(jpeg_bytes()), "big.jpg")]},
                            content_type="multipart/form-data", headers=headers)
     assert response.status_code == 422 and response.get_json()["error"]["code"] == "photo_too_large"
-    assert rows(Milestone) == {"milestone": 0}
+    assert rows(Milestone, StoredFile) == {"milestone": 0, "stored_file": 0}
 
 
 @pytest.mark.parametrize("body, code", [

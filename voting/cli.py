@@ -10,6 +10,7 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 from flask_migrate import upgrade
+from sqlalchemy import select
 
 from .accounts.commands import issue_codes_command
 from .accounts.services import create_user, registered_resident
@@ -17,22 +18,26 @@ from .audit.commands import export_command, verify_command
 from .backup import BackupError
 from .backup import backup as write_backup
 from .backup import restore as read_backup
-from .config import secret_keys
+from .config import parse_photo_store, secret_keys
 from .database import utcnow
 from .demo import DemoError, accounts_file, load_demo
 from .enums import Role
 from .errors import DomainError
 from .extensions import db
 from .geography.services import get_community
+from .proposals.models import ProjectPhoto
+from .proposals.photos import CONTENT_TYPE, is_jpeg, legacy_folder
 from .residents.registry_file import RegistryFileError, read_registry
 from .residents.services import (RegistryRejected, apply_import, find_by_id_number, plan_import,
                                  set_resident_status)
+from .storage import import_folder
 from .tally.command import tally_command
+from .tracking.models import MilestonePhoto
 
 
 def register_commands(app) -> None:
     for command in (init_db, demo, serve, users, import_residents, residents, backup, restore, tally_command,
-                    export_command, verify_command, issue_codes_command):
+                    export_command, verify_command, issue_codes_command, photos):
         app.cli.add_command(command)
 
 
@@ -214,6 +219,9 @@ def backup(path):
     except BackupError as error:
         raise click.ClickException(str(error)) from None
     click.echo(f"backup written to {path}")
+    if parse_photo_store(current_app.config.get("PHOTO_STORE")):
+        click.echo(f"photos stored in {current_app.config['PHOTO_STORE']} are not in this file: back up the bucket "
+                   "too (docs/deploy.md, Backups)")
 
 
 @click.command("restore")
@@ -229,3 +237,24 @@ def restore(path):
         raise click.ClickException(str(error)) from None
     click.echo(f"restored from {path}")
 
+
+
+@click.group("photos")
+def photos():
+    """Uploaded photos."""
+
+
+@photos.command("import")
+@click.option("--folder", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Where an earlier release kept photos (default: UPLOAD_FOLDER or instance/uploads).")
+@with_appcontext
+def photos_import(folder):
+    """Store the photos an earlier release kept in this host's folder (run on every host; safe to repeat)."""
+    folder = folder or legacy_folder()
+    wanted = set(db.session.scalars(select(ProjectPhoto.filename))) | set(db.session.scalars(
+        select(MilestonePhoto.filename)))
+    report = import_folder(db.session, folder, wanted, CONTENT_TYPE, is_valid=is_jpeg)
+    click.echo(f"{len(report.imported)} photos imported from {folder}, {report.already_stored} already stored")
+    if report.missing:
+        click.echo(f"{len(report.missing)} photos are neither stored nor in this folder (run this on the host "
+                   f"that kept them): {', '.join(report.missing[:10])}{' …' if len(report.missing) > 10 else ''}")

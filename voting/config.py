@@ -5,6 +5,7 @@ import os
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from limits import parse_many
 from sqlalchemy.engine import make_url
@@ -31,6 +32,10 @@ class Settings:
     db_max_overflow: int = 3
     # The slow limit of failed sign-ins to one account from all addresses (`accounts/limits.py`).
     sign_in_failures_per_account: str | None = None
+    # Where uploaded photos go: None for the database, or "s3://bucket[/prefix]" (voting/storage.py),
+    # with the object store's endpoint (None: AWS itself); credentials from the usual AWS_* variables.
+    photo_store: str | None = None
+    photo_store_endpoint: str | None = None
 
     @classmethod
     def from_env(cls, instance_path: Path, environ=os.environ) -> "Settings":
@@ -47,6 +52,8 @@ class Settings:
             db_pool_size=int(environ.get("VOTING_DB_POOL_SIZE") or 2),
             db_max_overflow=int(environ.get("VOTING_DB_MAX_OVERFLOW") or 3),
             sign_in_failures_per_account=_rate_limit(environ.get("VOTING_SIGN_IN_FAILURES_PER_ACCOUNT")),
+            photo_store=_photo_store(environ.get("VOTING_PHOTO_STORE")),
+            photo_store_endpoint=environ.get("VOTING_PHOTO_STORE_ENDPOINT") or None,
         )
 
     def flask_config(self) -> dict:
@@ -75,7 +82,26 @@ class Settings:
             "MAX_CONTENT_LENGTH": 40 * 1024 * 1024,  # four phone photos of 8 MB and the form
             # a confirmed registry import posts the previewed file back in a form field (base64)
             "MAX_FORM_MEMORY_SIZE": 16 * 1024 * 1024,
+            "PHOTO_STORE": self.photo_store,
+            "PHOTO_STORE_ENDPOINT": self.photo_store_endpoint,
         }
+
+
+def parse_photo_store(value: str | None) -> tuple[str, str] | None:
+    """(bucket, key prefix) of `s3://bucket[/prefix]`; None for the database (unset or `database`).
+
+    :raises ValueError: for anything else.
+    """
+    if not value or value.strip() == "database":
+        return None
+    parts = urlsplit(value.strip())
+    if parts.scheme != "s3" or not parts.netloc or parts.query or parts.fragment:
+        raise ValueError(f"VOTING_PHOTO_STORE must be 'database' or s3://bucket[/prefix], not {value!r}")
+    return parts.netloc, parts.path.strip("/")
+
+
+def _photo_store(value: str | None) -> str | None:
+    return value.strip() if parse_photo_store(value) else None
 
 
 def secret_keys(config) -> list[str]:

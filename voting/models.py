@@ -9,6 +9,7 @@ from .limiter_storage import rate_limit  # noqa: F401  (and the `database+` stor
 from .geography.models import Community, Grid, SubDistrict  # noqa: F401
 from .proposals.models import Project, ProjectPhoto  # noqa: F401
 from .residents.models import Resident  # noqa: F401
+from .storage import StoredFile  # noqa: F401
 from .results.models import CycleResult, Objection  # noqa: F401
 from .tracking.models import (  # noqa: F401
     Acceptance, FundApproval, Milestone, MilestonePhoto, ProgressChange, ProjectRating, SpendingEntry,

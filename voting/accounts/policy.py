@@ -96,10 +96,14 @@ def require_visible(user, project) -> None:
         raise Forbidden(_("This proposal is not public yet."), "proposal_not_public")
 
 
+def photos_are_public(project) -> bool:
+    """A proposal's photos are public once it is on the ballot."""
+    return project.status in BALLOT_STATUSES
+
+
 def can_see_photos(user, project) -> bool:
     """Photos are public once the proposal is on the ballot; before that, author and staff only."""
-    return (project.status in BALLOT_STATUSES or is_author(user, project)
-            or can_oversee(user, project.cycle.community_id))
+    return photos_are_public(project) or is_author(user, project) or can_oversee(user, project.cycle.community_id)
 
 
 def require_photos_visible(user, project) -> None:

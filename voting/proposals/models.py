@@ -69,7 +69,7 @@ class Project(db.Model):
 
 
 class ProjectPhoto(db.Model):
-    """A photo of a proposal or project, re-encoded and stored under the instance folder."""
+    """A photo of a proposal or project, re-encoded; its bytes are the stored file `filename`."""
 
     __tablename__ = "project_photo"
 

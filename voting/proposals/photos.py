@@ -1,14 +1,12 @@
 """Proposal photos: recognised by their content, size-limited, re-encoded as JPEG without metadata,
-stored under `instance/uploads/` with a random name, and removed again if the transaction that
-stored them does not commit.
+and stored with a random name where every app host finds them (`voting/storage.py`: the database,
+or an object store), with the transaction that links them to their proposal or milestone.
 """
 from __future__ import annotations
 
 import io
-import os
 import re
 import secrets
-import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,9 +14,9 @@ from pathlib import Path
 from flask import current_app
 from flask_babel import gettext as _
 from PIL import Image, ImageOps, UnidentifiedImageError
-from sqlalchemy import event
 from sqlalchemy.orm import Session
 
+from .. import storage
 from ..validation import InvalidField
 
 MAX_PHOTOS = 4
@@ -27,7 +25,7 @@ MAX_PIXELS = 40_000_000
 MAX_SIDE = 1600
 FORMATS = ("JPEG", "PNG", "WEBP")  # phone cameras' MPO files open as JPEG
 FILENAME = re.compile(r"^[0-9a-f]{32}\.jpg$")
-_NEW_FILES = "voting.proposals.new_files"
+CONTENT_TYPE = "image/jpeg"
 
 
 @dataclass(frozen=True)
@@ -80,45 +78,29 @@ def process_photo(raw: bytes, name: str, field: str = "photos") -> ProcessedPhot
     return ProcessedPhoto(out.getvalue(), upright.width, upright.height)
 
 
-def upload_folder() -> Path:
-    """Where photos live: `UPLOAD_FOLDER` if configured, else `instance/uploads`."""
-    folder = Path(current_app.config.get("UPLOAD_FOLDER") or Path(current_app.instance_path) / "uploads")
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
+def legacy_folder() -> Path:
+    """Where releases before the stored photos kept them: `UPLOAD_FOLDER` if configured, else
+    `instance/uploads` (read by `voting photos import`, never written)."""
+    return Path(current_app.config.get("UPLOAD_FOLDER") or Path(current_app.instance_path) / "uploads")
 
 
-def photo_path(filename: str) -> Path | None:
-    """The stored file for `filename`, or None for anything that is not one of our names."""
-    if not FILENAME.fullmatch(filename or ""):
-        return None
-    return upload_folder() / filename
+def is_photo_name(filename: str) -> bool:
+    """Whether `filename` is a name this pipeline gives (32 hex digits and `.jpg`)."""
+    return FILENAME.fullmatch(filename or "") is not None
+
+
+def is_jpeg(data: bytes) -> bool:
+    """Whether `data` starts and ends as a JPEG does (what `process_photo` wrote)."""
+    return data[:3] == b"\xff\xd8\xff" and data.rstrip(b"\0")[-2:] == b"\xff\xd9"
 
 
 def store_photo(session: Session, photo: ProcessedPhoto) -> str:
-    """Write the photo under a new random name; the file goes again if the transaction rolls back."""
-    folder = upload_folder()
+    """Store the photo under a new random name with the session's transaction; its name."""
     filename = secrets.token_hex(16) + ".jpg"
-    fd, temporary = tempfile.mkstemp(dir=folder, prefix=".upload-")
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(photo.data)
-        os.chmod(temporary, 0o644)
-        os.replace(temporary, folder / filename)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    session.info.setdefault(_NEW_FILES, []).append(folder / filename)
+    storage.put(session, filename, photo.data, CONTENT_TYPE)
     return filename
 
 
-@event.listens_for(Session, "after_commit")
-def _keep_new_files(session: Session) -> None:
-    session.info.pop(_NEW_FILES, None)
-
-
-@event.listens_for(Session, "after_transaction_end")
-def _discard_uncommitted_files(session: Session, transaction) -> None:
-    if transaction.parent is not None:
-        return
-    for path in session.info.pop(_NEW_FILES, []):
-        path.unlink(missing_ok=True)
+def load_photo(session: Session, filename: str) -> storage.Blob | None:
+    """The stored photo `filename`, or None for a name that is not one of ours or not stored."""
+    return storage.get(session, filename) if is_photo_name(filename) else None

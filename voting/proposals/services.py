@@ -243,8 +243,8 @@ def awaiting_review(session, cycle: Cycle) -> int:
                           .where(Project.cycle_id == cycle.id, Project.status == ProjectStatus.SUBMITTED)) or 0
 
 
-def photo_for(session, user, filename: str) -> ProjectPhoto:
-    """The stored photo `filename`, if this user may see it.
+def photo_for(session, user, filename: str) -> Project:
+    """The project of the photo `filename`, if this user may see the photo.
 
     :raises NotFound: for an unknown name; :raises Unauthorized, Forbidden: when not visible.
     """
@@ -253,4 +253,4 @@ def photo_for(session, user, filename: str) -> ProjectPhoto:
         raise NotFound(_("There is no such photo."), "unknown_photo")
     project = session.get(Project, photo.project_id)
     require_photos_visible(user, project)
-    return photo
+    return project

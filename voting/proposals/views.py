@@ -1,16 +1,17 @@
-from flask import Blueprint, render_template, send_file, url_for
+from flask import Blueprint, render_template, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
 from ..accounts.access import public, require_roles
-from ..accounts.policy import can_see_photos
+from ..accounts.policy import can_see_photos, photos_are_public
 from ..database import transactional, utcnow
 from ..enums import Role
 from ..errors import NotFound
 from ..extensions import db
+from ..storage import send
 from ..webforms import handle_form, saved
 from .forms import ProposalForm, read_uploads
-from .photos import MAX_BYTES, MAX_PHOTOS, photo_path
+from .photos import MAX_BYTES, MAX_PHOTOS, is_photo_name, load_photo
 from .services import (
     collecting_cycle, cycle_to_propose_in, my_proposals, photo_for, submit_proposal, visible_project,
 )
@@ -68,15 +69,10 @@ def show(project_id):
 @public
 def photo(filename):
     """A stored proposal photo, only ever as a JPEG, only to those who may see it."""
-    path = photo_path(filename)
-    if path is None:
+    if not is_photo_name(filename):
         raise NotFound(_("There is no such photo."), "unknown_photo")
-    photo_for(db.session, current_user, filename)
-    if not path.is_file():
+    project = photo_for(db.session, current_user, filename)
+    blob = load_photo(db.session, filename)
+    if blob is None:
         raise NotFound(_("There is no such photo."), "unknown_photo")
-    response = send_file(path, mimetype="image/jpeg", max_age=300, conditional=True, etag=True)
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["Content-Disposition"] = "inline"
-    response.cache_control.public = False
-    response.cache_control.private = True
-    return response
+    return send(blob, public=photos_are_public(project), max_age=300)

@@ -61,7 +61,7 @@ class Milestone(db.Model):
 
 
 class MilestonePhoto(db.Model):
-    """A photo of a milestone, re-encoded as JPEG and stored under the instance folder."""
+    """A photo of a milestone, re-encoded as JPEG; its bytes are the stored file `filename`."""
 
     __tablename__ = "milestone_photo"
     __table_args__ = (CheckConstraint("width > 0 AND height > 0", name="size"),)

@@ -17,6 +17,7 @@ from ..enums import Role
 from ..extensions import db
 from ..format import CATEGORY_LABELS, STATUS_LABELS
 from ..geography.services import get_community
+from ..storage import send
 from ..webforms import handle_form, saved
 from . import photos
 from .exports import csv_chunks, xlsx_file
@@ -380,10 +381,8 @@ def dashboard():
 @bp.get("/tracking/photos/<name>")
 @public
 def photo(name):
-    """A stored milestone photo."""
-    path = photos.photo_path(name)
-    if path is None or not path.is_file() or not milestone_photo_exists(db.session, name):
+    """A stored milestone photo (milestones are public: so are their photos)."""
+    blob = photos.load_photo(db.session, name) if milestone_photo_exists(db.session, name) else None
+    if blob is None:
         abort(404)
-    response = send_file(path, mimetype="image/jpeg", max_age=30 * 24 * 3600, conditional=True, etag=True)
-    response.headers["Content-Disposition"] = "inline"
-    return response
+    return send(blob, public=True, max_age=30 * 24 * 3600)
