@@ -19,6 +19,7 @@ from ..cycles.services import get_cycle
 from ..database import reads_before_lock, transactional
 from ..enums import Role
 from ..extensions import db
+from ..validation import query_int
 from .records import bulletin_page
 from .views import logged_record_header, record_response
 
@@ -39,7 +40,7 @@ def cycle_receipts(cycle_id):
     """The public bulletin board: every receipt with the time it was recorded and the chain hash after
     it, in seq order, and the running head."""
     cycle = get_cycle(db.session, cycle_id)
-    board = bulletin_page(db.session, cycle, request.args.get("page", 1, type=int))
+    board = bulletin_page(db.session, cycle, request.args.get("page", 1, type=query_int))
     return jsonify(
         cycle=cycle.id, total=board.total, page=board.page, pages=board.pages, per_page=board.per_page,
         head={"seq": board.head_seq, "chain_hash": board.head_hash},
