@@ -20,9 +20,11 @@ from voting.api import MAX_JSON_BYTES, MAX_JSON_DEPTH
 from voting.extensions import db
 from voting.proposals.models import Project
 from voting.security import safe_path
-from voting.validation import InvalidField, date_value, int_value, local_time_value, query_int, utc_time_value
+from voting.validation import (
+    MAX_INTEGER, InvalidField, date_value, int_value, local_time_value, query_int, utc_time_value,
+)
 
-HUGE = (2**63, 2**64, 27917696436227506176, 10**40)
+HUGE = (MAX_INTEGER + 1, 2**63, 2**64, 27917696436227506176, 10**40)
 
 
 def error_code(response) -> str:
@@ -36,7 +38,7 @@ def error_code(response) -> str:
     "/api/v1/cycles/{n}/results", "/cycles/{n}", "/tracking/projects/{n}", "/tracking/ledger/ca/{n}",
     "/proposals/{n}", "/audit/cycles/{n}",
 ])
-def test_an_id_beyond_64_bits_is_no_page(client, path):
+def test_an_id_beyond_an_integer_column_is_no_page(client, path):
     for number in HUGE:
         response = client.get(path.format(n=number))
         assert response.status_code == 404, number
@@ -45,13 +47,13 @@ def test_an_id_beyond_64_bits_is_no_page(client, path):
 
 
 def test_other_digits_in_a_route_are_no_page(client):
-    for segment in ("３", "٣", "²", "1_0", "+1", "-1", str(2**63 - 1)):
+    for segment in ("３", "٣", "²", "1_0", "+1", "-1", str(MAX_INTEGER + 1)):
         assert client.get(f"/api/v1/cycles/{segment}").status_code == 404, segment
         assert client.get(f"/api/v1/ledger/ca/{segment}").status_code == 404, segment
 
 
 def test_the_largest_id_is_read_and_not_found(world, auth, client):
-    largest = 2**63 - 1
+    largest = MAX_INTEGER
     for user, path in (("resident-ca-1", f"/api/v1/projects/{largest}/rating"),
                        ("staff-ca", f"/api/v1/projects/{largest}/spending"),
                        ("staff-ca", f"/api/v1/projects/{largest}/spending/{largest}/reversal"),
@@ -105,7 +107,8 @@ def test_times_inside_the_years_read(app):
     assert date_value("2000-01-01", "d", "d").year == 2000
 
 
-@pytest.mark.parametrize("value, read", [("3", 3), (str(2**63 - 1), 2**63 - 1), (str(2**63), None), ("３", None),
+@pytest.mark.parametrize("value, read", [("3", 3), (str(MAX_INTEGER), MAX_INTEGER), (str(MAX_INTEGER + 1), None),
+                                         ("-7", -7), (str(2**63), None), ("３", None),
                                          ("²", None), ("1_0", None), ("", None)])
 def test_query_numbers(value, read):
     if read is None:
@@ -116,14 +119,14 @@ def test_query_numbers(value, read):
 
 
 def test_huge_query_numbers_fall_back(world, auth, client):
-    for year in (2**64, 2**63 - 1, "²", "２０２６"):
+    for year in (2**64, MAX_INTEGER, MAX_INTEGER + 1, "²", "２０２６"):
         assert client.get(f"/dashboard?year={year}").status_code == 200
-    for page in (10**30, 2**63 - 1, "٣", -(2**63)):
+    for page in (10**30, MAX_INTEGER, MAX_INTEGER + 1, "٣", -(2**63)):
         assert client.get(f"/api/v1/cycles/{world.a.cycle.id}/receipts?page={page}").status_code == 200
     auth.login("auditor")
     assert client.get(f"/audit/cycles/{world.a.cycle.id}?page={2**64}").status_code == 200
     auth.login("staff-ca")
-    assert client.get(f"/paper/{2**63 - 1}?resident={2**64}").status_code == 404
+    assert client.get(f"/paper/{MAX_INTEGER}?resident={2**64}").status_code == 404
 
 
 def test_a_body_with_odd_numbers_answers_422_and_stores_nothing(world, auth, client):
@@ -142,8 +145,6 @@ def test_a_body_with_odd_numbers_answers_422_and_stores_nothing(world, auth, cli
     assert db.session.scalar(select(func.count()).select_from(Project)) == before
 
 
-# --- Money through the API ---------------------------------------------------------------------------
-
 @pytest.fixture()
 def collecting(world, factory):
     cycle = factory.cycle(world.a.community, 2027, phase="collection")
@@ -153,6 +154,26 @@ def collecting(world, factory):
 
 PROPOSAL = {"title": "路灯", "description": "晚上太黑。", "category": "lighting", "location": "3栋"}
 
+
+def test_a_nul_character_is_refused_everywhere(world, auth, client, collecting):
+    """PostgreSQL's text holds no NUL: in a path, a query, a form or a JSON body it is a 400, never a 500."""
+    for path in ("/api/v1/communities/%00/cycles", "/c/%00", "/api/v1/projects?community=%00",
+                 "/api/v1/projects?status=a%00b", "/receipts/%00"):
+        response = client.get(path)
+        assert response.status_code == 400, path
+        if path.startswith("/api/"):
+            assert error_code(response) == "nul_character"
+    response = client.post(f"/api/v1/cycles/{collecting.id}/proposals", json=PROPOSAL | {"title": "a\u0000b",
+                           "estimated_cost": "100"}, headers=auth.headers("resident-ca-1"))
+    assert response.status_code == 400 and error_code(response) == "malformed_json"
+    auth.login("resident-ca-1")
+    response = client.post(f"/cycles/{collecting.id}/propose", data=PROPOSAL | {"title": "路\x00灯",
+                                                                                 "estimated_cost": "100"})
+    assert response.status_code == 400
+    assert db.session.scalar(select(func.count()).select_from(Project).where(Project.cycle_id == collecting.id)) == 0
+
+
+# --- Money through the API ---------------------------------------------------------------------------
 
 def test_a_proposal_cost_not_plain_yuan_is_refused(world, auth, client, collecting):
     headers = auth.headers("resident-ca-1") | {"Accept-Language": "en"}
@@ -320,7 +341,7 @@ ODD = ["", " ", "²", "３５", "٣", "1e999997", "35,5", "1_000", "-1", "0", "1
        "0001-01-01", "9999-12-31", "2026-05-01T01:00:00Z", "0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-12:00",
        "\x00", "\u202e", "a" * 5000, "collection", "review", "voting", "results", "approval", "cumulative",
        "choose_one", "households", "lighting", "ballot", "merge", "reject", "in_progress", "accepted",
-       2**63, 2**64, -(2**63) - 1, 10**30, 1.5, -0.0, 1e308, True, False, None, [], {}]
+       MAX_INTEGER, MAX_INTEGER + 1, 2**63, 2**64, -(2**63) - 1, 10**30, 1.5, -0.0, 1e308, True, False, None, [], {}]
 JSON_VALUES = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=12) | st.sampled_from(ODD),
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner, max_size=4),
@@ -370,25 +391,26 @@ def callers(world, auth) -> dict[str, dict]:
 
 
 def test_every_api_route_answers_huge_and_odd_input_without_5xx(app, world, client, callers):
-    """A sweep first: every route, as each caller, with ids beyond 64 bits and with a body whose every
+    """A sweep first: every route, as each caller, with ids beyond an integer column and with a body whose every
     field is an odd value."""
     routes = api_routes(app)
     assert len(routes) > 30
     real = [world.a.cycle.id, world.a.projects[0].id]
     for rule, method in routes:
         for headers in callers.values():
-            for ids, body in (([2**63] * 3, {}), (real + real, dict.fromkeys(FIELDS, "²")),
-                              (real + real, dict.fromkeys(FIELDS, 2**64))):
+            for ids, body in (([MAX_INTEGER + 1] * 3, {}), ([MAX_INTEGER] * 3, dict.fromkeys(FIELDS, MAX_INTEGER)),
+                              (real + real, dict.fromkeys(FIELDS, "²")), (real + real, dict.fromkeys(FIELDS, 2**64))):
                 path = build_path(rule, ids, ["ca", "ca"]) + f"?page={2**64}&year=²&status=%00"
                 assert_answered(send(client, method, path, body, headers), method, path, body)
 
 
 def test_random_bodies_and_ids_on_every_api_route_answer_no_5xx(app, world, client, callers):
-    """Hypothesis picks a route under /api/v1, a caller, ids (real, small, at and beyond 64 bits) and a
+    """Hypothesis picks a route under /api/v1, a caller, ids (real, small, at and beyond the bound) and a
     body (random JSON, the API's field names with odd values, broken or deep bytes)."""
     routes = api_routes(app)
-    real_ids = [world.a.cycle.id, world.b.cycle.id, *(p.id for p in world.a.projects), 0, 1, 2**63 - 1]
-    ids = st.one_of(st.sampled_from(real_ids), st.sampled_from(HUGE), st.integers(min_value=0, max_value=10**22))
+    real_ids = [world.a.cycle.id, world.b.cycle.id, *(p.id for p in world.a.projects), 0, 1, MAX_INTEGER]
+    ids = st.one_of(st.sampled_from(real_ids), st.sampled_from(HUGE), st.integers(min_value=0, max_value=10**22),
+                    st.integers(min_value=0, max_value=MAX_INTEGER))
 
     @settings(max_examples=250, deadline=None, database=None,
               suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])

@@ -40,6 +40,7 @@ from .results import views as results
 from .security import init_security
 from .tracking import api as tracking_api
 from .tracking import views as tracking
+from .validation import MAX_INTEGER
 
 ROOT = Path(__file__).resolve().parent.parent
 LOCALES = ("zh_CN", "en")
@@ -73,14 +74,14 @@ def create_app(test_config: dict | None = None) -> Flask:
 
 class BoundedIntegerConverter(IntegerConverter):
     """`<int:...>` in a route: digits 0-9 only (Werkzeug's `\\d` also takes other scripts' digits) and
-    at most a signed 64-bit integer, what a database id holds: a larger number is no page (404), not a
-    database error (500)."""
+    at most `validation.MAX_INTEGER`, what a database id or year holds: a larger number is no page
+    (404), not a database error (500)."""
 
     regex = r"[0-9]+"
 
     def __init__(self, map, fixed_digits: int = 0, min: int | None = None, max: int | None = None,
                  signed: bool = False) -> None:
-        super().__init__(map, fixed_digits, min, 2**63 - 1 if max is None else max, signed)
+        super().__init__(map, fixed_digits, min, MAX_INTEGER if max is None else max, signed)
 
     def to_python(self, value: str) -> int:
         """:raises NotFound: out of bounds (Werkzeug's own refusal would answer 405 when another rule of

@@ -8,8 +8,11 @@ from urllib.parse import urlsplit
 
 from flask import Flask, request, session
 from flask.sessions import SecureCookieSessionInterface
+from flask_babel import gettext as _
 from flask_talisman import Talisman
 from werkzeug.middleware.proxy_fix import ProxyFix
+
+from .errors import BadRequest
 
 CSP = {
     "default-src": "'self'",
@@ -79,6 +82,22 @@ def no_store(response):
     return response
 
 
+def refuse_nul_characters() -> None:
+    """Before every request: a NUL character in the path, the query or a form field is no input of
+    any page (PostgreSQL's text cannot hold it: it would be a database error, a 500). A JSON body's
+    `\\u0000` is refused where it is read (`api.JSONProvider`).
+
+    :raises BadRequest: `nul_character` (400).
+    """
+    fields = request.form.lists() if request.mimetype in _FORMS else ()
+    if "\0" in request.path or any("\0" in name or any("\0" in value for value in values)
+                                   for name, values in (*request.args.lists(), *fields)):
+        raise BadRequest(_("What you sent contains a NUL character, which no field takes."), "nul_character")
+
+
+_FORMS = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
 def init_security(app: Flask, proxy_count: int) -> None:
     if proxy_count:
         # Behind nginx: trust X-Forwarded-For/-Proto from exactly that many proxies.
@@ -96,3 +115,4 @@ def init_security(app: Flask, proxy_count: int) -> None:
     )
     app.session_interface = SessionInterface()
     app.after_request(no_store)
+    app.before_request(refuse_nul_characters)

@@ -11,7 +11,7 @@ The codes, one vocabulary for the app:
 - `bad_amount` not an amount of yuan, or (tracking) not more than zero; `cost_not_positive`,
   `cost_above_fund` a cost outside (0, fund];
 - `not_a_number`, `out_of_range` a whole number (digits 0-9 only);
-- `bad_time` a time, `bad_date` a date (YYYY-MM-DD), both in the years FIRST_YEAR to LAST_YEAR.
+- `bad_time` a time, `bad_date` a date (YYYY-MM-DD), both in the years EARLIEST_YEAR to LATEST_YEAR.
 
 A feature's own rules (a date before funding, spending beyond the fund, a score outside 1–5) raise
 `InvalidField` too, with their own code beside the rule.
@@ -32,7 +32,10 @@ LOCAL_ZONE = ZoneInfo("Asia/Shanghai")
 # also takes "1_000", "+ 5" and other scripts' digits); past 40 digits it is not worth reading.
 _WHOLE_NUMBER = re.compile(r"-?[0-9]{1,40}")
 # The years a date or a time of this service may fall in (a fund's year, a vote, a payment).
-FIRST_YEAR, LAST_YEAR = 2000, 2100
+EARLIEST_YEAR, LATEST_YEAR = 2000, 2100
+# The largest whole number a column holds: ids, years and counts are PostgreSQL `integer`s (32 bits);
+# a larger id in a route or a body is no such row, never a database error.
+MAX_INTEGER = 2**31 - 1
 
 
 class InvalidField(Invalid):
@@ -138,9 +141,9 @@ def int_value(value, field: str, label: str, *, minimum: int, maximum: int,
 def query_int(value: str) -> int:
     """A whole number of a query string, for `request.args.get(name, default, type=query_int)`.
 
-    :raises ValueError: (so the default is taken) unless digits 0-9 within a signed 64-bit integer.
+    :raises ValueError: (so the default is taken) unless digits 0-9 within ±MAX_INTEGER.
     """
-    if not (_WHOLE_NUMBER.fullmatch(value) and -(2**63) <= int(value) < 2**63):
+    if not (_WHOLE_NUMBER.fullmatch(value) and -MAX_INTEGER <= int(value) <= MAX_INTEGER):
         raise ValueError(value)
     return int(value)
 
@@ -159,9 +162,9 @@ def date_value(value, field: str, label: str) -> date | None:
     except ValueError:
         raise InvalidField(field, _("%(key)s must be a date written YYYY-MM-DD.", key=label),
                            "bad_date") from None
-    if not FIRST_YEAR <= day.year <= LAST_YEAR:
+    if not EARLIEST_YEAR <= day.year <= LATEST_YEAR:
         raise InvalidField(field, _("%(key)s must be a date between the years %(first)d and %(last)d.",
-                                    key=label, first=FIRST_YEAR, last=LAST_YEAR), "bad_date")
+                                    key=label, first=EARLIEST_YEAR, last=LATEST_YEAR), "bad_date")
     return day
 
 
@@ -214,11 +217,11 @@ def _moment(value: str) -> datetime:
 
 
 def _check_year(moment: datetime, field: str, label: str) -> None:
-    """:raises InvalidField: `bad_time` unless the time falls in FIRST_YEAR to LAST_YEAR (before any
+    """:raises InvalidField: `bad_time` unless the time falls in EARLIEST_YEAR to LATEST_YEAR (before any
     conversion between zones, which fails at the ends of the calendar)."""
-    if not FIRST_YEAR <= moment.year <= LAST_YEAR:
+    if not EARLIEST_YEAR <= moment.year <= LATEST_YEAR:
         raise InvalidField(field, _("%(field)s must be a time between the years %(first)d and %(last)d.",
-                                    field=label, first=FIRST_YEAR, last=LAST_YEAR), "bad_time")
+                                    field=label, first=EARLIEST_YEAR, last=LATEST_YEAR), "bad_time")
 
 
 def to_local_input(value: datetime | None) -> str:

@@ -37,7 +37,8 @@ MAX_JSON_DEPTH = 32
 
 
 class JSONProvider(DefaultJSONProvider):
-    """Flask's JSON, reading only UTF-8 and at most MAX_JSON_DEPTH levels of arrays and objects.
+    """Flask's JSON, reading only UTF-8, at most MAX_JSON_DEPTH levels of arrays and objects, and no
+    NUL character (`\\u0000`, which PostgreSQL's text cannot hold).
 
     A refusal is a ValueError, which `request.get_json` answers as a body that is not JSON (None
     when silent, else 400), so deep nesting never reaches Python's recursion limit (a 500)."""
@@ -48,6 +49,8 @@ class JSONProvider(DefaultJSONProvider):
             value = json.loads(text, **kwargs)
         except RecursionError:  # the C decoder stops itself at Python's recursion limit
             raise ValueError("JSON nested too deeply") from None
+        if "\\u0000" in text:  # a raw NUL is refused by the decoder itself
+            raise ValueError("JSON with a NUL character")
         if _too_deep(value):
             raise ValueError("JSON nested too deeply")
         return value

@@ -14,7 +14,7 @@ from ..enums import Role
 from ..extensions import db
 from ..geography.services import get_community
 from ..money import yuan
-from ..validation import InvalidField, date_value, int_value, text_or_none, yuan_value
+from ..validation import MAX_INTEGER, InvalidField, date_value, int_value, text_or_none, yuan_value
 from . import photos as photo_files
 from .archive import api_projects
 from .ledger import Ledger, get_ledger_cycle, ledger as cycle_ledger
@@ -55,7 +55,7 @@ def _text(body: dict, key: str) -> str | None:
 
 def _project_id(body: dict) -> int | None:
     """The optional "project" of an approval: a project's id; absent or null for the year's fund."""
-    return int_value(body.get("project"), "project", "project", minimum=1, maximum=2**31 - 1, required=False)
+    return int_value(body.get("project"), "project", "project", minimum=1, maximum=MAX_INTEGER, required=False)
 
 
 def project_item(project, year: int, community_code: str) -> dict:
