@@ -86,8 +86,9 @@ def yuan_value(value, field: str, label: str) -> int:
     try:
         return parse_yuan(value)
     except AmountTooLarge:
-        raise InvalidField(field, _("%(field)s may be at most %(max)s yuan.", field=label,
-                                    max=f"{MAX_FEN // FEN_PER_YUAN:,}"), "bad_amount") from None
+        most = f"{MAX_FEN // FEN_PER_YUAN:,}"
+        raise InvalidField(field, _("%(field)s may be at most %(max)s yuan.", field=label, max=most),
+                           "bad_amount") from None
     except MoneyError:
         raise InvalidField(
             field, _("%(field)s must be an amount of yuan written with the digits 0-9 and at most two decimals, "
