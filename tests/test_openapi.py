@@ -63,7 +63,7 @@ def test_a_proposal_says_its_fields_limits_and_categories(document):
     public = document["paths"]["/api/v1/cycles/{cycle_id}/proposals"]["get"]
     assert "security" not in public and "401" not in public["responses"]
     path_id = operation["parameters"][0]["schema"]
-    assert path_id["type"] == "integer" and path_id["maximum"] == 2**63 - 1
+    assert path_id["type"] == "integer" and path_id["maximum"] == 2**31 - 1
 
 
 def test_a_category_outside_the_list_is_refused_naming_the_choices(world, client, auth):

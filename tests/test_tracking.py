@@ -326,7 +326,8 @@ def test_spending_is_recorded_and_the_ledger_adds_up(built, client, auth):
     ("0.00", 0, "某公司", "bad_amount"),
     ("abc", 0, "某公司", "bad_amount"),
     ("12.345", 0, "某公司", "bad_amount"),
-    (12.5, 0, "某公司", "bad_amount"),               # a JSON float is never money
+    (12.505, 0, "某公司", "bad_amount"),             # a JSON number with more than two decimals
+    ("12,000.50", 0, "某公司", "bad_amount"),         # no separators
     ("NaN", 0, "某公司", "bad_amount"),
     (None, 0, "某公司", "missing_amount"),
     ("100", 1, "某公司", "date_in_future"),
@@ -440,7 +441,7 @@ def test_spending_page_form_errors_and_remaining(built, client, auth):
                         headers={"Accept-Language": "en"})
     assert early.status_code == 422 and "before the project was funded" in early.get_data(as_text=True)
     assert rows(SpendingEntry) == {"spending_entry": 0}
-    good = client.post(url, data={"spent_on": local_today().isoformat(), "amount": "12,000.50", "payee": "某公司"})
+    good = client.post(url, data={"spent_on": local_today().isoformat(), "amount": "12000.50", "payee": "某公司"})
     assert good.status_code == 302
     manage = client.get(good.headers["Location"]).get_data(as_text=True)
     assert "12,000.50" in manage

@@ -5,7 +5,8 @@ from pathlib import Path
 
 from flask import Flask, has_request_context, render_template, request
 from flask_babel import gettext as _
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, NotFound
+from werkzeug.routing import IntegerConverter, ValidationError
 
 from . import api
 from . import models  # noqa: F401  (every table known to the metadata)
@@ -14,6 +15,7 @@ from .accounts import views as accounts
 from .accounts.access import deny_by_default, is_api_request
 from .accounts.services import user_for_session_id
 from .api import error_response, handle_domain_error, handle_http_error, http_error_message, openapi
+from .api import JSONProvider, Request
 from .audit import api as audit_api
 from .audit import views as audit
 from .ballots import api as ballots_api
@@ -38,6 +40,7 @@ from .results import views as results
 from .security import init_security
 from .tracking import api as tracking_api
 from .tracking import views as tracking
+from .validation import MAX_INTEGER
 
 ROOT = Path(__file__).resolve().parent.parent
 LOCALES = ("zh_CN", "en")
@@ -56,6 +59,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         template_folder=str(ROOT / "templates"),
         static_folder=str(ROOT / "static"),
     )
+    _read_input_strictly(app)
     settings = Settings.from_env(Path(app.instance_path))
     app.config.from_mapping(settings.flask_config())
     if test_config:
@@ -66,6 +70,33 @@ def create_app(test_config: dict | None = None) -> Flask:
     _register_error_handlers(app)
     register_commands(app)
     return app
+
+
+class BoundedIntegerConverter(IntegerConverter):
+    """`<int:...>` in a route: digits 0-9 only (Werkzeug's `\\d` also takes other scripts' digits) and
+    at most `validation.MAX_INTEGER`, what a database id or year holds: a larger number is no page
+    (404), not a database error (500)."""
+
+    regex = r"[0-9]+"
+
+    def __init__(self, map, fixed_digits: int = 0, min: int | None = None, max: int | None = None,
+                 signed: bool = False) -> None:
+        super().__init__(map, fixed_digits, min, MAX_INTEGER if max is None else max, signed)
+
+    def to_python(self, value: str) -> int:
+        """:raises NotFound: out of bounds (Werkzeug's own refusal would answer 405 when another rule of
+        the path takes another method)."""
+        try:
+            return super().to_python(value)
+        except ValidationError:
+            raise NotFound() from None
+
+
+def _read_input_strictly(app: Flask) -> None:
+    """Bounded route integers, bounded JSON bodies (`api.JSONProvider`, `api.Request`); before any route."""
+    app.url_map.converters["int"] = BoundedIntegerConverter
+    app.request_class = Request
+    app.json = JSONProvider(app)
 
 
 def _init_extensions(app: Flask) -> None:

@@ -23,12 +23,28 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from flask import Response, flash, redirect
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
+from wtforms import IntegerField
 
 from .errors import Conflict, DomainError, Invalid
 from .extensions import db
+from .validation import query_int
 
 T = TypeVar("T")
+
+
+class WholeNumberField(IntegerField):
+    """A whole number typed on a page: digits 0-9 only (WTForms' own field also takes other scripts'
+    digits and numbers of any size) within ±MAX_INTEGER; bound it further with NumberRange."""
+
+    def process_formdata(self, valuelist):
+        if valuelist and valuelist[0].strip():
+            try:
+                self.data = query_int(valuelist[0].strip())
+            except ValueError:
+                self.data = None
+                raise ValueError(_l("Write a whole number with the digits 0-9.")) from None
 
 
 def show_error(form: FlaskForm, error: DomainError, field: str | None = None) -> int:

@@ -156,7 +156,7 @@ def _token_query(dialect) -> DriverStatement:
 def user_for_session_id(session, session_id: str) -> User | None:
     """Flask-Login's user loader: '<id>:<session_version>', refused once the version moved on."""
     user_id, _sep, version = session_id.partition(":")
-    if not (user_id.isdigit() and version.isdigit()):
+    if not (session_id.isascii() and user_id.isdigit() and version.isdigit() and len(user_id) < 19):
         return None
     user = session.get(User, int(user_id))
     if user is None or user.session_version != int(version) or not user.is_enabled:

@@ -6,6 +6,7 @@ from ..config import secret_keys
 from ..database import transactional
 from ..errors import DomainError, Unauthorized
 from ..extensions import db
+from ..security import safe_path
 from ..webforms import flash_error, handle_form, saved, show_error
 from .access import public
 from .activation import Activated, Activation, activate_account
@@ -33,7 +34,7 @@ def login():
 def _signed_in(user):
     session.clear()
     login_user(user)
-    return redirect(_safe_next(request.args.get("next")) or url_for("geography.home"))
+    return redirect(safe_path(request.args.get("next")) or url_for("geography.home"))
 
 
 @bp.route("/logout", methods=["GET", "POST"])
@@ -110,10 +111,3 @@ def _activated(done: Activated):
                  _("Your new password is set and you are signed in as '%(u)s'. Other devices have been signed out.",
                    u=done.user.username),
                  url_for("geography.community", code=done.user.community.code))
-
-
-def _safe_next(target: str | None) -> str | None:
-    """Only a path on this site, never another host."""
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
-        return target
-    return None

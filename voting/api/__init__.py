@@ -1,11 +1,16 @@
 """The JSON API under /api/v1 (SPEC §5): bearer tokens, one error shape, an OpenAPI document.
 
 Each feature adds its routes to `bp` in its own `api.py` (which `create_app` imports, with
-`openapi`); this package holds what they share.
+`openapi`); this package holds what they share, and the bounds of every JSON body the app reads
+(`JSONProvider`, `Request`: whoever calls `request.get_json`, a view, a schema or a rate limit).
 """
 from __future__ import annotations
 
+import json
+
+import flask
 from flask import Blueprint, jsonify, request
+from flask.json.provider import DefaultJSONProvider
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFError
@@ -29,10 +34,63 @@ def error_response(code: str, message: str, status: int, headers=None, fields=No
     return response
 
 
-def json_body() -> dict:
-    """The request's JSON object.
+# A JSON body is small (a ballot, a proposal, a payment): photos come as multipart forms, whose bound
+# is MAX_CONTENT_LENGTH. Nesting beyond a few levels is never meant.
+MAX_JSON_BYTES = 1024 * 1024
+MAX_JSON_DEPTH = 32
 
-    :raises BadRequest: when the body is not a JSON object.
+
+class JSONProvider(DefaultJSONProvider):
+    """Flask's JSON, reading only UTF-8, at most MAX_JSON_DEPTH levels of arrays and objects, and no
+    NUL character (`\\u0000`, which PostgreSQL's text cannot hold).
+
+    A refusal is a ValueError, which `request.get_json` answers as a body that is not JSON (None
+    when silent, else 400), so deep nesting never reaches Python's recursion limit (a 500)."""
+
+    def loads(self, s: str | bytes, **kwargs):
+        try:
+            text = s.decode("utf-8") if isinstance(s, bytes | bytearray) else s
+            value = json.loads(text, **kwargs)
+        except RecursionError:  # the C decoder stops itself at Python's recursion limit
+            raise ValueError("JSON nested too deeply") from None
+        if "\\u0000" in text:  # a raw NUL is refused by the decoder itself
+            raise ValueError("JSON with a NUL character")
+        if _too_deep(value):
+            raise ValueError("JSON nested too deeply")
+        return value
+
+
+def _too_deep(value) -> bool:
+    """Whether arrays and objects nest beyond MAX_JSON_DEPTH (walked without recursion)."""
+    level = [value]
+    for _depth in range(MAX_JSON_DEPTH):
+        level = [item for container in level if isinstance(container, dict | list)
+                 for item in (container.values() if isinstance(container, dict) else container)]
+        if not level:
+            return False
+    return any(isinstance(item, dict | list) for item in level)
+
+
+class Request(flask.Request):
+    """A request whose JSON body may hold at most MAX_JSON_BYTES (413 beyond, before it is read)."""
+
+    @property
+    def max_content_length(self) -> int | None:
+        limit = flask.Request.max_content_length.fget(self)
+        if self.is_json:
+            return min(limit, MAX_JSON_BYTES) if limit else MAX_JSON_BYTES
+        return limit
+
+    @max_content_length.setter
+    def max_content_length(self, value: int | None) -> None:
+        self._max_content_length = value
+
+
+def json_body() -> dict:
+    """The request's JSON object (UTF-8, at most MAX_JSON_BYTES and MAX_JSON_DEPTH levels deep).
+
+    :raises BadRequest: `malformed_json` when the body is not a JSON object.
+    :raises RequestEntityTooLarge: (413) beyond MAX_JSON_BYTES.
     """
     body = request.get_json(silent=True)
     if not isinstance(body, dict):

@@ -18,7 +18,7 @@ def build_document(app) -> dict:
     """The document for `app`'s API routes.
 
     From each route it adds what the models cannot say: whether a bearer token is needed (and then
-    401), that an id in the path may be unknown (404), that path ids are 64-bit integers, and an
+    401), that an id in the path may be unknown (404), that path ids are 32-bit integers, and an
     operationId named after the view. A route without a model is an error: every route is typed.
     """
     with app.app_context():
@@ -45,7 +45,7 @@ def build_document(app) -> dict:
                 operation["responses"].setdefault("404", _ERROR)
             for parameter in operation.get("parameters", []):
                 if parameter["in"] == "path" and parameter["schema"].get("type") == "integer":
-                    parameter["schema"] = {"type": "integer", "format": "int64", "minimum": 0, "maximum": MAX_ID}
+                    parameter["schema"] = {"type": "integer", "format": "int32", "minimum": 0, "maximum": MAX_ID}
     document["paths"] = dict(sorted(document["paths"].items()))
     return document
 

@@ -31,10 +31,11 @@ from spectree.model_adapter.pydantic_adapter import BaseFile as Upload  # a mult
 from spectree.plugins.flask_plugin import FlaskPlugin
 
 from ..errors import BadRequest, Invalid
-from ..validation import InvalidField, choice_value, int_value, text_value, utc_time_value, yuan_value
+from ..money import AMOUNT
+from ..validation import MAX_INTEGER, InvalidField, choice_value, int_value, text_value, utc_time_value, yuan_value
 from . import json_body
 
-MAX_ID = 2**63 - 1  # ids are signed 64-bit integers in both databases
+MAX_ID = MAX_INTEGER  # ids are `integer` columns (32-bit on PostgreSQL)
 
 
 class FieldRefusal(BaseModel):
@@ -111,7 +112,7 @@ def text(label, max_length: int, *, required: bool = True) -> Any:
                    label, schema, required=required)
 
 
-YUAN_PATTERN = r"^(0|[1-9][0-9]{0,9})(\.[0-9]{1,2})?$"
+YUAN_PATTERN = f"^{AMOUNT.pattern}$"  # money.parse_yuan's own
 
 
 def money(label, *, required: bool = True) -> Any:

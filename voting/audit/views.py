@@ -14,6 +14,7 @@ from ..database import reads_before_lock, transactional, utcnow
 from ..enums import Role
 from ..errors import Conflict
 from ..extensions import db
+from ..validation import query_int
 from .chainlog import first_bad_row
 from .downloads import DownloadLog, download
 from .exports import (FORMATS, MIMETYPES, csv_chunks, file_name, json_chunks, log_csv_chunks, roll_csv_chunks,
@@ -123,7 +124,7 @@ def verifier_script():
 def bulletin(cycle_id):
     """The public bulletin board: every receipt of the cycle with its time, in the order recorded."""
     cycle = get_cycle(db.session, cycle_id)
-    page = bulletin_page(db.session, cycle, request.args.get("page", 1, type=int))
+    page = bulletin_page(db.session, cycle, request.args.get("page", 1, type=query_int))
     return render_template("audit/bulletin.html", cycle=cycle, board=page, now=utcnow())
 
 

@@ -32,7 +32,7 @@ from .casting import Idempotency, Voter, cycle_for_casting
 from .services import cast_ballot, find_receipt, own_ballot, receipt_answer, worker_counts
 
 _KEY = re.compile(r"^[\x21-\x7e]{1,100}$")
-PROJECT_ID = {"type": "integer", "format": "int64", "minimum": 1, "maximum": MAX_ID}
+PROJECT_ID = {"type": "integer", "format": "int32", "minimum": 1, "maximum": MAX_ID}
 HASH = {"pattern": "^[0-9a-f]{64}$", "examples": ["9f2c0e4a" * 8]}
 RECEIPT = {"pattern": "^[0-9A-HJKMNP-TV-Z]{4}-[0-9A-HJKMNP-TV-Z]{4}-[0-9A-HJKMNP-TV-Z]{4}$",
            "examples": ["7KQ2-M9XD-4T1B"]}

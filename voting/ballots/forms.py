@@ -13,7 +13,7 @@ from wtforms import HiddenField, PasswordField, RadioField, SelectField, StringF
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length
 
-_POINTS_FIELD = re.compile(r"^points-(\d{1,11})$")
+_POINTS_FIELD = re.compile(r"^points-(\d{1,11})$", re.ASCII)  # digits 0-9 only, as everywhere
 
 
 def choices_from_form(formdata, method: str) -> list[tuple[object, object]]:
@@ -28,7 +28,7 @@ def choices_from_form(formdata, method: str) -> list[tuple[object, object]]:
         raw = (formdata.get(name) or "").strip()
         if raw in ("", "0"):
             continue
-        points = int(raw) if re.fullmatch(r"-?\d{1,6}", raw) else raw
+        points = int(raw) if re.fullmatch(r"-?[0-9]{1,6}", raw) else raw
         pairs.append((int(match.group(1)), points))
     return pairs
 

@@ -15,6 +15,7 @@ from ..enums import Channel, ProjectStatus, Role
 from ..errors import Forbidden
 from ..extensions import db
 from ..proposals.ballot import ballot_projects
+from ..validation import query_int
 from ..webforms import handle_form, refusal, saved
 from . import paper
 from .forms import (
@@ -74,7 +75,7 @@ def paper_open(cycle_id):
 def paper_batch(batch_id):
     """A batch: the user's own round (never the other round), disputes, and what to do next."""
     batch = paper.get_batch(db.session, current_user, batch_id)
-    return _batch_page(batch, selected={}, resident=request.args.get("resident", type=int))
+    return _batch_page(batch, selected={}, resident=request.args.get("resident", type=query_int))
 
 
 @bp.post("/paper/<int:batch_id>/entries")

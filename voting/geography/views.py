@@ -1,10 +1,11 @@
-from flask import Blueprint, make_response, redirect, render_template, request, url_for
+from flask import Blueprint, make_response, redirect, render_template, url_for
 from sqlalchemy import select
 
 from ..accounts.access import public
 from ..database import utcnow
 from ..extensions import db
 from ..proposals.ballot import ballot_projects
+from ..security import safe_referrer
 from .services import community_cycles, district_overview, get_community
 
 bp = Blueprint("geography", __name__)
@@ -36,8 +37,7 @@ def community(code):
 @public
 def set_language(locale):
     """Remember the chosen language in a cookie and go back."""
-    target = request.referrer if request.referrer and request.referrer.startswith(request.host_url) else None
-    response = make_response(redirect(target or url_for("geography.home")))
+    response = make_response(redirect(safe_referrer() or url_for("geography.home")))
     if locale in ("zh_CN", "en"):
         response.set_cookie("lang", locale, max_age=365 * 24 * 3600, samesite="Lax", httponly=True)
     return response
@@ -47,8 +47,7 @@ def set_language(locale):
 @public
 def set_text_size(size):
     """Remember larger text (or normal text again) in a cookie and go back; works without JavaScript."""
-    target = request.referrer if request.referrer and request.referrer.startswith(request.host_url) else None
-    response = make_response(redirect(target or url_for("geography.home")))
+    response = make_response(redirect(safe_referrer() or url_for("geography.home")))
     if size == "large":
         response.set_cookie("text", "large", max_age=365 * 24 * 3600, samesite="Lax", httponly=True)
     elif size == "normal":

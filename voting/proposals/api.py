@@ -5,7 +5,7 @@ from pydantic import ConfigDict, Field, RootModel
 from ..accounts.access import acting_user, public, require_roles
 from ..accounts.policy import can_see_photos, is_author
 from ..api import bp
-from ..api.schema import Answer, Body, Moment, Upload, Yuan, answers, choice, money, request_body, text, validate, whole
+from ..api.schema import MAX_ID, Answer, Body, Moment, Upload, Yuan, answers, choice, money, request_body, text, validate, whole
 from ..cycles import services as cycle_service
 from ..cycles.api import Category, iso
 from ..database import transactional
@@ -54,7 +54,7 @@ class ReviewIn(Body):
     decision: choice(_l("The decision"), DECISIONS, "unknown_decision")
     reason: text(_l("The reason"), REASON_LENGTH, required=False) = None
     cost: money(_l("The reviewed cost"), required=False) = None
-    into: whole(_l("The proposal to merge into"), 1, 2**62, required=False) = None
+    into: whole(_l("The proposal to merge into"), 1, MAX_ID, required=False) = None
 
 
 class PhotosIn(Body):

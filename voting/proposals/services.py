@@ -14,7 +14,7 @@ from ..accounts.policy import (
 )
 from ..cycles import services as cycle_service  # a module: cycles.services imports our models
 from ..cycles.models import Cycle
-from ..validation import InvalidField, int_value, money_value, text_value
+from ..validation import MAX_INTEGER, InvalidField, int_value, money_value, text_value
 from ..database import utcnow
 from ..enums import Phase, ProjectStatus
 from ..errors import Conflict, Forbidden, NotFound
@@ -196,7 +196,7 @@ def review_proposal(session, user, project: Project, decision, reason=None, cost
 
 
 def _merge_target(session, project: Project, into) -> Project:
-    target_id = int_value(into, "into", _("The proposal to merge into"), minimum=1, maximum=2**62)
+    target_id = int_value(into, "into", _("The proposal to merge into"), minimum=1, maximum=MAX_INTEGER)
     target = session.get(Project, target_id)
     if target is None or target.cycle_id != project.cycle_id or target.id == project.id:
         raise InvalidField("into", _("Merge into another proposal of the same cycle."), "bad_merge")

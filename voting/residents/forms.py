@@ -4,9 +4,11 @@ from __future__ import annotations
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
-from wtforms import BooleanField, HiddenField, IntegerField, SelectField
+from wtforms import BooleanField, HiddenField, SelectField
 from wtforms.fields import SelectChoice
-from wtforms.validators import DataRequired, Length, Optional
+from wtforms.validators import DataRequired, Length, NumberRange, Optional
+
+from ..webforms import WholeNumberField
 
 
 class ImportForm(FlaskForm):
@@ -18,7 +20,7 @@ class ImportForm(FlaskForm):
 class VotingCodesForm(FlaskForm):
     """Print a sheet of new codes: for a grid's next residents without one, or for one resident."""
     grid = HiddenField(validators=[DataRequired(), Length(max=32)])
-    resident = IntegerField(validators=[Optional()])
+    resident = WholeNumberField(validators=[Optional(), NumberRange(min=1)])
 
 
 class ConfirmImportForm(FlaskForm):

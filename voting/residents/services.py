@@ -37,7 +37,7 @@ def validate_id_number(number: str) -> str:
     :raises Invalid: when it is not 17 digits and a matching check character.
     """
     number = (number or "").strip().upper()
-    if len(number) != 18 or not number[:17].isdigit() or number[17] not in "0123456789X":
+    if len(number) != 18 or not (number[:17].isascii() and number[:17].isdigit()) or number[17] not in "0123456789X":
         raise Invalid(_("An ID number has 17 digits and a check digit or X (18 characters)."), "bad_id_number")
     if id_check_char(number[:17]) != number[17]:
         raise Invalid(_("The ID number's check digit does not match; please check it."), "bad_id_number")
@@ -47,7 +47,7 @@ def validate_id_number(number: str) -> str:
 def address_order(resident) -> tuple:
     """Sort residents as doors come: by address with numbers in number order (2栋 before 10栋), then name."""
     parts = re.split(r"(\d+)", resident.address or "")
-    return tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in parts if p), resident.name, resident.id
+    return tuple((0, int(p), "") if p.isdecimal() else (1, 0, p) for p in parts if p), resident.name, resident.id
 
 
 def hash_id_number(secret_key: str, number: str) -> str:

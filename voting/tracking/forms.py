@@ -2,12 +2,13 @@
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import (
-    DateField, HiddenField, IntegerField, MultipleFileField, RadioField, SelectField, StringField, TextAreaField,
+    DateField, HiddenField, MultipleFileField, RadioField, SelectField, StringField, TextAreaField,
 )
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import NumberRange, Optional
 
 from ..money import MoneyError, parse_yuan
+from ..webforms import WholeNumberField
 
 
 class YuanField(StringField):
@@ -42,7 +43,7 @@ class ArchiveForm(FlaskForm):
         SelectChoice("done", _l("Completed projects")), SelectChoice("underway", _l("Funded, being built")),
         SelectChoice("all", _l("Every funded project")), SelectChoice("ended", _l("Ended before acceptance")),
     ])
-    page = IntegerField(_l("Page"), default=1, validators=[Optional(), NumberRange(min=1, max=100_000)])
+    page = WholeNumberField(_l("Page"), default=1, validators=[Optional(), NumberRange(min=1, max=100_000)])
 
 
 class StatusForm(FlaskForm):

@@ -14,7 +14,7 @@ from flask_babel import lazy_gettext as _l
 from pydantic import ConfigDict
 from werkzeug.datastructures import FileStorage
 
-from ..api.schema import Answer, Body, Day, Moment, Yuan, checked, money, text
+from ..api.schema import MAX_ID, Answer, Body, Day, Moment, Yuan, checked, money, text
 from ..cycles.api import Category
 from ..enums import Phase, ProjectStatus
 from ..validation import InvalidField, date_value, int_value, text_or_none
@@ -23,7 +23,6 @@ from .archive import API_MAX_PAGE, API_STATUSES, api_page_value, api_status_valu
 from .closing import MAX_REASON as MAX_ENDING_REASON
 from .progress import MAX_COMMENT, MAX_NOTE, MAX_PANEL, MAX_PAYEE, MAX_REASON, MAX_TEXT, score_value
 
-MAX_PROJECT_ID = 2**31 - 1
 NEXT_STATUSES = [str(s) for s in (ProjectStatus.IN_PROGRESS, ProjectStatus.COMPLETED, ProjectStatus.ACCEPTED)]
 DATE_SCHEMA = {"type": "string", "format": "date", "pattern": r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$",
                "examples": ["2025-05-01"]}
@@ -49,7 +48,7 @@ def _photo_files(value, field: str, label: str):
 
 
 def _project_id(value, field: str, label: str) -> int | None:
-    return int_value(value, field, label, minimum=1, maximum=MAX_PROJECT_ID, required=False)
+    return int_value(value, field, label, minimum=1, maximum=MAX_ID, required=False)
 
 
 DAY = checked(date_value, _l("Date"), DATE_SCHEMA)
@@ -137,7 +136,7 @@ class ApprovalIn(Body):
     amount: money(_l("The amount"))
     reason: text(_l("The reason"), MAX_REASON)
     project: checked(_project_id, _l("The project"), {"type": ["integer", "null"], "minimum": 1,
-                                                      "maximum": MAX_PROJECT_ID}) = None
+                                                      "maximum": MAX_ID}) = None
 
 
 class EndingIn(Body):

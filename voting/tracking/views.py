@@ -38,6 +38,7 @@ from .closing import (
     project_closing,
 )
 from ..cycles.services import cycle_to_oversee
+from ..validation import query_int
 
 bp = Blueprint("tracking", __name__)
 
@@ -371,7 +372,7 @@ def end(project_id):
 @public
 def dashboard():
     """The district at a glance: completed projects, fund use, turnout."""
-    year = request.args.get("year", type=int)
+    year = request.args.get("year", type=query_int)
     board = district_dashboard(db.session, year)
     if year is not None and year not in board.fund_years:
         board = district_dashboard(db.session, None)
