@@ -74,9 +74,36 @@ def test_a_category_outside_the_list_is_refused_naming_the_choices(world, client
     assert "lighting" in error["message"] and error["fields"][0]["field"] == "category"
 
 
-@pytest.mark.parametrize("cost", ["1e999997", "35,5", "１０００", "1_000", "1 000", "12.345", 12.5, True])
+@pytest.mark.parametrize("cost", ["1e999997", "35,5", "１０００", "1_000", "1 000", "12.345", "-5", 12.345, True])
 def test_money_is_digits_with_at_most_two_decimals(world, client, auth, cost):
     response = client.post(f"/api/v1/cycles/{world.a.cycle.id}/proposals", headers=auth.headers("resident-ca-1"),
                            json={"title": "路灯", "description": "坏了", "category": "lighting", "estimated_cost": cost})
     assert response.status_code == 422
     assert [(f["field"], f["code"]) for f in response.get_json()["error"]["fields"]] == [("estimated_cost", "bad_amount")]
+
+
+def test_pydantics_own_refusals_are_in_the_apis_words(app):
+    from pydantic import Field, ValidationError
+
+    from voting.api.schema import Body, refusal_of
+
+    class Sample(Body):
+        ids: list[int] = Field(max_length=2)
+        level: int = Field(ge=1, le=5)
+        flag: bool
+        nested: dict
+
+    with pytest.raises(ValidationError) as raised:
+        Sample.model_validate({"ids": [1, 2, 3], "level": 9, "flag": "maybe", "nested": [], "extra": 1})
+    error = raised.value
+    with app.test_request_context(headers={"Accept-Language": "en"}):
+        found = {f.field: (f.code, f.message) for f in refusal_of(error, Sample).fields}
+    assert found == {
+        "ids": ("out_of_range", "ids may hold at most 2 items."),
+        "level": ("out_of_range", "level must be at most 5."),
+        "flag": ("bad_type", "flag must be true or false."),
+        "nested": ("bad_type", "nested must be an object."),
+        "extra": ("unknown_field", "extra is not a field of this request; its fields are: ids, level, flag, nested."),
+    }
+    with app.test_request_context(headers={"Accept-Language": "zh-CN"}):
+        assert all("Input should" not in f.message for f in refusal_of(error, Sample).fields)

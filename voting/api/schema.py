@@ -24,6 +24,7 @@ from typing import Annotated, Any
 
 from flask import request
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from pydantic import BaseModel, ConfigDict, Field, PlainValidator, ValidationError, WithJsonSchema
 from pydantic_core import PydanticCustomError
 from spectree import Response, SpecTree
@@ -145,11 +146,14 @@ def _label(model: type[BaseModel] | None, name: str) -> str:
 
 _NOT_TEXT = {"string_type"}
 _NOT_NUMBER = {"int_type", "int_parsing", "int_from_float"}
-_RANGE = {"greater_than", "greater_than_equal", "less_than", "less_than_equal"}
+_AT_LEAST = {"greater_than_equal": 0, "greater_than": 1}  # the bound, and what to add to it
+_AT_MOST = {"less_than_equal": 0, "less_than": -1}
+_KINDS = {"model": _l("an object"), "dict": _l("an object"), "list": _l("a list"), "bool": _l("true or false"),
+          "float": _l("a number"), "int": _l("a whole number"), "string": _l("text")}
 
 
 def _refusal(error: dict, model: type[BaseModel] | None) -> FieldRefusal:
-    """One Pydantic error in the API's words."""
+    """One Pydantic error in the API's words (Pydantic's own messages are English only)."""
     location = [str(part) for part in error["loc"]]
     field = ".".join(location) or "body"
     name = location[0] if location else "body"
@@ -169,23 +173,28 @@ def _refusal(error: dict, model: type[BaseModel] | None) -> FieldRefusal:
     if kind in _NOT_NUMBER:
         return FieldRefusal(field=field, code="not_a_number",
                             message=_("%(field)s must be a whole number.", field=label))
-    if kind in _RANGE:
+    if kind in _AT_LEAST:
+        bound = next(iter(context.values())) + _AT_LEAST[kind]
         return FieldRefusal(field=field, code="out_of_range",
-                            message=_("%(field)s is out of range (%(limit)s).", field=label,
-                                      limit=error["msg"].removeprefix("Input should be ")))
+                            message=_("%(field)s must be at least %(n)s.", field=label, n=bound))
+    if kind in _AT_MOST:
+        bound = next(iter(context.values())) + _AT_MOST[kind]
+        return FieldRefusal(field=field, code="out_of_range",
+                            message=_("%(field)s must be at most %(n)s.", field=label, n=bound))
     if kind in ("enum", "literal_error"):
         return FieldRefusal(field=field, code="bad_choice",
                             message=_("%(field)s must be one of: %(choices)s.", field=label,
                                       choices=context.get("expected", "")))
-    if kind in ("too_long", "too_short"):
-        return FieldRefusal(field=field, code="out_of_range",
-                            message=_("%(field)s has the wrong number of items (%(limit)s).", field=label,
-                                      limit=error["msg"]))
-    if kind.startswith(("model_", "dict_", "list_", "bool_", "bytes_")) or kind.endswith("_type"):
+    if kind in ("too_long", "too_short"):  # a list's length (a text's is a reader's `refused`)
+        bound = context.get("max_length") if kind == "too_long" else context.get("min_length")
+        message = (_("%(field)s may hold at most %(n)s items.", field=label, n=bound) if kind == "too_long"
+                   else _("%(field)s needs at least %(n)s items.", field=label, n=bound))
+        return FieldRefusal(field=field, code="out_of_range", message=message)
+    expected = _KINDS.get(kind.split("_")[0])
+    if expected is not None and kind.endswith(("_type", "_parsing")):
         return FieldRefusal(field=field, code="bad_type",
-                            message=_("%(field)s has the wrong type: %(detail)s.", field=label, detail=error["msg"]))
-    return FieldRefusal(field=field, code="invalid", message=_("%(field)s: %(detail)s.", field=label,
-                                                               detail=error["msg"]))
+                            message=_("%(field)s must be %(kind)s.", field=label, kind=expected))
+    return FieldRefusal(field=field, code="invalid", message=_("%(field)s is not valid.", field=label))
 
 
 def refusal_of(error: ValidationError, model: type[BaseModel] | None) -> InvalidBody:
