@@ -23,8 +23,9 @@ import pytest
 
 CHECKOUT = Path(__file__).resolve().parent.parent
 # Not part of a release, or made by building, testing or running the checkout.
-NOT_SOURCE = shutil.ignore_patterns(".git", ".venv", "build", "dist", "instance", "test-artifacts", ".pytest_cache",
-                                    ".hypothesis", "*.egg-info", "__pycache__", "*.py[co]", "*.mo", "*.sqlite3")
+NOT_SOURCE = shutil.ignore_patterns(".git", ".venv", "build", "dist", "instance", "test-artifacts",
+                                    ".pytest_cache", ".hypothesis", "*.egg-info", "__pycache__", "*.py[co]",
+                                    "*.mo", "*.sqlite3")
 # The home page in the default language (no Accept-Language), and the site's style sheet.
 SERVE_TWO_PAGES = """
 from voting.app import create_app
@@ -64,12 +65,13 @@ def _build_wheel(tmp_path: Path) -> Path:
     from the unpacked sdist, as `python -m build` does."""
     source = tmp_path / "source"
     shutil.copytree(CHECKOUT, source, ignore=NOT_SOURCE)
-    _run([sys.executable, "-c", "import sys; from setuptools import build_meta; build_meta.build_sdist(sys.argv[1])",
-          str(tmp_path / "sdist")], cwd=source)
+    build_sdist = "import sys; from setuptools import build_meta; build_meta.build_sdist(sys.argv[1])"
+    _run([sys.executable, "-c", build_sdist, str(tmp_path / "sdist")], cwd=source)
     (sdist,) = (tmp_path / "sdist").glob("voting-*.tar.gz")
     with tarfile.open(sdist) as archive:
         names = archive.getnames()
-        archive.extractall(tmp_path / "unpacked", filter="data")
+        safe = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}  # Python 3.11.4 and later
+        archive.extractall(tmp_path / "unpacked", **safe)
     assert not [name for name in names if name.endswith(".mo")], "the sdist carries sources only"
     assert any(name.endswith("zh_Hans_CN/LC_MESSAGES/messages.po") for name in names)
     (unpacked,) = (tmp_path / "unpacked").iterdir()
@@ -83,7 +85,8 @@ def _fresh_venv(tmp_path: Path, wheel: Path) -> Path:
     venv = tmp_path / "venv"
     _run([sys.executable, "-m", "venv", "--without-pip", str(venv)])
     python = venv / "bin" / "python"
-    site_packages = _run([python, "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"]).stdout.strip()
+    purelib = "import sysconfig; print(sysconfig.get_path('purelib'))"
+    site_packages = _run([python, "-c", purelib]).stdout.strip()
     (Path(site_packages) / "test-dependencies.pth").write_text(sysconfig.get_path("purelib") + "\n")
     _run([sys.executable, "-m", "pip", "--python", str(python), "install", "-q", "--no-deps", "--no-index",
           str(wheel)])
@@ -101,7 +104,7 @@ def test_the_installed_wheel_serves_the_chinese_interface(tmp_path):
     assert "voting/translations/zh_Hans_CN/LC_MESSAGES/messages.mo" in names
     assert {"voting/templates/base.html", "voting/static/css/site.css", "voting/migrations/env.py"} <= names
     migrations = {path.name for path in (CHECKOUT / "migrations" / "versions").glob("*.py")}
-    assert {name.rsplit("/", 1)[1] for name in names 
+    assert {name.rsplit("/", 1)[1] for name in names
             if name.startswith("voting/migrations/versions/") and name.endswith(".py")} == migrations
 
     venv = _fresh_venv(tmp_path, wheel)
@@ -110,13 +113,14 @@ def test_the_installed_wheel_serves_the_chinese_interface(tmp_path):
     env = {"PATH": os.environ["PATH"], "LANG": "C.UTF-8",
            "VOTING_INSTANCE_PATH": str(elsewhere / "instance"),
            "VOTING_DATABASE_URL": f"sqlite:///{elsewhere / 'voting.sqlite3'}"}
-    found = _run([venv / "bin" / "python", "-c", "import voting; print(voting.__file__)"], cwd=elsewhere, env=env)
+    python = venv / "bin" / "python"
+    found = _run([python, "-c", "import voting; print(voting.__file__)"], cwd=elsewhere, env=env)
     assert found.stdout.startswith(str(venv)), found.stdout
     _run([venv / "bin" / "voting", "init-db"], cwd=elsewhere, env=env)
 
-    # The pages through the installed app (`voting serve` runs this same app under gunicorn: test_app).
-    served = _run([venv / "bin" / "python", "-c", SERVE_TWO_PAGES], cwd=elsewhere, env=env).stdout.split("\n", 2)
-    home_status, css_status, home = served
+    # The pages through the installed app (`voting serve` runs it under gunicorn: the live_server tests).
+    served = _run([python, "-c", SERVE_TWO_PAGES], cwd=elsewhere, env=env).stdout
+    home_status, css_status, home = served.split("\n", 2)
     assert f"<title>{TITLE}</title>" in home
     assert (home_status, css_status) == ("200", "200 text/css; charset=utf-8")
     assert (elsewhere / "instance" / "secret_key").exists()  # the instance folder is the one configured
