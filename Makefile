@@ -28,7 +28,8 @@ $(VENV)/.installed-test: pyproject.toml $(VENV)/.installed
 	$(BIN)/pip install -q -e ".[test]"
 	touch $@
 
-# Compile the message catalogues (zh_CN is the default language; English is the source text),
+# Compile the message catalogues in place for the checkout (a wheel's build runs the same command in
+# setup.py) (zh_CN is the default language; English is the source text),
 # when the catalogue changed: two `make test` at once (.ci/run) then never rewrite it under each other.
 translations: $(MO)
 

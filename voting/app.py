@@ -34,6 +34,7 @@ from .geography import views as geography
 from .mobilise import views as mobilise
 from .proposals import api as proposals_api
 from .proposals import views as proposals
+from .resources import instance_dir, resource_dir
 from .residents import views as residents
 from .results import api as results_api
 from .results import views as results
@@ -42,7 +43,7 @@ from .tracking import api as tracking_api
 from .tracking import views as tracking
 from .validation import MAX_INTEGER
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parent.parent  # the checkout; installed, site-packages (voting/resources.py)
 LOCALES = ("zh_CN", "en")
 PAGES = (accounts, geography, cycles, proposals, ballots, audit, results, tracking, residents, mobilise)
 # Modules that add routes to a blueprint above when imported: each feature's JSON routes to the API's,
@@ -55,9 +56,9 @@ def create_app(test_config: dict | None = None) -> Flask:
     """Build the app: settings, extensions, blueprints. No network, migration or sleep here."""
     app = Flask(
         __name__,
-        instance_path=str(ROOT / "instance"),
-        template_folder=str(ROOT / "templates"),
-        static_folder=str(ROOT / "static"),
+        instance_path=str(instance_dir()),
+        template_folder=str(resource_dir("templates")),
+        static_folder=str(resource_dir("static")),
     )
     _read_input_strictly(app)
     settings = Settings.from_env(Path(app.instance_path))
@@ -103,7 +104,7 @@ def _init_extensions(app: Flask) -> None:
     db.init_app(app)
     with app.app_context():
         configure_engine(db.engine)
-    migrate.init_app(app, db, directory=str(ROOT / "migrations"))
+    migrate.init_app(app, db, directory=str(resource_dir("migrations")))
     csrf.init_app(app)
     limiter.init_app(app)
     babel.init_app(app, locale_selector=_select_locale, default_translation_directories=str(ROOT / "voting" / "translations"))
