@@ -86,7 +86,8 @@ def require_roles(*roles: str):
 
 def deny_by_default():
     """Before every request: let public endpoints and static files through, else require sign-in
-    (an API view marked `@reads_own_token` checks its token itself)."""
+    (an API view marked `@reads_own_token` checks its token itself: here only that one was sent, so
+    that a caller without one hears 401 before anything about its body)."""
     api = is_api_request()
     view = current_app.view_functions.get(request.endpoint) if request.endpoint else None
     own_token = getattr(view, "reads_own_token", False)
@@ -95,9 +96,9 @@ def deny_by_default():
         g.pop("api_user", None)  # loaded by `acting_user` for this bearer (`g` outlives a request in tests)
     if request.endpoint is None or request.endpoint == "static" or request.endpoint.endswith(".static"):
         return None
-    if view is None or getattr(view, "is_public", False) or (api and own_token):
+    if view is None or getattr(view, "is_public", False) or (api and own_token and presented_token()):
         return None
-    if not (g.api_bearer if api else current_user.is_authenticated):
+    if own_token or not (g.api_bearer if api else current_user.is_authenticated):
         raise Unauthorized(_("Please sign in first."))
     return None
 
