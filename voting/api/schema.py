@@ -63,6 +63,12 @@ class Body(BaseModel):
     model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
 
 
+class Query(BaseModel):
+    """A query string: these parameters. Others are ignored (a front end's cache-buster is no error)."""
+
+    model_config = ConfigDict(extra="ignore", hide_input_in_errors=True)
+
+
 class Answer(BaseModel):
     """An answer's JSON."""
 

@@ -18,7 +18,7 @@ from pydantic import Field
 
 from ..accounts.access import public, require_roles
 from ..api import bp
-from ..api.schema import MAX_ID, Answer, Body, Moment, answers, checked, file_answers, request_query, validate
+from ..api.schema import MAX_ID, Answer, Body, Moment, Query, answers, checked, file_answers, request_query, validate
 from ..ballots.api import HASH, RECEIPT
 from ..cycles.api import iso
 from ..cycles.services import get_cycle
@@ -36,7 +36,7 @@ RECORD_CSV = ("The ballot record as CSV (UTF-8 with a byte order mark), in secti
               "ballots. Before the close, the record so far, marked so in its status and note.")
 
 
-class BulletinQuery(Body):
+class BulletinQuery(Query):
     page: checked(lambda value, field, label: int_value(value, field, label, minimum=1, maximum=MAX_ID,
                                                         required=False),
                   _l("Page"), {"type": "integer", "minimum": 1, "maximum": MAX_ID}) = 1

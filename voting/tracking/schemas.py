@@ -14,7 +14,7 @@ from flask_babel import lazy_gettext as _l
 from pydantic import ConfigDict
 from werkzeug.datastructures import FileStorage
 
-from ..api.schema import MAX_ID, Answer, Body, Day, Moment, Yuan, checked, money, text
+from ..api.schema import MAX_ID, Answer, Body, Day, Moment, Query, Yuan, checked, money, text
 from ..cycles.api import Category
 from ..enums import Phase, ProjectStatus
 from ..validation import InvalidField, date_value, int_value, text_or_none
@@ -56,7 +56,7 @@ DAY = checked(date_value, _l("Date"), DATE_SCHEMA)
 
 # --- Requests --------------------------------------------------------------------------------------
 
-class ProjectsQuery(Body):
+class ProjectsQuery(Query):
     """GET /projects: the filters and the page (each optional; empty counts as absent)."""
 
     status: checked(api_status_value, _l("The status"), {"type": "string", "enum": list(API_STATUSES)}) = None
