@@ -76,6 +76,8 @@ def no_store(response):
     do static files."""
     if request.endpoint == "static":
         return response
+    if "no-store" in response.headers.get("Cache-Control", ""):
+        return response  # the view said so itself (a private photo: `private, no-store`)
     if (request.endpoint in _CREDENTIAL_ENDPOINTS or "Authorization" in request.headers
             or session.get("_user_id") is not None):
         response.headers["Cache-Control"] = "no-store"
