@@ -81,18 +81,21 @@ def test_the_community_page_knows_who_has_voted_and_who_may_vote(world, client, 
 
     auth.login("resident-ca-1")
     assert vote in client.get("/c/ca").get_data(as_text=True)
-    assert f'href="/cycles/{world.b.cycle.id}/vote"' not in client.get("/c/cb").get_data(as_text=True)
+    for path in ("/c/cb", f"/cycles/{world.b.cycle.id}"):
+        assert f'href="/cycles/{world.b.cycle.id}/vote"' not in client.get(path).get_data(as_text=True), path
     receipt_page = cast(client, a, 1)
     receipt = re.search(r'class="receipt-code" translate="no">([^<]+)<', receipt_page).group(1)
-    text = client.get("/c/ca").get_data(as_text=True)
-    assert "You have voted" in text and receipt in text and vote not in text
+    for path in ("/c/ca", f"/cycles/{a.cycle.id}"):
+        text = client.get(path).get_data(as_text=True)
+        assert "You have voted" in text and receipt in text and vote not in text, path
     assert "You have voted" not in client.get("/c/cb").get_data(as_text=True)
     auth.logout()
 
     for username in ("staff-ca", "grid-ca-1", "admin", "auditor"):
         auth.login(username)
-        text = client.get("/c/ca").get_data(as_text=True)
-        assert vote not in text and "Sign in to vote" not in text and "You have voted" not in text, username
+        for path in ("/c/ca", f"/cycles/{a.cycle.id}"):
+            text = client.get(path).get_data(as_text=True)
+            assert vote not in text and "Sign in to vote" not in text and "You have voted" not in text, (username, path)
         auth.logout()
 
 

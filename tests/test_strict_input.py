@@ -288,7 +288,7 @@ def test_after_a_real_sign_in_the_redirect_stays_on_site(world, live_server):
     with opener.open(urllib.request.Request(login, data=body.encode()), timeout=10) as response:
         final = response.geturl()
         assert response.status == 200
-    assert final == base + "/", final
+    assert final == base + "/me", final  # their own page
     assert urllib.parse.urlsplit(final).netloc == urllib.parse.urlsplit(base).netloc
 
 
