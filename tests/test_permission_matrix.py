@@ -152,6 +152,7 @@ ROUTES = [
     Route("GET", "/logout", but(PUBLIC, anonymous=302)),  # nobody to sign out: back to the home page
     Route("POST", "/logout", everyone(302)),
     Route("GET", "/account/password", page(200, *SIGNED_IN)),
+    Route("GET", "/me", page(200, *SIGNED_IN)),  # each signed-in user's own page
     Route("POST", "/account/password", page(302, *SIGNED_IN), form=PASSWORD_CHANGE),
     Route("POST", "/api/v1/auth/token", PUBLIC, json=lambda v: credentials(v["resident"])),
     Route("GET", "/api/v1/me", api(200, *SIGNED_IN)),

@@ -260,11 +260,11 @@ def test_a_path_of_this_site_is_kept(target):
     assert safe_path(target) == target
 
 
-def test_sign_in_goes_home_instead_of_off_site(world, client):
+def test_sign_in_goes_to_their_own_page_instead_of_off_site(world, client):
     for target in ("//evil.example", "/%09/evil.example", "/%0A/evil.example", "/%5Cevil.example",
                    "https://evil.example", "/%E3%80%80/evil.example", "/%0D%0ASet-Cookie:%20x=1"):
         response = client.post("/login?next=" + target, data={"username": "resident-ca-1", "password": "Test-Pass-1"})
-        assert response.status_code == 302 and response.headers["Location"] == "/", target
+        assert response.status_code == 302 and response.headers["Location"] == "/me", target  # their own page
 
 
 def test_sign_in_goes_on_to_a_page_of_the_site(world, client):
@@ -291,7 +291,7 @@ def test_after_a_real_sign_in_the_redirect_stays_on_site(world, live_server):
     with opener.open(urllib.request.Request(login, data=body.encode()), timeout=10) as response:
         final = response.geturl()
         assert response.status == 200
-    assert final == base + "/", final
+    assert final == base + "/me", final  # their own page
     assert urllib.parse.urlsplit(final).netloc == urllib.parse.urlsplit(base).netloc
 
 

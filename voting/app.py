@@ -31,6 +31,7 @@ from .extensions import babel, csrf, db, limiter, login_manager, migrate
 from .format import register_template_helpers
 from .geography import api as geography_api
 from .geography import views as geography
+from .me import views as me
 from .mobilise import views as mobilise
 from .proposals import api as proposals_api
 from .proposals import views as proposals
@@ -45,7 +46,7 @@ from .validation import MAX_INTEGER
 
 ROOT = Path(__file__).resolve().parent.parent  # the checkout; installed, site-packages (voting/resources.py)
 LOCALES = ("zh_CN", "en")
-PAGES = (accounts, geography, cycles, proposals, ballots, audit, results, tracking, residents, mobilise)
+PAGES = (accounts, geography, cycles, proposals, ballots, audit, results, tracking, residents, mobilise, me)
 # Modules that add routes to a blueprint above when imported: each feature's JSON routes to the API's,
 # the paper ballots' pages to the ballots'.
 MORE_ROUTES = (paper_views, accounts_api, geography_api, cycles_api, proposals_api, ballots_api, audit_api, results_api,

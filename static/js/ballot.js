@@ -39,11 +39,12 @@
       });
       countEl.textContent = count;
       if (pointsEl) { pointsEl.textContent = used; }
-      totalEl.textContent = yuan(total);
-      bar.value = Math.min(total, fund);
-      bar.textContent = yuan(total);
-      bar.classList.toggle("over", method === "knapsack" && total > fund);
-      bar.classList.toggle("full", method !== "knapsack" && total > fund);
+      if (totalEl) { totalEl.textContent = yuan(total); }
+      if (bar) {  // only a knapsack ballot shows its cost against the fund
+        bar.value = Math.min(total, fund);
+        bar.textContent = yuan(total);
+        bar.classList.toggle("over", total > fund);
+      }
       var message = "";
       if (most !== null && count > most) {
         message = tally.dataset.msgTooMany;

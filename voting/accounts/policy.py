@@ -37,6 +37,11 @@ def is_district_admin(user) -> bool:
     return bool(user.is_authenticated and user.role == Role.ADMIN)
 
 
+def is_resident_of(user, community_id: int) -> bool:
+    """Whether the user is a resident account of exactly this community (who may vote there)."""
+    return bool(user.is_authenticated and user.role == Role.RESIDENT and user.community_id == community_id)
+
+
 def is_staff_of(user, community_id: int) -> bool:
     """Whether the user is staff of exactly this community."""
     return bool(user.is_authenticated and user.role == Role.STAFF and user.community_id == community_id)

@@ -34,7 +34,7 @@ def login():
 def _signed_in(user):
     session.clear()
     login_user(user)
-    return redirect(safe_path(request.args.get("next")) or url_for("geography.home"))
+    return redirect(safe_path(request.args.get("next")) or url_for("me.home"))  # their own page
 
 
 @bp.route("/logout", methods=["GET", "POST"])

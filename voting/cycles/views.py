@@ -3,12 +3,13 @@ from flask_babel import gettext as _
 from flask_login import current_user
 
 from ..accounts.access import public, require_roles
-from ..accounts.policy import can_oversee, is_staff_of
+from ..accounts.policy import can_oversee, is_resident_of, is_staff_of
 from ..enums import Role
 from ..database import transactional, utcnow
 from ..extensions import db
 from ..money import yuan
 from ..geography.services import community_cycles, community_to_oversee
+from ..me.services import my_ballot
 from ..proposals.ballot import ballot_projects
 from ..proposals.models import BALLOT_STATUSES, STATUSES
 from ..proposals.services import awaiting_review, cycle_proposals, project_for_review, review_proposal
@@ -36,7 +37,9 @@ def show(cycle_id):
     return render_template("cycles/show.html", cycle=cycle, now=utcnow(), proposals=proposals,
                            ballot=[p for p in proposals if p.status in BALLOT_STATUSES],
                            awaiting=awaiting_review(db.session, cycle),
-                           may_manage=can_oversee(current_user, cycle.community_id))
+                           may_manage=can_oversee(current_user, cycle.community_id),
+                           resident_here=is_resident_of(current_user, cycle.community_id),
+                           my_ballot=my_ballot(db.session, current_user, cycle))
 
 
 @bp.get("/c/<code>/manage")

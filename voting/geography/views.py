@@ -1,9 +1,12 @@
 from flask import Blueprint, make_response, redirect, render_template, url_for
+from flask_login import current_user
 from sqlalchemy import select
 
 from ..accounts.access import public
 from ..database import utcnow
+from ..accounts.policy import is_resident_of
 from ..extensions import db
+from ..me.services import my_ballot
 from ..proposals.ballot import ballot_projects
 from ..security import safe_referrer
 from .services import community_cycles, district_overview, get_community
@@ -30,7 +33,8 @@ def community(code):
     current = cycles[-1] if cycles else None
     projects = ballot_projects(db.session, current) if current else []
     return render_template("geography/community.html", community=place, cycle=current, cycles=cycles,
-                           projects=projects, now=utcnow())
+                           projects=projects, now=utcnow(), resident_here=is_resident_of(current_user, place.id),
+                           my_ballot=my_ballot(db.session, current_user, current))
 
 
 @bp.get("/lang/<locale>")
