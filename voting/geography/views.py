@@ -5,6 +5,7 @@ from ..accounts.access import public
 from ..database import utcnow
 from ..extensions import db
 from ..proposals.ballot import ballot_projects
+from ..results.history import community_history
 from ..security import safe_referrer
 from .services import community_cycles, district_overview, get_community
 
@@ -29,8 +30,9 @@ def community(code):
     cycles = community_cycles(db.session, place)
     current = cycles[-1] if cycles else None
     projects = ballot_projects(db.session, current) if current else []
+    now = utcnow()
     return render_template("geography/community.html", community=place, cycle=current, cycles=cycles,
-                           projects=projects, now=utcnow())
+                           projects=projects, now=now, history=community_history(db.session, place, now))
 
 
 @bp.get("/lang/<locale>")
