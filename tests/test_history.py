@@ -93,7 +93,8 @@ def test_recorded_year_in_the_api(years, client):
     assert body["ballots_counted"] is None and body["turnout"] is None and body["chain"] is None
     assert body["selected"] == [built.id]
     assert [(p["id"], p["votes"], p["cost"], p["selected"], p["reason_code"]) for p in body["projects"]] == [
-        (built.id, 321, "120000.00", True, "recorded_funded"), (lost.id, 188, "150000.00", False, "recorded_not_funded"),
+        (built.id, 321, "120000.00", True, "recorded_funded"),
+        (lost.id, 188, "150000.00", False, "recorded_not_funded"),
         (unrecorded.id, None, "40000.00", False, "recorded_not_funded")]
     assert body["notice"]["published_at"] == "2020-04-16T01:00:00Z" and body["notice"]["open"] is False
     counted = client.get(f"/api/v1/cycles/{years.a.cycle.id}/results").get_json()

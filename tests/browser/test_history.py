@@ -32,7 +32,8 @@ def test_history_and_action_log_at_360_px(factory, live_server, phone, language)
     factory.cycle(place.community, year=year + 1, phase="collection")
     staff = factory.user("staff-qst01-log", "staff", place.community)
     log_action(db.session, staff, "tracking.spending", place.community, project=built.id, entry=1,
-               date="2020-09-01", amount_fen=2_880_000, payee="株洲市石峰区宏达建筑工程有限公司", approval=None)
+               date="2020-09-01", amount_fen=2_880_000, payee="株洲市石峰区宏达建筑工程有限公司",
+               approval=None)
     log_action(db.session, staff, "cycle.phase", place.community, cycle=cycle.id, phase="results",
                reason="居民代表会议决定提前截止，因台风停电两天，全体居民已投票完毕。")
     db.session.commit()

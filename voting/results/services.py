@@ -299,7 +299,8 @@ class RecordedResult:
     was counted by the service; there is no ballot record, turnout or chain to check it against."""
 
     cycle: Cycle
-    rows: list[dict]  # {"id", "votes" (None when not recorded), "cost_fen", "selected", "reason_code", "reason", "project"}
+    # {"id", "votes" (None when not recorded), "cost_fen", "selected", "reason_code", "reason", "project"}
+    rows: list[dict]
     selected: list[int]
 
     @property
