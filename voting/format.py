@@ -6,7 +6,7 @@ from datetime import UTC
 
 import qrcode
 from flask import Flask, has_request_context, request
-from flask_babel import format_datetime, get_locale, lazy_gettext as _l
+from flask_babel import format_date, format_datetime, get_locale, lazy_gettext as _l
 from markupsafe import Markup, escape
 from qrcode.image.svg import SvgPathImage
 
@@ -81,6 +81,13 @@ def local_time(value, fmt: str = "medium") -> str:
     return format_datetime(value.replace(tzinfo=UTC), fmt)
 
 
+def local_date(value, fmt: str = "long") -> str:
+    """A stored UTC time's day in the user's time zone (a publication date, without the time)."""
+    if value is None:
+        return ""
+    return format_date(value.replace(tzinfo=UTC), fmt)
+
+
 def qr_svg(text: str, label: str | None = None) -> Markup:
     """`text` as an inline SVG QR code, sized by CSS (`svg.qr`): no script, no external request.
     With a label it is an image of that name; without, hidden from screen readers (say it in text)."""
@@ -92,6 +99,7 @@ def qr_svg(text: str, label: str | None = None) -> Markup:
 def register_template_helpers(app: Flask) -> None:
     app.jinja_env.filters["yuan"] = yuan_grouped
     app.jinja_env.filters["local_time"] = local_time
+    app.jinja_env.filters["local_date"] = local_date
     app.jinja_env.globals.update(
         current_locale=lambda: str(get_locale() or "zh_CN"),
         large_text=lambda: has_request_context() and request.cookies.get("text") == "large",

@@ -6,6 +6,8 @@ import tempfile
 from pathlib import Path
 
 from flask import Blueprint, abort, render_template, request
+from flask_babel import gettext as _
+from wtforms.fields.choices import SelectChoice
 
 from ..accounts.access import acting_user, public, require_roles
 from ..ballots.services import worker_counts
@@ -14,6 +16,7 @@ from ..database import reads_before_lock, transactional, utcnow
 from ..enums import Role
 from ..errors import Conflict
 from ..extensions import db
+from ..geography.services import list_communities
 from ..validation import query_int
 from .chainlog import first_bad_row
 from .downloads import DownloadLog, download
@@ -21,7 +24,9 @@ from .exports import (FORMATS, MIMETYPES, csv_chunks, file_name, json_chunks, lo
                       worker_csv_chunks, write_pabulib, write_xlsx)
 from .records import (RecordHeader, audit_cycles, bulletin_page, current_ballots, record_header, record_rows,
                       roll_rows)
+from .forms import LogFilterForm
 from .services import as_row, entries, log_action
+from .words import ACTION_LABELS, action_label, in_words
 
 bp = Blueprint("audit", __name__)
 
@@ -34,13 +39,34 @@ LOGGED_ROLES = (Role.STAFF, Role.GRID_WORKER, Role.ADMIN, Role.AUDITOR)
 @require_roles(Role.AUDITOR, Role.ADMIN)
 @transactional
 def action_log():
-    """The latest actions, and whether the chain of the whole log verifies."""
+    """The latest actions in words, filtered by what happened and where, and whether the chain of the
+    whole log verifies."""
     logged = list(entries(db.session))
     rows = [as_row(e) for e in logged]
     bad = first_bad_row(rows)
-    latest = [dict(row, when=entry.at) for row, entry in zip(rows[-200:], logged[-200:])][::-1]
+    form = _log_filter_form()
+    action, community = _chosen(form.action), _chosen(form.community)
+    matching = [dict(row, when=entry.at) for row, entry in zip(rows, logged)
+                if (not action or row["action"] == action) and (not community or row["community"] == community)]
+    latest = in_words(db.session, matching[-200:][::-1])
     log_action(db.session, acting_user(), "audit.view_log")
-    return render_template("audit/log.html", rows=latest, total=len(rows), first_bad=bad)
+    return render_template("audit/log.html", rows=latest, total=len(rows), matching=len(matching), first_bad=bad,
+                           form=form, filtered=bool(action or community))
+
+
+def _log_filter_form() -> LogFilterForm:
+    form = LogFilterForm(formdata=request.args)
+    everything = [SelectChoice("", _("All"))]
+    form.action.choices = everything + sorted((SelectChoice(code, action_label(code)) for code in ACTION_LABELS),
+                                              key=lambda c: c.label)
+    form.community.choices = everything + [SelectChoice(c.code, c.name)
+                                           for c in list_communities(db.session)]
+    return form
+
+
+def _chosen(field) -> str:
+    """The field's value when it is one of its choices, else "" (everything)."""
+    return field.data if field.data in {c.value for c in field.choices} else ""
 
 
 @bp.get("/audit/log.csv")

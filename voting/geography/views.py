@@ -8,6 +8,7 @@ from ..accounts.policy import is_resident_of
 from ..extensions import db
 from ..me.services import my_ballot
 from ..proposals.ballot import ballot_projects
+from ..results.history import community_history
 from ..security import safe_referrer
 from .services import community_cycles, district_overview, get_community
 
@@ -32,9 +33,11 @@ def community(code):
     cycles = community_cycles(db.session, place)
     current = cycles[-1] if cycles else None
     projects = ballot_projects(db.session, current) if current else []
+    now = utcnow()
     return render_template("geography/community.html", community=place, cycle=current, cycles=cycles,
-                           projects=projects, now=utcnow(), resident_here=is_resident_of(current_user, place.id),
-                           my_ballot=my_ballot(db.session, current_user, current))
+                           projects=projects, now=now, resident_here=is_resident_of(current_user, place.id),
+                           my_ballot=my_ballot(db.session, current_user, current),
+                           history=community_history(db.session, place, now))
 
 
 @bp.get("/lang/<locale>")

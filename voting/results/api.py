@@ -1,8 +1,10 @@
 """The result API (SPEC §5): a closed vote's result, and the objections of its public notice (公示)."""
 from __future__ import annotations
 
+from typing import Literal
+
 from flask import jsonify
-from flask_babel import lazy_gettext as _l
+from flask_babel import gettext as _, lazy_gettext as _l
 from pydantic import ConfigDict, Field
 
 from ..accounts.access import acting_user, public, require_roles
@@ -16,12 +18,16 @@ from ..extensions import db
 from ..money import yuan
 from .models import Objection
 from .services import (
-    MAX_OBJECTION_LENGTH, NoticePeriod, answer_objection, cycle_objections, file_objection, notice_period,
-    published_result,
+    MAX_OBJECTION_LENGTH, NoticePeriod, RecordedResult, answer_objection, cycle_objections, file_objection,
+    notice_period, shown_result,
 )
 
 REASON_CODES = ("funded, fill_funded, mes_funded (funded); not_fit, budget_stop, after_budget_stop, "
-                "below_threshold, below_share, mes_not_affordable, no_votes, low_turnout (not funded)")
+                "below_threshold, below_share, mes_not_affordable, no_votes, low_turnout (not funded); "
+                "recorded_funded, recorded_not_funded (a year counted before online voting: its recorded fate)")
+SOURCE = ("`counted`: counted by this service from the ballot record; `recorded`: a year voted and counted "
+          "before online voting, as the community's archive records it (no ballot record, turnout or chain: "
+          "those fields are null).")
 
 
 # --- Requests ----------------------------------------------------------------------------------
@@ -58,7 +64,7 @@ class ChainHead(Answer):
 
 class ProjectOutcome(Answer):
     id: int
-    votes: int
+    votes: int | None = Field(description="Null only in a recorded year whose archive has no votes for it.")
     cost: Yuan
     selected: bool
     reason: str = Field(description="Why it was or was not funded, with the figures, in the reader's language.")
@@ -68,15 +74,17 @@ class ProjectOutcome(Answer):
 class Result(Answer):
     """A closed vote's published result: the projects in ranking order."""
 
+    source: Literal["counted", "recorded"] = Field(description=SOURCE)
+    source_note: str = Field(description="Where the figures come from, in the reader's language.")
     outcome_rule: OutcomeRule
-    ballots_counted: int
-    eligible: int
-    turnout: float = Field(ge=0, description="Ballots counted per eligible voter (0 to 1).")
+    ballots_counted: int | None
+    eligible: int | None
+    turnout: float | None = Field(ge=0, description="Ballots counted per eligible voter (0 to 1).")
     min_turnout_percent: int | None
     below_min_turnout: bool
     selected: list[int]
-    tie_break: str
-    chain: ChainHead
+    tie_break: str | None
+    chain: ChainHead | None
     notice: Notice
     projects: list[ProjectOutcome]
 
@@ -112,15 +120,32 @@ def iso(value) -> str | None:
 @reads_before_lock  # its one write, the first count, locks the chain head and reads again
 @transactional
 def cycle_results(cycle_id):
-    """The result of a closed vote, with why each project was or was not funded (409 before the close)."""
-    view = published_result(db.session, get_cycle(db.session, cycle_id), utcnow())
+    """The result of a closed vote, with why each project was or was not funded (409 before the close); a
+    year counted before online voting answers its recorded result (`source` says which)."""
+    view = shown_result(db.session, get_cycle(db.session, cycle_id), utcnow())
+    if isinstance(view, RecordedResult):
+        return jsonify(recorded_json(view))
     cycle, result = view.cycle, view.result
     return jsonify(
+        source="counted", source_note=_("Counted by this service from the ballot record."),
         outcome_rule=cycle.outcome_rule, ballots_counted=result.ballots_counted, eligible=result.eligible_voters,
         turnout=round(view.turnout, 4), min_turnout_percent=cycle.min_turnout_percent,
         below_min_turnout=view.below_min_turnout, selected=view.selected, tie_break=result.tie_break,
         chain={"seq": result.chain_seq, "head": result.chain_head},
         notice=notice_json(notice_period(cycle), utcnow()),
+        projects=[{"id": r["id"], "votes": r["votes"], "cost": yuan(r["cost_fen"]), "selected": r["selected"],
+                   "reason": r["reason"], "reason_code": r["reason_code"]} for r in view.rows],
+    )
+
+
+def recorded_json(view: RecordedResult) -> dict:
+    """A year counted before online voting, as its archive records it: no count, turnout or chain."""
+    cycle = view.cycle
+    return dict(
+        source="recorded", source_note=_("Recorded from the community's archive, not counted by this service."),
+        outcome_rule=cycle.outcome_rule, ballots_counted=None, eligible=None, turnout=None,
+        min_turnout_percent=cycle.min_turnout_percent, below_min_turnout=False, selected=view.selected,
+        tie_break=None, chain=None, notice=notice_json(notice_period(cycle), utcnow()),
         projects=[{"id": r["id"], "votes": r["votes"], "cost": yuan(r["cost_fen"]), "selected": r["selected"],
                    "reason": r["reason"], "reason_code": r["reason_code"]} for r in view.rows],
     )

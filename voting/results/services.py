@@ -26,7 +26,7 @@ from ..ballots.models import Ballot, BallotChain, IdempotentAnswer, RollEntry
 from ..ballots.casting import lock_chain_head
 from ..cycles.electorate import electorate_size
 from ..cycles.models import Cycle
-from ..enums import Phase, ProjectStatus
+from ..enums import PROGRESS, Phase, ProjectStatus
 from ..errors import Conflict, NotFound
 from ..format import local_time
 from ..money import yuan_grouped
@@ -290,6 +290,66 @@ def published_result(session, cycle: Cycle, now) -> ResultView:
     rows = explained(session, cycle, outcomes(result))
     turnout = result.ballots_counted / result.eligible_voters if result.eligible_voters else 0.0
     return ResultView(cycle, result, rows, selected_ids(result), turnout)
+
+
+@dataclass(frozen=True)
+class RecordedResult:
+    """A year counted before online voting (no ballot in this system): each project's fate and the
+    votes the community's archive recorded for it, as the page and the API show them. Nothing here
+    was counted by the service; there is no ballot record, turnout or chain to check it against."""
+
+    cycle: Cycle
+    # {"id", "votes" (None when not recorded), "cost_fen", "selected", "reason_code", "reason", "project"}
+    rows: list[dict]
+    selected: list[int]
+
+    @property
+    def funded_cost(self) -> int:
+        return sum(r["cost_fen"] for r in self.rows if r["selected"])
+
+    @property
+    def max_votes(self) -> int:
+        return max([r["votes"] or 0 for r in self.rows] + [1])
+
+
+def recorded_result(session, cycle: Cycle) -> RecordedResult:
+    """The recorded result of a year counted before online voting: the funded projects (they went on to
+    be built) and the others, most recorded votes first."""
+    projects = sorted(ballot_projects(session, cycle), key=lambda p: (-(p.votes or 0), p.id))
+    rows = []
+    for project in projects:
+        funded = project.status in PROGRESS
+        rows.append({"id": project.id, "votes": project.votes, "cost_fen": project.ballot_cost_fen or 0,
+                     "selected": funded, "reason_code": "recorded_funded" if funded else "recorded_not_funded",
+                     "reason": (_("Funded, as the community's archive records.") if funded
+                                else _("Not funded, as the community's archive records.")),
+                     "project": project})
+    return RecordedResult(cycle, rows, [r["id"] for r in rows if r["selected"]])
+
+
+def shown_result(session, cycle: Cycle, now) -> ResultView | RecordedResult:
+    """What the results page and the API show: the published result (`published_result`), or, for a
+    year counted before online voting, its recorded result (`recorded_result`).
+
+    :raises Conflict: `results_not_ready` before voting closed; `count_refused` (see `ensure_result`).
+    """
+    if (cycle.current_phase(now) in AFTER_VOTING and session.get(CycleResult, cycle.id) is None
+            and counted_offline(session, cycle)):
+        return recorded_result(session, cycle)
+    return published_result(session, cycle, now)
+
+
+def tie_rule(cycle: Cycle, rule: str) -> str:
+    """How ties were broken, in the words of the cycle's ballot: votes, or points on cumulative ballots."""
+    if cycle.method == "cumulative":
+        text = _("Projects are ranked by their points; between equal points, the lower cost comes first, then "
+                 "the order on the ballot.")
+    else:
+        text = _("Projects are ranked by their votes; between equal votes, the lower cost comes first, then "
+                 "the order on the ballot.")
+    if rule.startswith("mes"):
+        text += " " + _("Equal shares uses the same order between projects that cost their supporters the same.")
+    return text
 
 
 def explained(session, cycle: Cycle, rows: list[dict]) -> list[dict]:

@@ -1,4 +1,4 @@
-from flask import Blueprint, render_template, url_for
+from flask import Blueprint, redirect, render_template, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
@@ -12,7 +12,8 @@ from ..format import qr_svg
 from ..webforms import handle_form, saved
 from .forms import AnswerForm, ObjectionForm
 from .services import (
-    answer_objection, cycle_objections, file_objection, get_objection, notice_period, published_result,
+    RecordedResult, answer_objection, cycle_objections, file_objection, get_objection, notice_period,
+    shown_result, tie_rule,
 )
 
 bp = Blueprint("results", __name__)
@@ -31,8 +32,10 @@ def show(cycle_id):
 def _render_show(cycle, status: int = 200, objection_form=None, answer_forms=None):
     """The result page, with a refused objection or answer shown again with its error."""
     now = utcnow()
-    view = published_result(db.session, cycle, now)
+    view = shown_result(db.session, cycle, now)
     period = notice_period(cycle)
+    if isinstance(view, RecordedResult):
+        return render_template("results/recorded.html", view=view, cycle=cycle, period=period), status
     objections = cycle_objections(db.session, cycle)
     may_file = period.is_open(now) and cycle.current_phase(now) == "results" and may_object(
         current_user, cycle.community_id)
@@ -43,6 +46,7 @@ def _render_show(cycle, status: int = 200, objection_form=None, answer_forms=Non
                 answer_forms[objection.id] = AnswerForm(formdata=None, prefix=f"o{objection.id}")
     return render_template(
         "results/show.html", view=view, cycle=cycle, result=view.result, now=now, period=period,
+        tie_rule=tie_rule(cycle, view.result.rule),
         objections=objections, objection_form=objection_form or (ObjectionForm(formdata=None) if may_file else None),
         answer_forms=answer_forms,
     ), status
@@ -84,7 +88,11 @@ def answer(objection_id):
 def notice(cycle_id):
     """The result as the public notice (公示) to print and post: every project, its votes and reason,
     the notice period and how to object."""
-    view = published_result(db.session, get_cycle(db.session, cycle_id), utcnow())
+    cycle = get_cycle(db.session, cycle_id)
+    view = shown_result(db.session, cycle, utcnow())
+    if isinstance(view, RecordedResult):  # a year counted before online voting has no notice here
+        return redirect(url_for("results.show", cycle_id=cycle.id))
     address = url_for("results.show", cycle_id=cycle_id, _external=True)
     return render_template("results/notice.html", view=view, cycle=view.cycle, result=view.result,
-                           address=address, qr=qr_svg(address), now=utcnow(), period=notice_period(view.cycle))
+                           address=address, qr=qr_svg(address), now=utcnow(), period=notice_period(view.cycle),
+                           tie_rule=tie_rule(view.cycle, view.result.rule))
