@@ -3,8 +3,8 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from ..accounts.access import public
-from ..database import utcnow
 from ..accounts.policy import is_resident_of
+from ..database import utcnow
 from ..extensions import db
 from ..me.services import my_ballot
 from ..proposals.ballot import ballot_projects
