@@ -19,7 +19,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from flask import current_app, request
 from sqlalchemy import CheckConstraint, LargeBinary, String, event, select

@@ -28,7 +28,7 @@ from flask_babel import lazy_gettext as _l
 from pydantic import BaseModel, ConfigDict, Field, PlainValidator, ValidationError, WithJsonSchema
 from pydantic_core import PydanticCustomError
 from spectree import Response, SpecTree
-from spectree.model_adapter.pydantic_adapter import BaseFile as Upload  # a multipart file, as Werkzeug gives it
+from spectree.model_adapter.pydantic_adapter import BaseFile
 from spectree.plugins.flask_plugin import FlaskPlugin
 
 from ..errors import BadRequest, Invalid
@@ -36,6 +36,7 @@ from ..money import AMOUNT
 from ..validation import MAX_INTEGER, InvalidField, choice_value, int_value, text_value, utc_time_value, yuan_value
 from . import json_body
 
+Upload = BaseFile  # a multipart file, as Werkzeug gives it
 MAX_ID = MAX_INTEGER  # ids are `integer` columns (32-bit on PostgreSQL)
 
 

@@ -18,7 +18,7 @@ from pydantic import Field
 
 from ..accounts.access import public, require_roles
 from ..api import bp
-from ..api.schema import MAX_ID, Answer, Body, Moment, Query, answers, checked, file_answers, request_query, validate
+from ..api.schema import MAX_ID, Answer, Moment, Query, answers, checked, file_answers, request_query, validate
 from ..ballots.api import HASH, RECEIPT
 from ..cycles.api import iso
 from ..cycles.services import get_cycle
