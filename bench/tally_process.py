@@ -2,7 +2,7 @@
 
     .venv/bin/python -m bench.tally_process                   # every file, greedy and mes (~10 minutes)
     .venv/bin/python -m bench.tally_process --no-pabutools-mes  # skip pabutools' MES (minutes a file)
-    .venv/bin/python -m bench.tally_process --runs 5
+    .venv/bin/python -m bench.tally_process --runs 5 --only Lodz,Plac   # some files only
 
 What a user waits for: a fresh process that starts Python, loads the code, reads the file, counts
 and prints. Ours is the installed console script, ``voting tally FILE --rule R --format json``;
@@ -90,12 +90,14 @@ def has_points(path: Path) -> bool:
     return any(f"vote_type;{kind}" in head for kind in ("cumulative", "ordinal", "scoring"))
 
 
-def bench_files(runs: int, pabutools_mes: bool) -> None:
+def bench_files(runs: int, pabutools_mes: bool, only: list[str] | None) -> None:
     print(f"\n{'file':<46}{'rule':<8}{'ours wall':>10}{'cpu':>7}{'pabutools wall':>16}{'cpu':>8}"
           f"{'ratio':>8}{'(cpu)':>8}  agree", flush=True)
     ratios: dict[str, list[float]] = {"greedy": [], "mes": []}
     cpu_ratios: dict[str, list[float]] = {"greedy": [], "mes": []}
     for path in sorted(DATA.glob("*.pb")):
+        if only and not any(part in path.name for part in only):
+            continue
         for rule in ("greedy", "mes"):
             ours = [str(VOTING), "tally", str(path), "--rule", rule, "--format", "json"]
             theirs = [*PABUTOOLS, rule, str(path)]
@@ -124,13 +126,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3, help="runs of each command (pabutools' MES: one)")
     parser.add_argument("--no-pabutools-mes", action="store_true", help="skip pabutools' MES (slow)")
+    parser.add_argument("--only", help="comma-separated parts of file names to keep (e.g. Lodz,Plac)")
     parser.add_argument("--data", type=Path, help="a folder of .pb files instead of the shared pabulib files")
     options = parser.parse_args()
     global DATA
     DATA = options.data or DATA
     print(f"files: {DATA}; {os.cpu_count()} cores; load average {os.getloadavg()[0]:.1f} at the start")
     start_up(max(options.runs, 5))
-    bench_files(options.runs, pabutools_mes=not options.no_pabutools_mes)
+    bench_files(options.runs, pabutools_mes=not options.no_pabutools_mes,
+                only=options.only.split(",") if options.only else None)
 
 
 if __name__ == "__main__":
