@@ -65,14 +65,15 @@ def side_by_side(commands: list[list[str]], runs: list[int]) -> list[tuple[float
 
 def start_up(runs: int) -> None:
     smallest = min(DATA.glob("*.pb"), key=lambda path: path.stat().st_size)
-    probe = "import sys, voting.tally; print(json.dumps(sorted(sys.modules)))".replace("json.", "__import__('json').")
+    probe = "import json, sys, voting.tally; print(json.dumps(sorted(sys.modules)))"
     commands = {
         "python -c pass (the interpreter alone)": [sys.executable, "-c", "pass"],
         "python -c 'import voting.tally'": [sys.executable, "-c", "import voting.tally"],
         f"voting tally {smallest.name} (greedy)": [str(VOTING), "tally", str(smallest), "--rule", "greedy"],
         f"voting tally {smallest.name} (mes)": [str(VOTING), "tally", str(smallest), "--rule", "mes"],
     }
-    for (label, (wall, cpu, _)) in zip(commands, side_by_side(list(commands.values()), [runs] * len(commands))):
+    figures = side_by_side(list(commands.values()), [runs] * len(commands))
+    for label, (wall, cpu, _) in zip(commands, figures):
         print(f"start-up  {label:<70} wall {wall:6.3f} s  cpu {cpu:6.3f} s", flush=True)
     loaded = set(json.loads(timed([sys.executable, "-c", probe])[2]))
     heavy = sorted(name for name in ("numpy", "click", "flask", "sqlalchemy", "argparse", "gettext")
@@ -118,8 +119,9 @@ def bench_files(runs: int, pabutools_mes: bool, only: list[str] | None) -> None:
     for rule in ratios:
         for kind, values in (("wall", ratios[rule]), ("cpu", cpu_ratios[rule])):
             if values:
-                print(f"whole-process ratio pabutools/ours, {rule}, {kind}: median {statistics.median(values):.1f}x, "
-                      f"min {min(values):.1f}x, max {max(values):.1f}x over {len(values)} files", flush=True)
+                print(f"whole-process ratio pabutools/ours, {rule}, {kind}: "
+                      f"median {statistics.median(values):.1f}x, min {min(values):.1f}x, "
+                      f"max {max(values):.1f}x over {len(values)} files", flush=True)
 
 
 def main() -> None:

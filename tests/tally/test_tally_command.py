@@ -125,7 +125,8 @@ def test_the_console_fast_path_prints_what_the_click_command_prints_and_loads_no
     """A greedy count through `voting tally` loads the counting package only: no click, numpy, Flask."""
     lodz = DATA / "Poland_Lodz_2020_Nr_33.pb"
     bad = tmp_path / "bad.pb"
-    bad.write_text("META\nkey;value\nbudget;100\nvote_type;approval\nPROJECTS\nproject_id;cost\n1;ten\nVOTES\nvote\n1\n")
+    lines = ["META", "key;value", "budget;100", "vote_type;approval", "PROJECTS", "project_id;cost", "1;ten"]
+    bad.write_text("\n".join(lines + ["VOTES", "vote", "1", ""]))
     probe = ("import sys\n"
              "from voting.console import main\n"
              "try:\n"
@@ -135,8 +136,10 @@ def test_the_console_fast_path_prints_what_the_click_command_prints_and_loads_no
              "loaded = sorted({name.split('.')[0] for name in sys.modules}\n"
              "                & {'click', 'numpy', 'flask', 'sqlalchemy', 'alembic', 'argparse'})\n"
              "print('EXIT', code, 'LOADED', loaded, file=sys.stderr)\n")
-    for args, code in (([str(lodz)], 0), ([str(lodz), "--rule", "greedy", "--format", "json"], 0), ([str(bad)], 2)):
-        done = subprocess.run([sys.executable, "-c", probe, *args], capture_output=True, text=True, check=True)
+    calls = (([str(lodz)], 0), ([str(lodz), "--rule", "greedy", "--format", "json"], 0), ([str(bad)], 2))
+    for args, code in calls:
+        done = subprocess.run([sys.executable, "-c", probe, *args], capture_output=True, text=True,
+                              check=True)
         expected = run(*args)
         assert f"EXIT {code} LOADED []" in done.stderr
         assert expected.exit_code == code
