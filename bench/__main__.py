@@ -6,7 +6,8 @@
 
 (a) casting (`bench/cast.py`): `voting serve` with 2 workers against a bare Flask endpoint and a
     bare upsert, on SQLite and PostgreSQL; needs `wrk` (apt-get install wrk);
-(b) the tally (`bench/tally.py`);
+(b) the tally (`bench/tally.py`), and `voting tally` as a whole process against pabutools as a whole
+    process (`bench/tally_process.py`);
 (c) the ballot-record export (`bench/export.py`), when present;
 (d) page server time with 45 communities × 10 years (`bench/pages.py`).
 
@@ -56,6 +57,7 @@ def main() -> None:
     if "tally" in parts:
         banner("(b) the tally" + (" (without the pabutools comparison)" if args.quick else ""))
         run(["bench.tally", *(["--no-pabutools"] if args.quick else [])])
+        run(["bench.tally_process", *(["--runs", "1", "--no-pabutools-mes"] if args.quick else [])])
     if "export" in parts and (ROOT / "bench" / "export.py").exists():
         banner("(c) the ballot-record export")
         env = dict(os.environ)

@@ -111,3 +111,16 @@ def test_the_counting_core_imports_no_web_or_database_code():
     assert done.stdout.strip() == "[]"
     assert all(target.startswith("voting.tally") for module in GRAPH if module.startswith("voting.tally")
                for target in GRAPH[module])
+
+
+def test_the_counting_core_loads_numpy_only_for_equal_shares():
+    """`import voting.tally` and a greedy count start without numpy; equal shares loads it when it runs."""
+    probe = ("import sys\n"
+             "from voting.tally import Election, Project, tally\n"
+             "election = Election.from_values([Project(1, 5), Project(2, 3)], 6, [[1], [1, 2], [2]])\n"
+             "tally(election, 'greedy')\n"
+             "print('numpy' in sys.modules, end=' ')\n"
+             "tally(election, 'mes')\n"
+             "print('numpy' in sys.modules)\n")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "False True"

@@ -107,3 +107,41 @@ def test_the_console_script_gives_every_other_command_to_the_app():
                           capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert "init-db" in done.stdout and "tally" in done.stdout
+
+
+def test_a_plain_call_is_read_without_click():
+    from voting.console import plain_tally_call
+
+    assert plain_tally_call([str(SWIECIE)]) == {"file": str(SWIECIE)}
+    assert plain_tally_call(["--rule=mes", str(SWIECIE), "--format", "json"]) == {
+        "file": str(SWIECIE), "rule": "mes", "output_format": "json"}
+    for args in (["--help"], [], [str(SWIECIE), str(SWIECIE)], [str(SWIECIE), "--rule", "bogus"],
+                 [str(SWIECIE), "--rule"], [str(SWIECIE), "--rule", "mes", "--rule", "greedy"],
+                 [str(SWIECIE), "--verbose"], [str(DATA / "missing.pb")], [str(DATA)], ["-"]):
+        assert plain_tally_call(args) is None, args  # click explains these, as before
+
+
+def test_the_console_fast_path_prints_what_the_click_command_prints_and_loads_no_click_or_numpy(tmp_path):
+    """A greedy count through `voting tally` loads the counting package only: no click, numpy, Flask."""
+    lodz = DATA / "Poland_Lodz_2020_Nr_33.pb"
+    bad = tmp_path / "bad.pb"
+    lines = ["META", "key;value", "budget;100", "vote_type;approval", "PROJECTS", "project_id;cost", "1;ten"]
+    bad.write_text("\n".join(lines + ["VOTES", "vote", "1", ""]))
+    probe = ("import sys\n"
+             "from voting.console import main\n"
+             "try:\n"
+             "    main(['tally', *sys.argv[1:]])\n"
+             "except SystemExit as done:\n"
+             "    code = done.code\n"
+             "loaded = sorted({name.split('.')[0] for name in sys.modules}\n"
+             "                & {'click', 'numpy', 'flask', 'sqlalchemy', 'alembic', 'argparse'})\n"
+             "print('EXIT', code, 'LOADED', loaded, file=sys.stderr)\n")
+    calls = (([str(lodz)], 0), ([str(lodz), "--rule", "greedy", "--format", "json"], 0), ([str(bad)], 2))
+    for args, code in calls:
+        done = subprocess.run([sys.executable, "-c", probe, *args], capture_output=True, text=True,
+                              check=True)
+        expected = run(*args)
+        assert f"EXIT {code} LOADED []" in done.stderr
+        assert expected.exit_code == code
+        printed = done.stdout if code == 0 else done.stderr.replace(done.stderr.splitlines()[-1] + "\n", "")
+        assert printed == expected.output

@@ -19,7 +19,6 @@ To export ballots as pabulib: ``write_pb(election, stream)``; to read: ``read_pb
 """
 from .amounts import Amount, format_amount
 from .election import Election, ElectionError, Project, ProjectId
-from .mes import MesOutcome, equal_shares
 from .pabulib import PabulibError, parse_pb, read_pb, write_pb
 from .rules import (
     RULES,
@@ -31,6 +30,20 @@ from .rules import (
     resolve_rule,
     tally,
 )
+
+_FROM_MES = ("MesOutcome", "equal_shares")
+
+
+def __getattr__(name: str) -> object:
+    """``MesOutcome`` and ``equal_shares``, loaded on first use (PEP 562)."""
+    if name in _FROM_MES:
+        # here, on first use: voting.tally.mes loads numpy, which greedy counts do not need, so
+        # `import voting.tally` (and `voting tally` on a greedy file) starts without it
+        from . import mes
+
+        return getattr(mes, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "Amount",

@@ -1,87 +1,29 @@
 """The ``tally`` command: count a pabulib file and show what is funded and why.
 
 The app registers :data:`tally_command` on the ``voting`` command group. A malformed file gives
-``FILE:LINE: problem`` on stderr and exit status 2, never a traceback.
+``FILE:LINE: problem`` on stderr and exit status 2, never a traceback. What it prints is
+:mod:`voting.tally.report`'s; the console script runs a plain call without click
+(:mod:`voting.console`).
 """
 from __future__ import annotations
 
-import json
-
 import click
 
-from .amounts import Amount, describe_amount, format_amount
-from .pabulib import PabulibError, read_pb
-from .rules import RULES, RuleError, TallyResult, tally
+from .report import EXIT_BAD_INPUT, FORMATS, count_file, result_json, result_table
+from .rules import RULES
 
-EXIT_BAD_INPUT = 2
+__all__ = ["EXIT_BAD_INPUT", "result_json", "result_table", "tally_command"]
 
 
 @click.command("tally")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
 @click.option("--rule", type=click.Choice(("auto", *RULES)), default="auto", show_default=True,
               help="Outcome rule; auto follows the file's META rule.")
-@click.option("--format", "output_format", type=click.Choice(("text", "json")), default="text",
+@click.option("--format", "output_format", type=click.Choice(FORMATS), default="text",
               show_default=True, help="A readable table, or JSON for other tools.")
 def tally_command(file: str, rule: str, output_format: str) -> None:
     """Tally the pabulib FILE and show which projects are funded, and why."""
-    try:
-        result = tally(read_pb(file), rule)
-    except PabulibError as error:
-        _fail(f"{file}:{error.line}: {error.problem}")
-    except (RuleError, OSError) as error:
-        _fail(f"{file}: {error}")
-    click.echo(result_json(result) if output_format == "json" else result_table(result))
-
-
-def _fail(message: str) -> None:
-    click.echo(message, err=True)
-    raise click.exceptions.Exit(EXIT_BAD_INPUT)
-
-
-def result_json(result: TallyResult) -> str:
-    """The result as JSON: money as decimal strings, project ids as strings."""
-    document = {
-        "rule": result.rule,
-        "selected": [str(pid) for pid in result.selected],
-        "cost": format_amount(result.cost),
-        "budget": format_amount(result.budget),
-        "projects": [
-            {
-                "id": str(project.id),
-                "score": _json_number(project.score),
-                "cost": format_amount(project.cost),
-                "selected": project.selected,
-                "reason": project.reason,
-            }
-            for project in result.projects
-        ],
-    }
-    return json.dumps(document, ensure_ascii=False, indent=2)
-
-
-def _json_number(value: Amount) -> int | str:
-    """Whole scores stay JSON numbers; fractional ones (decimal points) become exact strings."""
-    return value if isinstance(value, int) else format_amount(value)
-
-
-def result_table(result: TallyResult) -> str:
-    """The result as a table for people: one row per project, in ranking order."""
-    header = ("#", "project", "score", "cost", "funded", "reason")
-    rows = [
-        (str(place), str(project.id), describe_amount(project.score), describe_amount(project.cost),
-         "yes" if project.selected else "no", project.reason)
-        for place, project in enumerate(result.projects, start=1)
-    ]
-    widths = [max(len(row[column]) for row in [header, *rows]) for column in range(len(header) - 1)]
-    lines = [
-        f"rule {result.rule}: {len(result.selected)} projects funded, cost {describe_amount(result.cost)}"
-        f" of budget {describe_amount(result.budget)}",
-        "",
-    ]
-    for row in [header, *rows]:
-        cells = [cell.rjust(width) if column in (0, 2, 3) else cell.ljust(width)
-                 for column, (cell, width) in enumerate(zip(row, widths))]
-        lines.append("  ".join(cells + [row[-1]]))
-    lines += ["", f"order of selection: {', '.join(str(pid) for pid in result.selected) or '(none)'}",
-              f"tie-break: {result.tie_break}"]
-    return "\n".join(lines)
+    status, text = count_file(file, rule, output_format)
+    click.echo(text, err=bool(status))
+    if status:
+        raise click.exceptions.Exit(status)

@@ -35,12 +35,14 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .amounts import Amount
 from .election import Election, ProjectId
 from .explain import FUNDED_CODES, reason_text
-from .mes import MesOutcome, equal_shares
+
+if TYPE_CHECKING:
+    from .mes import MesOutcome
 
 TIE_BREAK = (
     "Projects are ranked by higher score, then lower cost, then their position in the project list; "
@@ -236,6 +238,10 @@ def _greedy(
 def _equal_shares(
     election: Election, ranking: list[ProjectId], name: str, increment: Amount, fund_unvoted: bool
 ) -> tuple[list[ProjectId], dict[ProjectId, _Decision]]:
+    # here, not at the top: equal shares loads numpy, which the greedy rules (and so `voting tally`
+    # on a greedy file) do not need; importing it costs more than a small file's whole count
+    from .mes import equal_shares
+
     rank = {pid: index for index, pid in enumerate(ranking)}
     outcome = equal_shares(election, rank, completion=not name.startswith("mes-plain"), increment=increment)
     decisions = {pid: _mes_decision(election, outcome, pid) for pid in ranking}
