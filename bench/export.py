@@ -220,10 +220,11 @@ def peak_rss_mb() -> float:
 
 
 def export_once(url: str, cycle_id: int, file_format: str, output: str) -> dict:
-    """Export in this process and measure it (called in a fresh child process)."""
+    """Export in this process and measure it (called in a fresh child process), as `voting export`
+    does: the header, then the rows as lines written by the database, to a file in large chunks."""
     from voting.app import create_app
     from voting.audit.exports import csv_chunks, json_chunks
-    from voting.audit.records import record_header, record_rows
+    from voting.audit.records import record_header, record_lines
     from voting.cycles.models import Cycle
     from voting.database import utcnow
     from voting.extensions import db
@@ -237,14 +238,14 @@ def export_once(url: str, cycle_id: int, file_format: str, output: str) -> dict:
         chunks = csv_chunks if file_format == "csv" else json_chunks
         count = 0
 
-        def counted(rows):
+        def counted(lines):
             nonlocal count
-            for count, row in enumerate(rows, start=1):  # noqa: B007
-                yield row
+            for batch in lines:
+                count += batch[0]
+                yield batch
 
-        with open(output, "w", encoding="utf-8", newline="") as stream:
-            for chunk in chunks(header, counted(record_rows(db.session, header))):
-                stream.write(chunk)
+        with open(output, "wb") as stream:
+            stream.writelines(chunks(header, counted(record_lines(db.session, header, file_format))))
         seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
     return {"rows": count, "seconds": seconds, "rows_per_second": count / seconds, "cpu_seconds": cpu,
             "rows_per_cpu_second": count / cpu, "rss_before_mb": before, "peak_rss_mb": peak_rss_mb(),

@@ -78,6 +78,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import gc
 import hashlib
 import json
 import re
@@ -207,6 +208,9 @@ class Record:
     rows: Iterator  # of BallotRow, read as they are checked
     trailer: dict = field(default_factory=dict)  # filled once the rows are read: {"rows": n} when present
     close: Callable = lambda: None  # releases the file
+    # A CSV record: (the csv reader, its non-empty un-guarded lines, the path), for `check_rows`'s lean
+    # loop over the ballot rows; `rows` reads the same reader
+    csv: Optional[tuple] = None
 
 
 # --- reading cells and values ------------------------------------------------------------------
@@ -412,7 +416,8 @@ def read_csv(path: str) -> Record:
     except OSError as error:
         raise Unreadable(f"cannot read {path}: {error.strerror or error}") from None
     try:
-        lines = _csv_lines(csv.reader(stream), path)
+        reader = csv.reader(stream)
+        lines = _csv_lines(reader, path)
         first = next(lines, None)
         if first is None or first[1][:1] != ["RECORD"]:
             raise Unreadable(f"{path} is not a ballot record: it must begin with a RECORD line")
@@ -422,6 +427,7 @@ def read_csv(path: str) -> Record:
         raise
     record = Record("csv", header, projects, iter(()), close=stream.close)
     record.rows = _csv_ballots(lines, record)
+    record.csv = (reader, lines, path)
     return record
 
 
@@ -476,23 +482,37 @@ def _csv_projects(lines, section_line: int) -> list:
 
 
 def _csv_ballots(lines, record: Record) -> Iterator[BallotRow]:
+    _csv_ballot_columns(lines)
+    number = 0
+    for line, cells in lines:
+        if cells[0] == "END":
+            _csv_trailer(record, cells, line)
+            return
+        number += 1
+        yield _csv_ballot_row(cells, number, line)
+
+
+def _csv_ballot_columns(lines) -> None:
+    """Read the BALLOTS section's column row."""
     line, cells = next(lines, (0, None))
     if cells is None:
         raise Broken("the file ends after BALLOTS: it is truncated")
     if tuple(cells) != BALLOT_COLUMNS:
         raise Broken(f"line {line}: the BALLOTS columns must be {','.join(BALLOT_COLUMNS)}")
-    number = 0
-    for line, cells in lines:
-        if cells[0] == "END":
-            record.trailer = {"rows": _int(cells[1] if len(cells) > 1 else "", "the END row count",
-                                           f"line {line}"), "where": f"line {line}"}
-            return
-        number += 1
-        where = f"row {number} (line {line})"
-        if len(cells) > len(BALLOT_COLUMNS):
-            raise Broken(f"{where}: {len(cells)} cells, but a ballot row has {len(BALLOT_COLUMNS)}")
-        cells += [""] * (len(BALLOT_COLUMNS) - len(cells))
-        yield ballot_row(where, dict(zip(BALLOT_COLUMNS, cells)))
+
+
+def _csv_trailer(record: Record, cells: list, line: int) -> None:
+    record.trailer = {"rows": _int(cells[1] if len(cells) > 1 else "", "the END row count", f"line {line}"),
+                      "where": f"line {line}"}
+
+
+def _csv_ballot_row(cells: list, number: int, line: int) -> BallotRow:
+    """Ballot row `number` from its cells (un-guarded, trailing empty cells dropped) on `line`."""
+    where = f"row {number} (line {line})"
+    if len(cells) > len(BALLOT_COLUMNS):
+        raise Broken(f"{where}: {len(cells)} cells, but a ballot row has {len(BALLOT_COLUMNS)}")
+    cells += [""] * (len(BALLOT_COLUMNS) - len(cells))
+    return ballot_row(where, dict(zip(BALLOT_COLUMNS, cells)))
 
 
 # --- JSON ----------------------------------------------------------------------------------------
@@ -748,68 +768,225 @@ def parse_checkpoint(text: str) -> Checkpoint:
 def check_rows(record: Record, expected_head: Optional[str] = None, checkpoints: Iterable = ()) -> Checked:
     """Run checks 1–5 of the module docstring over the record's rows, in one pass.
 
+    A CSV record's rows are checked by a lean loop over the CSV reader's cells (`_check_csv_rows`),
+    which takes every row that is plainly well formed and intact and hands any other row to the
+    same checks as every other format, so that a bad row gets the same message either way.
+
     :raises Broken: naming the first bad row, or the first checkpoint the record does not extend.
     """
-    header = record.header
-    known = {project.id for project in record.projects}
-    waiting: dict = {}  # seq -> the checkpoints at that seq
-    for checkpoint in checkpoints:
-        waiting.setdefault(checkpoint.seq, []).append(checkpoint)
-    previous = genesis_hash(header.cycle)
-    checked = Checked(last_hash=previous)
-    latest: dict = {}  # voter code -> (version, where, superseded flag) of their latest row so far
-    number = 0
-    for number, row in enumerate(record.rows, start=1):
+    check = _RowCheck(record, checkpoints)
+    if record.csv is not None:
+        _check_csv_rows(check, record)
+    else:
+        for row in record.rows:
+            check.row(row)
+    return check.finish(record, expected_head)
+
+
+class _RowCheck:
+    """Checks 1–5 over the rows read so far: the state one row's checks need from the rows before it."""
+
+    def __init__(self, record: Record, checkpoints: Iterable):
+        self.header = header = record.header
+        self.known = {project.id for project in record.projects}
+        self.waiting: dict = {}  # seq -> the checkpoints at that seq
+        for checkpoint in checkpoints:
+            self.waiting.setdefault(checkpoint.seq, []).append(checkpoint)
+        self.previous = genesis_hash(header.cycle)
+        self.checked = Checked(last_hash=self.previous)
+        # voter code -> (version, where, superseded flag) of their latest row so far; `where` is the
+        # row's text, or (row, line) from the lean CSV loop (made into text only for a message)
+        self.latest: dict = {}
+        self.number = 0
+        self.first_cast_at = self.last_cast_at = None  # a datetime, or the text of a well-formed time
+
+    def row(self, row: BallotRow) -> None:
+        """Check one row (the next one)."""
+        self.number = number = self.number + 1
+        header, checked = self.header, self.checked
         _check_seq(row, number)
         if row.seq > header.chain_seq:
             raise Broken(f"{row.where}: seq {row.seq} is beyond the chain the record names, which ends at "
                          f"seq {header.chain_seq}: a row was added")
-        digest = next_hash(previous, canonical_row(
+        digest = next_hash(self.previous, canonical_row(
             seq=row.seq, voter_code=row.voter_code, version=row.version, choices=row.choices,
             cast_at=row.cast_at, receipt=row.receipt))
         if digest != row.chain_hash:
             raise Broken(f"{row.where}: the chain hash does not follow from this row and the one before it: "
                          "this row was changed (or a row before it was replaced)")
-        for checkpoint in waiting.pop(row.seq, ()):
+        for checkpoint in self.waiting.pop(row.seq, ()):
             if checkpoint.chain_hash != digest:
                 raise Broken(f"{row.where}: the record does not extend {checkpoint.shown}: its chain hash at "
                              f"seq {row.seq} is {digest}, not {checkpoint.chain_hash}; the record was rewritten "
                              "since that head was copied (or the checkpoint was copied wrong)")
             checked.checkpoints.append(checkpoint)
         _check_window(header, row)
-        unknown = [project for project, _points in row.choices if project not in known]
+        unknown = [project for project, _points in row.choices if project not in self.known]
         if unknown:
             raise Broken(f"{row.where}: chooses project {unknown[0]}, which is not in the record's project list")
-        before = latest.get(row.voter_code)
+        before = self.latest.get(row.voter_code)
         if before is None and row.version != 1 or before is not None and row.version != before[0] + 1:
             raise Broken(f"{row.where}: version {row.version} of this voter follows "
                          f"{'no earlier version' if before is None else 'version %d' % before[0]}")
         if before is not None and not before[2]:
-            raise Broken(f"{before[1]}: marked as the voter's current ballot, but {row.where} is a later version")
-        latest[row.voter_code] = (row.version, row.where, row.superseded)
+            raise Broken(f"{_where(before[1])}: marked as the voter's current ballot, but {row.where} is a later "
+                         "version")
+        self.latest[row.voter_code] = (row.version, row.where, row.superseded)
         checked.current[row.voter_code] = row.choices
         checked.superseded += before is not None
-        checked.first_cast_at = checked.first_cast_at or row.cast_at
-        checked.last_cast_at = row.cast_at
-        previous = digest
-    _check_end(record, number)
-    for _version, where, superseded in latest.values():
-        if superseded:
-            raise Broken(f"{where}: marked as superseded, but no later ballot of the same voter follows")
-    if number != header.chain_seq:
-        raise Broken(f"the record ends after row {number}, but the chain it names has {header.chain_seq} ballots: "
-                     f"row {number + 1} and later are missing (truncated or deleted)")
-    if previous != header.chain_head:
-        raise Broken(f"row {number}: the last chain hash {previous} is not the chain head the record names "
-                     f"({header.chain_head})")
-    if expected_head is not None and previous != expected_head.strip().lower():
-        raise Broken(f"row {number}: the last chain hash {previous} is not the head you gave ({expected_head})")
-    for seq in sorted(waiting):
-        checkpoint = waiting[seq][0]
-        raise Broken(f"the record does not extend {checkpoint.shown}: it ends at seq {number}, before the "
-                     f"checkpoint's seq {seq}; ballots recorded up to that checkpoint are missing")
-    checked.rows, checked.last_hash = number, previous
-    return checked
+        self.first_cast_at = self.first_cast_at or row.cast_at
+        self.last_cast_at = row.cast_at
+        self.previous = digest
+
+    def finish(self, record: Record, expected_head: Optional[str]) -> Checked:
+        """The checks once every row was read (check 4, and what no row could show)."""
+        header, checked, number, previous = self.header, self.checked, self.number, self.previous
+        _check_end(record, number)
+        for _version, where, superseded in self.latest.values():
+            if superseded:
+                raise Broken(f"{_where(where)}: marked as superseded, but no later ballot of the same voter follows")
+        if number != header.chain_seq:
+            raise Broken(f"the record ends after row {number}, but the chain it names has {header.chain_seq} "
+                         f"ballots: row {number + 1} and later are missing (truncated or deleted)")
+        if previous != header.chain_head:
+            raise Broken(f"row {number}: the last chain hash {previous} is not the chain head the record names "
+                         f"({header.chain_head})")
+        if expected_head is not None and previous != expected_head.strip().lower():
+            raise Broken(f"row {number}: the last chain hash {previous} is not the head you gave ({expected_head})")
+        for seq in sorted(self.waiting):
+            checkpoint = self.waiting[seq][0]
+            raise Broken(f"the record does not extend {checkpoint.shown}: it ends at seq {number}, before the "
+                         f"checkpoint's seq {seq}; ballots recorded up to that checkpoint are missing")
+        checked.first_cast_at, checked.last_cast_at = (
+            _time(value, "the record") if isinstance(value, str) else value
+            for value in (self.first_cast_at, self.last_cast_at))
+        checked.rows, checked.last_hash = number, previous
+        return checked
+
+
+def _where(where) -> str:
+    """A row's place for a message: its text, or (row, line) from the lean CSV loop."""
+    return where if isinstance(where, str) else f"row {where[0]} (line {where[1]})"
+
+
+# A cast time already in the chain's text (then it is hashed as it stands): the date is checked once
+# per day (`_valid_day`), the time of day by this pattern.
+_CANONICAL_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]\.[0-9]{6}Z")
+_FLAGS = {"true": True, "false": False}
+_VERSIONS = {str(number): number for number in range(1, 1000)}
+_CHOICE_CACHE_LIMIT = 100_000  # distinct choice texts remembered (a record has few: the same sets recur)
+
+
+def _valid_day(text: str) -> bool:
+    try:
+        datetime.strptime(text, "%Y-%m-%d")
+    except ValueError:
+        return False
+    return True
+
+
+def _check_csv_rows(check: _RowCheck, record: Record) -> None:
+    """Checks 1–3 over a CSV record's ballot rows, straight from the reader's cells.
+
+    A row is taken here when every cell is already what the chain hashes (seq the next number, a
+    plain version, choices seen before or readable, a cast time in the chain's own text, true or
+    false, no formula guard) and every check holds: then its canonical text is the cells joined,
+    and one sha256 of it is the whole of the work. Any other row (a bad one, the END row, a
+    checkpoint's) goes through `_RowCheck.row`, the checks every format shares, which gives the
+    same answer for a good row and names the first problem of a bad one.
+    """
+    reader, lines, path = record.csv
+    _csv_ballot_columns(lines)
+    header, checked, latest, waiting = check.header, check.checked, check.latest, check.waiting
+    current = checked.current
+    opens = format_cast_at(header.voting_opens_at) if header.voting_opens_at is not None else ""
+    closes = format_cast_at(header.voting_closes_at) if header.voting_closes_at is not None else "\uffff"
+    chain_seq, known = header.chain_seq, check.known
+    choice_cache: dict = {}  # choices cell -> (the chain's text of them, the pairs), or None: not lean
+    days: dict = {}  # the date of a cast time -> whether it is a real date
+    is_time, sha256, flags, versions = _CANONICAL_TIME.fullmatch, hashlib.sha256, _FLAGS, _VERSIONS
+    number, previous, superseded, first, last = check.number, check.previous, 0, None, None
+    collecting = gc.isenabled()
+    gc.disable()  # a million rows make a million tuples, none of them in a cycle: no collection needed
+    try:
+        for cells in reader:
+            if len(cells) == 8:
+                seq, code, version, choices, cast_at, receipt, flag, chain_hash = cells
+                number += 1
+                lean = choice_cache.get(choices, False)
+                if lean is False:
+                    lean = _lean_choices(choices, known)
+                    if len(choice_cache) < _CHOICE_CACHE_LIMIT:
+                        choice_cache[choices] = lean
+                day = cast_at[:10]
+                valid = days.get(day)
+                if valid is None:
+                    valid = days[day] = _valid_day(day)
+                before = latest.get(code)
+                version_number = versions.get(version)
+                gone = flags.get(flag)
+                if (lean is not None and valid and gone is not None and version_number is not None
+                        and seq == str(number) and number <= chain_seq and number not in waiting
+                        and opens <= cast_at < closes and is_time(cast_at)
+                        and code[:1] != "'" and receipt[:1] != "'"
+                        and (version_number == 1 if before is None else version_number == before[0] + 1 and before[2])):
+                    digest = sha256(f"{previous}\nv2|{seq}|{code}|{version}|{lean[0]}|{cast_at}|{receipt}".encode()
+                                    ).hexdigest()
+                    if digest == chain_hash:
+                        latest[code] = (version_number, (number, reader.line_num), gone)
+                        current[code] = lean[1]
+                        superseded += before is not None
+                        if first is None:
+                            first = cast_at
+                        last = cast_at
+                        previous = digest
+                        continue
+                number -= 1
+            # Any other row: read and checked as every format's rows are.
+            check.number, check.previous = number, previous
+            checked.superseded += superseded
+            superseded = 0
+            if first is not None:
+                check.first_cast_at = check.first_cast_at or first
+                check.last_cast_at = last
+                first = None
+            cells = [plain_cell(cell) for cell in cells]
+            while cells and cells[-1] == "":
+                cells.pop()
+            if not cells:
+                continue
+            if cells[0] == "END":
+                _csv_trailer(record, cells, reader.line_num)
+                break
+            row = _csv_ballot_row(cells, number + 1, reader.line_num)
+            check.row(row)
+            number, previous = check.number, check.previous
+    except csv.Error as error:
+        raise Broken(f"line {reader.line_num}: not a well-formed CSV row ({error})") from None
+    except UnicodeDecodeError:
+        raise Unreadable(f"{path} is not UTF-8 text after line {reader.line_num}") from None
+    finally:
+        if collecting:
+            gc.enable()
+    check.number, check.previous = number, previous
+    checked.superseded += superseded
+    if first is not None:
+        check.first_cast_at = check.first_cast_at or first
+        check.last_cast_at = last
+
+
+def _lean_choices(cell: str, known: set) -> Optional[tuple]:
+    """(the chain's text of a choices cell, its pairs) when the cell reads as choices of known
+    projects; else None (the row is then checked the long way, which names what is wrong)."""
+    if cell[:1] == "'":
+        return None
+    try:
+        pairs = _choices(cell, "")
+    except Broken:
+        return None
+    if any(project not in known for project, _points in pairs):
+        return None
+    return format_choices(pairs), pairs
 
 
 def _check_window(header: Header, row: BallotRow) -> None:
@@ -866,10 +1043,15 @@ def count(projects: list, fund: int, ballots: list, method: str, rule: str,
     costs = dict(projects)
     scores = dict.fromkeys(order, 0)
     named = dict.fromkeys(order, 0)
-    for ballot in ballots:
+    cumulative = method == "cumulative"
+    # Ballots read alike are often one list object (`check_rows` shares them): each distinct one is
+    # counted once, times how many voters hold it.
+    alike = Counter(map(id, ballots))
+    for ballot in dict(zip(map(id, ballots), ballots)).values():
+        voters = alike[id(ballot)]
         for project_id, points in ballot:
-            scores[project_id] += points if method == "cumulative" else 1
-            named[project_id] += 1
+            scores[project_id] += (points if cumulative else 1) * voters
+            named[project_id] += voters
     voted = order if fund_unvoted else [p for p in order if scores[p] > 0]
     position = {project_id: index for index, project_id in enumerate(order)}
     ranking = sorted(order, key=lambda p: (-scores[p], costs[p], position[p]))
