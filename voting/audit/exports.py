@@ -3,7 +3,8 @@ ballots per worker and the action log as CSV.
 
 Every writer streams: it takes the header and the rows (`records.record_rows`, which reads the
 database in batches; for CSV and JSON `records.record_lines`, the rows already written as lines by
-the database) and yields text in chunks, so a record of a million rows never sits in memory. The layouts are what `verify_record.py` (the standalone verifier) reads:
+the database) and yields text (CSV and JSON: UTF-8 bytes) in chunks, so a record of a million rows
+never sits in memory. The layouts are what `verify_record.py` (the standalone verifier) reads:
 
 CSV (UTF-8 with a byte-order mark, for Excel), four sections::
 

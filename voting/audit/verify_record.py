@@ -592,9 +592,11 @@ def _csv_lines(reader, path: str) -> Iterator[tuple[int, list]]:
         except StopIteration:
             return
         except csv.Error as error:
-            raise Broken(_t("line {line}: not a well-formed CSV row ({error})", line=reader.line_num, error=error)) from None
+            raise Broken(_t("line {line}: not a well-formed CSV row ({error})", line=reader.line_num,
+                            error=error)) from None
         except UnicodeDecodeError:
-            raise Unreadable(_t("{path} is not UTF-8 text after line {line}", path=path, line=reader.line_num)) from None
+            raise Unreadable(_t("{path} is not UTF-8 text after line {line}", path=path,
+                                line=reader.line_num)) from None
         cells = [plain_cell(cell) for cell in cells]
         while cells and cells[-1] == "":
             cells.pop()
@@ -1108,9 +1110,11 @@ def _check_csv_rows(check: _RowCheck, record: Record) -> None:
             check.row(row)
             number, previous = check.number, check.previous
     except csv.Error as error:
-        raise Broken(_t("line {line}: not a well-formed CSV row ({error})", line=reader.line_num, error=error)) from None
+        raise Broken(_t("line {line}: not a well-formed CSV row ({error})", line=reader.line_num,
+                        error=error)) from None
     except UnicodeDecodeError:
-        raise Unreadable(_t("{path} is not UTF-8 text after line {line}", path=path, line=reader.line_num)) from None
+        raise Unreadable(_t("{path} is not UTF-8 text after line {line}", path=path,
+                            line=reader.line_num)) from None
     finally:
         if collecting:
             gc.enable()
