@@ -157,8 +157,8 @@ def failing_after_one(rows):
     return rows_then_failure
 
 
-@pytest.mark.parametrize("path, name", [("roll.csv", "roll_rows"), ("record.csv", "record_rows"),
-                                        ("record.json", "record_rows")])
+@pytest.mark.parametrize("path, name", [("roll.csv", "roll_rows"), ("record.csv", "record_lines"),
+                                        ("record.json", "record_lines")])
 def test_a_download_that_fails_midway_is_not_logged(closed, client, auth, monkeypatch, path, name):
     auth.login("auditor")
     before = [e.seq for e in log_rows()]

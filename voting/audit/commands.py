@@ -13,7 +13,7 @@ from ..database import utcnow
 from ..errors import DomainError
 from ..extensions import db
 from .exports import FORMATS, csv_chunks, json_chunks, write_pabulib, write_xlsx
-from .records import current_ballots, record_header, record_rows
+from .records import current_ballots, record_header, record_lines, record_rows
 from .verify import verify_file
 from .verify_record import parse_checkpoint
 
@@ -34,6 +34,7 @@ def export_command(cycle_id: int, file_format: str, output: str) -> None:
         raise click.ClickException(error.message) from None
     db.session.commit()  # a result computed just now is stored, as when the results page first needs it
     rows = _Counted(record_rows(db.session, header))
+    lines = _CountedLines(record_lines(db.session, header, file_format)) if file_format in ("csv", "json") else None
     target = Path(output)
     try:
         handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=target.name + ".", suffix=".part")
@@ -42,8 +43,9 @@ def export_command(cycle_id: int, file_format: str, output: str) -> None:
     try:
         if file_format in ("csv", "json"):
             chunks = csv_chunks if file_format == "csv" else json_chunks
-            with os.fdopen(handle, "w", encoding="utf-8", newline="") as stream:
-                stream.writelines(chunks(header, rows))
+            with os.fdopen(handle, "wb") as stream:
+                stream.writelines(chunks(header, lines))
+            rows.count = lines.count
         elif file_format == "xlsx":
             os.close(handle)
             write_xlsx(header, rows, temporary)
@@ -73,6 +75,15 @@ class _Counted:
         row = next(self.rows)
         self.count += 1
         return row
+
+
+class _CountedLines(_Counted):
+    """Batches of lines (`records.record_lines`), counting the lines."""
+
+    def __next__(self):
+        count, block = next(self.rows)
+        self.count += count
+        return count, block
 
 
 def _checkpoints(_context, _parameter, values) -> list:

@@ -1,9 +1,10 @@
 """Writing a cycle's ballot record as CSV, JSON, XLSX or pabulib, and the voter roll, the count of
 ballots per worker and the action log as CSV.
 
-Every writer streams: it takes the header and an iterator of rows (`records.record_rows`, which
-reads the database in batches) and yields text in chunks, so a record of a million rows never sits
-in memory. The layouts are what `verify_record.py` (the standalone verifier) reads:
+Every writer streams: it takes the header and the rows (`records.record_rows`, which reads the
+database in batches; for CSV and JSON `records.record_lines`, the rows already written as lines by
+the database) and yields text (CSV and JSON: UTF-8 bytes) in chunks, so a record of a million rows
+never sits in memory. The layouts are what `verify_record.py` (the standalone verifier) reads:
 
 CSV (UTF-8 with a byte-order mark, for Excel), four sections::
 
@@ -125,8 +126,10 @@ def _row_cells(row: RecordRow) -> list:
 # --- CSV ---------------------------------------------------------------------------------------------
 
 
-def csv_chunks(header: RecordHeader, rows: Iterable[RecordRow]) -> Iterator[str]:
-    """The record as CSV text, in chunks of a few thousand rows."""
+def csv_chunks(header: RecordHeader, lines: Iterable[tuple[int, bytes]]) -> Iterator[bytes]:
+    """The record as CSV (UTF-8), in chunks: the header sections, then the ballot rows as the
+    database wrote them (`records.record_lines(…, "csv")`: batches of "\n"-ended lines, given CRLF
+    ends here as the csv module writes them), then END."""
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     buffer.write("\ufeff")
@@ -138,18 +141,12 @@ def csv_chunks(header: RecordHeader, rows: Iterable[RecordRow]) -> Iterator[str]
     writer.writerows((p.id, yuan(p.cost_fen), guard(p.title), guard(p.category)) for p in header.projects)
     writer.writerow(["BALLOTS"])
     writer.writerow(BALLOT_COLUMNS)
-    parts = [buffer.getvalue()]
-    count = 0
-    for count, row in enumerate(rows, start=1):
-        # Every cell is digits, hex, a fixed word, a receipt or a time: only the choices (commas)
-        # need quotes, and no cell can begin like a formula.
-        parts.append(f'{row.seq},{row.voter_code},{row.version},"{row.choices}",'
-                     f'{row.cast_at},{row.receipt},{"true" if row.superseded else "false"},{row.chain_hash}\r\n')
-        if count % CHUNK_ROWS == 0:
-            yield "".join(parts)
-            parts = []
-    parts.append(f"END,{count}\r\n")
-    yield "".join(parts)
+    yield buffer.getvalue().encode()
+    rows = 0
+    for count, block in lines:
+        rows += count
+        yield block.replace(b"\n", b"\r\n")
+    yield f"END,{rows}\r\n".encode()
 
 
 # --- JSON --------------------------------------------------------------------------------------------
@@ -180,27 +177,18 @@ def _json(value) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
-def json_chunks(header: RecordHeader, rows: Iterable[RecordRow]) -> Iterator[str]:
-    """The record as JSON text, one ballot per line, in chunks."""
+def json_chunks(header: RecordHeader, lines: Iterable[tuple[int, bytes]]) -> Iterator[bytes]:
+    """The record as JSON (UTF-8), one ballot per line, in chunks; the ballots as the database wrote
+    them (`records.record_lines(…, "json")`: batches of "\n"-ended objects, joined here by ",\n")."""
     projects = [{"id": p.id, "cost": yuan(p.cost_fen), "title": p.title, "category": p.category}
                 for p in header.projects]
-    parts = [f'{{"format": {_json(RECORD_FORMAT)},\n"record": {_json(header_json(header))},\n'
-             f'"projects": {_json(projects)},\n"ballots": [']
-    count = 0
-    for count, row in enumerate(rows, start=1):
-        # Every value is digits, hex, a fixed word, a time or a receipt: no escaping needed.
-        choices = "[" + row.choices.replace(",", "],[").replace(":", ",") + "]" if row.choices else ""
-        parts.append(
-            f'{"," if count > 1 else ""}\n{{"seq": {row.seq}, "voter_code": "{row.voter_code}", '
-            f'"version": {row.version}, "choices": [{choices}], '
-            f'"cast_at": "{row.cast_at}", "receipt": "{row.receipt}", '
-            f'"superseded": {"true" if row.superseded else "false"}, "chain_hash": "{row.chain_hash}"}}'
-        )
-        if count % CHUNK_ROWS == 0:
-            yield "".join(parts)
-            parts = []
-    parts.append(f'\n],\n"rows": {count}}}\n')
-    yield "".join(parts)
+    yield (f'{{"format": {_json(RECORD_FORMAT)},\n"record": {_json(header_json(header))},\n'
+           f'"projects": {_json(projects)},\n"ballots": [').encode()
+    rows = 0
+    for count, block in lines:
+        yield (b",\n" if rows else b"\n") + block[:-1].replace(b"\n", b",\n")
+        rows += count
+    yield f'\n],\n"rows": {rows}}}\n'.encode()
 
 
 # --- XLSX --------------------------------------------------------------------------------------------

@@ -186,6 +186,61 @@ def record_rows(session, header: RecordHeader) -> Iterator[RecordRow]:
                 yield RecordRow(seq, code, version, choices or "", cast_at, receipt, bool(gone), chain_hash)
 
 
+# A row of the record as one line of text, written by the database: a million-row export is then one
+# text value a row through the driver (or, on PostgreSQL, COPY's bytes), nothing to convert or format
+# in Python. Every cell is digits, hex, a fixed word, a receipt or a time: none needs escaping.
+_LINES = {
+    # seq,voter_code,version,"choices",cast_at,receipt,superseded,chain_hash (as exports.csv_chunks heads it)
+    "csv": """b.seq || ',' || b.voter_code || ',' || b.version || ',"' || coalesce({choices}, '') || '",'
+        || {cast_at} || ',' || b.receipt || ',' || CASE WHEN {superseded} THEN 'true' ELSE 'false' END
+        || ',' || b.chain_hash""",
+    # one object of the JSON record's "ballots" list, its choices as [[id, points], …]
+    "json": """'{{"seq": ' || b.seq || ', "voter_code": "' || b.voter_code || '", "version": ' || b.version
+        || ', "choices": [' || coalesce({json_choices}, '') || '], "cast_at": "' || {cast_at}
+        || '", "receipt": "' || b.receipt || '", "superseded": '
+        || CASE WHEN {superseded} THEN 'true' ELSE 'false' END || ', "chain_hash": "' || b.chain_hash || '"}}'""",
+}
+_JSON_CHOICES = {
+    "postgresql": "(SELECT string_agg('[' || c.project_id || ',' || c.points || ']', ',' ORDER BY c.project_id)"
+                  " FROM ballot_choice c WHERE c.ballot_id = b.id)",
+    "sqlite": "(SELECT group_concat(x, ',') FROM (SELECT '[' || c.project_id || ',' || c.points || ']' AS x"
+              " FROM ballot_choice c WHERE c.ballot_id = b.id ORDER BY c.project_id))",
+}
+LINE_BATCH = 20_000
+
+
+def record_lines(session, header: RecordHeader, layout: str) -> Iterator[tuple[int, bytes]]:
+    """The record's rows up to the header's chain head, in seq order, as lines of `layout` ("csv" or
+    "json", see `_LINES`) written by the database: (number of lines, the lines as UTF-8, each ending
+    in "\n"), `LINE_BATCH` lines at a time.
+
+    Read through the driver's own cursor in large batches, one text value a row (on PostgreSQL a
+    server-side cursor: the rows stream, never all in memory), in the session's transaction, as
+    `record_header` was. The cursor is closed also when the reader stops early (a download
+    abandoned or failed midway).
+    """
+    connection = session.connection()
+    dialect = connection.dialect.name
+    last = int(header.chain_seq)
+    line = _LINES[layout].format(
+        cast_at=_CAST_AT[dialect], choices=_CHOICES[dialect], json_choices=_JSON_CHOICES[dialect],
+        superseded=_FINAL_SUPERSEDED if header.is_final else _SO_FAR_SUPERSEDED.format(last=last),
+    )
+    sql = f"SELECT {line} FROM ballot b WHERE b.cycle_id = {int(header.cycle_id)} AND b.seq <= {last} ORDER BY b.seq"
+    driver = connection.connection.driver_connection
+    if dialect == "postgresql":
+        cursor = driver.cursor(name="record_lines")
+        cursor.itersize = LINE_BATCH
+    else:
+        cursor = driver.cursor()
+    try:
+        cursor.execute(sql)
+        while rows := cursor.fetchmany(LINE_BATCH):
+            yield len(rows), ("\n".join([row[0] for row in rows]) + "\n").encode()
+    finally:
+        cursor.close()
+
+
 def current_ballots(session, header: RecordHeader) -> Iterator[tuple[tuple[int, int], ...]]:
     """The choices of every voter's current ballot within the record, in seq order (for .pb)."""
     for row in record_rows(session, header):

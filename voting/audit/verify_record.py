@@ -29,6 +29,9 @@ What it checks:
 6. The current ballots (each voter's last version) are counted again with the cycle's rule, and
    the funded projects must be the published ones, in the same order.
 
+Messages are in Chinese when the locale is Chinese (LC_ALL, LC_MESSAGES or LANG beginning with
+zh), else in English; `--lang zh` or `--lang en` chooses.
+
 Exit status: 0 when everything holds; 1 when something does not (the message names the first bad
 row, the checkpoint, or what differs); 2 when the file cannot be read as a record at all, or an
 option (a checkpoint) is malformed.
@@ -78,8 +81,10 @@ from __future__ import annotations
 
 import argparse
 import csv
+import gc
 import hashlib
 import json
+import os
 import re
 import sys
 import zipfile
@@ -103,6 +108,138 @@ MES_STEP_FEN = 100  # add-one completion raises each voter's money by one yuan a
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "'")
 
 EXIT_OK, EXIT_BAD, EXIT_UNREADABLE = 0, 1, 2
+
+
+# --- the verifier's language ---------------------------------------------------------------------
+# Its messages in English and Chinese, here in the file (it runs without the service's catalogues):
+# `--lang zh|en`, by default Chinese when LC_ALL, LC_MESSAGES or LANG (the first one set) names a
+# Chinese locale. A message not listed here is given in English.
+
+LANGUAGES = ("zh", "en")
+_language = "en"
+
+ZH = {
+    "cannot verify: {error}": "无法验证：{error}",
+    "NOT VERIFIED: {error}": "未通过验证：{error}",
+    "record: cycle {cycle}, {name} ({code}), {year}; fund {fund} yuan; {method} ballots; rule {rule}":
+        "记录：第 {cycle} 轮，{name}（{code}），{year} 年；资金 {fund} 元；{method} 选票；计票规则 {rule}",
+    "rows: {rows} ballots recorded (seq 1–{rows}): {current} current, {superseded} superseded":
+        "选票：共记录 {rows} 张（序号 1–{rows}）：{current} 张有效，{superseded} 张已被本人后来的选票取代",
+    "window: every ballot cast within the voting window ({opens} to {closes})":
+        "投票时间：每张选票都在投票时间内投出（{opens} 至 {closes}）",
+    "unbounded": "不限",
+    "chain: intact, head {head}": "哈希链：完整，链头 {head}",
+    "checkpoint {seq}:{hash}: extended": "检查点 {seq}:{hash}：记录包含它，未被改写",
+    "SO FAR: this record was exported while voting was still open. It is not the result;":
+        "截至目前：这份记录是在投票仍在进行时导出的，它不是结果；",
+    "        the chain is intact up to its last row.": "        哈希链直到最后一行都完整。",
+    "OK: the record so far is intact. Keep its head as a checkpoint: --checkpoint {seq}:{hash}":
+        "通过：截至目前的记录完整。请保存它的链头作为检查点：--checkpoint {seq}:{hash}",
+    "OK: the record so far is intact.": "通过：截至目前的记录完整。",
+    "{ballots} ballots; funded {funded} (cost {cost} of {fund} yuan)":
+        "{ballots} 张选票；资助项目 {funded}（花费 {cost} 元，资金共 {fund} 元）",
+    "{ballots} ballots; funded {funded}": "{ballots} 张选票；资助项目 {funded}",
+    "nothing": "无",
+    "recount ({rule}): {counted}: the published result": "重新计票（{rule}）：{counted}：与公布的结果一致",
+    "OK: the record is intact and the published result is its count.": "通过：记录完整，公布的结果正是它的计票结果。",
+    "Check that the results page shows the same chain head: {head}": "请核对结果页面上显示的链头与此相同：{head}",
+    "the recount does not give the published result: counted {counted}, published {published}":
+        "重新计票得不到公布的结果：计得 {counted}，公布的是 {published}",
+    "{where}: the chain hash does not follow from this row and the one before it: this row was changed "
+    "(or a row before it was replaced)":
+        "{where}：链哈希与本行及上一行对不上：这一行被改动过（或它前面的一行被替换过）",
+    "{where}: seq {seq} again, where {number} was expected: this row is a duplicate or out of order":
+        "{where}：序号 {seq} 重复出现，这里应是 {number}：这一行是重复的，或顺序被打乱",
+    "{where}: seq {seq} where {number} was expected: a row is missing before it, or rows were reordered":
+        "{where}：序号是 {seq}，这里应是 {number}：它前面少了一行，或行的顺序被打乱",
+    "{where}: seq {seq} is beyond the chain the record names, which ends at seq {last}: a row was added":
+        "{where}：序号 {seq} 超出了记录所写的哈希链（链止于序号 {last}）：有一行是后加的",
+    "{where}: the record does not extend {checkpoint}: its chain hash at seq {seq} is {digest}, not {hash}; "
+    "the record was rewritten since that head was copied (or the checkpoint was copied wrong)":
+        "{where}：记录不包含{checkpoint}：序号 {seq} 处的链哈希是 {digest}，不是 {hash}；"
+        "自从抄下那个链头以来，记录被改写过（或检查点抄错了）",
+    "{where}: {what} cast at {cast_at}, {bound}: no ballot of the record may be cast outside the voting window":
+        "{where}：{what}投于 {cast_at}，{bound}：记录中的任何选票都不能在投票时间之外投出",
+    "a superseded ballot": "一张已被取代的选票", "a counted ballot": "一张计票的选票",
+    "before voting opened ({at})": "早于投票开始（{at}）", "at or after voting closed ({at})": "在投票结束时或之后（{at}）",
+    "{where}: chooses project {project}, which is not in the record's project list":
+        "{where}：选了项目 {project}，但它不在记录的项目清单里",
+    "{where}: version {version} of this voter follows no earlier version":
+        "{where}：这位投票人的第 {version} 版之前没有更早的版本",
+    "{where}: version {version} of this voter follows version {before}":
+        "{where}：这位投票人的第 {version} 版紧跟在第 {before} 版之后",
+    "{where}: marked as the voter's current ballot, but {later} is a later version":
+        "{where}：标为投票人的有效选票，但{later}是更晚的版本",
+    "{where}: marked as superseded, but no later ballot of the same voter follows":
+        "{where}：标为已被取代，但后面没有同一投票人更晚的选票",
+    "the record ends after row {rows}, but the chain it names has {seq} ballots: row {next} and later are "
+    "missing (truncated or deleted)":
+        "记录在第 {rows} 张选票后结束，但它所写的哈希链有 {seq} 张选票：第 {next} 张及以后的选票缺失（被截断或删除）",
+    "row {rows}: the last chain hash {hash} is not the chain head the record names ({head})":
+        "第 {rows} 张选票：最后的链哈希 {hash} 不是记录所写的链头（{head}）",
+    "row {rows}: the last chain hash {hash} is not the head you gave ({head})":
+        "第 {rows} 张选票：最后的链哈希 {hash} 不是您给出的链头（{head}）",
+    "the record does not extend {checkpoint}: it ends at seq {rows}, before the checkpoint's seq {seq}; "
+    "ballots recorded up to that checkpoint are missing":
+        "记录不包含{checkpoint}：它止于序号 {rows}，在检查点的序号 {seq} 之前；到那个检查点为止记录的选票有缺失",
+    "checkpoint {seq}:{hash}…": "检查点 {seq}:{hash}…",
+    "a checkpoint is SEQ:HASH (the ballot number, a colon, its chain hash), not {text}":
+        "检查点的写法是 序号:哈希（选票序号、冒号、它的链哈希），不是 {text}",
+    "a checkpoint's seq must be a whole number of 1 or more, not {text}": "检查点的序号必须是 1 或更大的整数，不是 {text}",
+    "a checkpoint's hash must be 64 hexadecimal digits, not {text}": "检查点的哈希必须是 64 位十六进制数字，不是 {text}",
+    "the file ends after row {rows} without its END row: it is truncated":
+        "文件在第 {rows} 张选票后结束，没有 END 行：文件被截断了",
+    "{where}: the record says it has {said} rows, but {rows} were read":
+        "{where}：记录写明有 {said} 行，但读到的是 {rows} 行",
+    "cannot read {path}: {reason}": "无法读取 {path}：{reason}",
+    "{path} is not a ballot record: it must begin with a RECORD line": "{path} 不是选票记录：它必须以 RECORD 行开头",
+    "{path}: give a record ending in .csv, .json or .xlsx": "{path}：请给出以 .csv、.json 或 .xlsx 结尾的记录文件",
+    "{path} is not UTF-8 text after line {line}": "{path} 在第 {line} 行之后不是 UTF-8 文本",
+    "line {line}: not a well-formed CSV row ({error})": "文件第 {line} 行：不是格式正确的 CSV 行（{error}）",
+    "Verify a ballot record: hash chain, voting window, checkpoints and recount.":
+        "验证选票记录：哈希链、投票时间、检查点和重新计票。",
+    "the record: .csv, .json or .xlsx": "记录文件：.csv、.json 或 .xlsx",
+    "the chain head published on the results page (64 hex digits)": "结果页面上公布的链头（64 位十六进制数字）",
+    "a chain head copied earlier (from the list of receipts, or your receipt check) that the record must "
+    "extend; repeat for several":
+        "之前抄下的链头（来自回执清单或您的回执查询），记录必须包含它；可重复给出多个",
+    "the language of the messages (default: from LC_ALL, LC_MESSAGES or LANG)":
+        "提示信息的语言（默认按 LC_ALL、LC_MESSAGES 或 LANG）",
+}
+_PLACES = (  # where a message points, as `BallotRow.where` and the readers write it
+    (re.compile(r"row (\d+) \(line (\d+)\)"), "第 {0} 张选票（文件第 {1} 行）"),
+    (re.compile(r"row (\d+) \(sheet ballots, row (\d+)\)"), "第 {0} 张选票（ballots 工作表第 {1} 行）"),
+    (re.compile(r"row (\d+)"), "第 {0} 张选票"),
+    (re.compile(r"line (\d+)"), "文件第 {0} 行"),
+)
+
+
+def default_language(environ=None) -> str:
+    """"zh" when the locale the environment names (LC_ALL, then LC_MESSAGES, then LANG) is Chinese."""
+    environ = os.environ if environ is None else environ
+    for name in ("LC_ALL", "LC_MESSAGES", "LANG"):
+        value = environ.get(name)
+        if value:
+            return "zh" if value.lower().startswith("zh") else "en"
+    return "en"
+
+
+def _t(message: str, **values) -> str:
+    """`message` in the verifier's language, with `values` put in (a `where` in words of that language)."""
+    if _language == "zh":
+        message = ZH.get(message, message)
+        for key in ("where", "later"):
+            if key in values:
+                values[key] = _place(values[key])
+    return message.format(**values) if values else message
+
+
+def _place(where: str) -> str:
+    for pattern, words in _PLACES:
+        found = pattern.fullmatch(where)
+        if found:
+            return words.format(*found.groups())
+    return where
 
 
 # --- the hash chain: copied unchanged from voting/ballots/chain.py (a test keeps them equal) -------
@@ -207,6 +344,9 @@ class Record:
     rows: Iterator  # of BallotRow, read as they are checked
     trailer: dict = field(default_factory=dict)  # filled once the rows are read: {"rows": n} when present
     close: Callable = lambda: None  # releases the file
+    # A CSV record: (the csv reader, its non-empty un-guarded lines, the path), for `check_rows`'s lean
+    # loop over the ballot rows; `rows` reads the same reader
+    csv: Optional[tuple] = None
 
 
 # --- reading cells and values ------------------------------------------------------------------
@@ -410,18 +550,20 @@ def read_csv(path: str) -> Record:
     try:
         stream = open(path, encoding="utf-8-sig", newline="")
     except OSError as error:
-        raise Unreadable(f"cannot read {path}: {error.strerror or error}") from None
+        raise Unreadable(_t("cannot read {path}: {reason}", path=path, reason=error.strerror or error)) from None
     try:
-        lines = _csv_lines(csv.reader(stream), path)
+        reader = csv.reader(stream)
+        lines = _csv_lines(reader, path)
         first = next(lines, None)
         if first is None or first[1][:1] != ["RECORD"]:
-            raise Unreadable(f"{path} is not a ballot record: it must begin with a RECORD line")
+            raise Unreadable(_t("{path} is not a ballot record: it must begin with a RECORD line", path=path))
         header, projects = _csv_header(lines, first[0])
     except BaseException:
         stream.close()
         raise
     record = Record("csv", header, projects, iter(()), close=stream.close)
     record.rows = _csv_ballots(lines, record)
+    record.csv = (reader, lines, path)
     return record
 
 
@@ -450,9 +592,11 @@ def _csv_lines(reader, path: str) -> Iterator[tuple[int, list]]:
         except StopIteration:
             return
         except csv.Error as error:
-            raise Broken(f"line {reader.line_num}: not a well-formed CSV row ({error})") from None
+            raise Broken(_t("line {line}: not a well-formed CSV row ({error})", line=reader.line_num,
+                            error=error)) from None
         except UnicodeDecodeError:
-            raise Unreadable(f"{path} is not UTF-8 text after line {reader.line_num}") from None
+            raise Unreadable(_t("{path} is not UTF-8 text after line {line}", path=path,
+                                line=reader.line_num)) from None
         cells = [plain_cell(cell) for cell in cells]
         while cells and cells[-1] == "":
             cells.pop()
@@ -476,23 +620,37 @@ def _csv_projects(lines, section_line: int) -> list:
 
 
 def _csv_ballots(lines, record: Record) -> Iterator[BallotRow]:
+    _csv_ballot_columns(lines)
+    number = 0
+    for line, cells in lines:
+        if cells[0] == "END":
+            _csv_trailer(record, cells, line)
+            return
+        number += 1
+        yield _csv_ballot_row(cells, number, line)
+
+
+def _csv_ballot_columns(lines) -> None:
+    """Read the BALLOTS section's column row."""
     line, cells = next(lines, (0, None))
     if cells is None:
         raise Broken("the file ends after BALLOTS: it is truncated")
     if tuple(cells) != BALLOT_COLUMNS:
         raise Broken(f"line {line}: the BALLOTS columns must be {','.join(BALLOT_COLUMNS)}")
-    number = 0
-    for line, cells in lines:
-        if cells[0] == "END":
-            record.trailer = {"rows": _int(cells[1] if len(cells) > 1 else "", "the END row count",
-                                           f"line {line}"), "where": f"line {line}"}
-            return
-        number += 1
-        where = f"row {number} (line {line})"
-        if len(cells) > len(BALLOT_COLUMNS):
-            raise Broken(f"{where}: {len(cells)} cells, but a ballot row has {len(BALLOT_COLUMNS)}")
-        cells += [""] * (len(BALLOT_COLUMNS) - len(cells))
-        yield ballot_row(where, dict(zip(BALLOT_COLUMNS, cells)))
+
+
+def _csv_trailer(record: Record, cells: list, line: int) -> None:
+    record.trailer = {"rows": _int(cells[1] if len(cells) > 1 else "", "the END row count", f"line {line}"),
+                      "where": f"line {line}"}
+
+
+def _csv_ballot_row(cells: list, number: int, line: int) -> BallotRow:
+    """Ballot row `number` from its cells (un-guarded, trailing empty cells dropped) on `line`."""
+    where = f"row {number} (line {line})"
+    if len(cells) > len(BALLOT_COLUMNS):
+        raise Broken(f"{where}: {len(cells)} cells, but a ballot row has {len(BALLOT_COLUMNS)}")
+    cells += [""] * (len(BALLOT_COLUMNS) - len(cells))
+    return ballot_row(where, dict(zip(BALLOT_COLUMNS, cells)))
 
 
 # --- JSON ----------------------------------------------------------------------------------------
@@ -698,7 +856,7 @@ def read_record(path: str) -> Record:
     if lower.endswith(".pb"):
         raise Unreadable(f"{path} is a pabulib file, not a ballot record: count it with `voting tally {path}` "
                          "or pabutools; verify the CSV, JSON or XLSX record with this script")
-    raise Unreadable(f"{path}: give a record ending in .csv, .json or .xlsx")
+    raise Unreadable(_t("{path}: give a record ending in .csv, .json or .xlsx", path=path))
 
 
 # --- checking the rows ---------------------------------------------------------------------------
@@ -726,7 +884,7 @@ class Checkpoint:
 
     @property
     def shown(self) -> str:
-        return f"checkpoint {self.seq}:{self.chain_hash[:12]}…"
+        return _t("checkpoint {seq}:{hash}…", seq=self.seq, hash=self.chain_hash[:12])
 
 
 def parse_checkpoint(text: str) -> Checkpoint:
@@ -737,79 +895,248 @@ def parse_checkpoint(text: str) -> Checkpoint:
     seq, colon, chain_hash = str(text).strip().partition(":")
     seq, chain_hash = seq.strip(), chain_hash.strip().lower()
     if not colon or not seq or not chain_hash:
-        raise ValueError(f"a checkpoint is SEQ:HASH (the ballot number, a colon, its chain hash), not {_shown(text)}")
+        raise ValueError(_t("a checkpoint is SEQ:HASH (the ballot number, a colon, its chain hash), not {text}",
+                            text=_shown(text)))
     if not seq.isdigit() or int(seq) < 1:
-        raise ValueError(f"a checkpoint's seq must be a whole number of 1 or more, not {_shown(seq)}")
+        raise ValueError(_t("a checkpoint's seq must be a whole number of 1 or more, not {text}", text=_shown(seq)))
     if not re.fullmatch(r"[0-9a-f]{64}", chain_hash):
-        raise ValueError(f"a checkpoint's hash must be 64 hexadecimal digits, not {_shown(chain_hash)}")
+        raise ValueError(_t("a checkpoint's hash must be 64 hexadecimal digits, not {text}", text=_shown(chain_hash)))
     return Checkpoint(int(seq), chain_hash)
 
 
 def check_rows(record: Record, expected_head: Optional[str] = None, checkpoints: Iterable = ()) -> Checked:
     """Run checks 1–5 of the module docstring over the record's rows, in one pass.
 
+    A CSV record's rows are checked by a lean loop over the CSV reader's cells (`_check_csv_rows`),
+    which takes every row that is plainly well formed and intact and hands any other row to the
+    same checks as every other format, so that a bad row gets the same message either way.
+
     :raises Broken: naming the first bad row, or the first checkpoint the record does not extend.
     """
-    header = record.header
-    known = {project.id for project in record.projects}
-    waiting: dict = {}  # seq -> the checkpoints at that seq
-    for checkpoint in checkpoints:
-        waiting.setdefault(checkpoint.seq, []).append(checkpoint)
-    previous = genesis_hash(header.cycle)
-    checked = Checked(last_hash=previous)
-    latest: dict = {}  # voter code -> (version, where, superseded flag) of their latest row so far
-    number = 0
-    for number, row in enumerate(record.rows, start=1):
+    check = _RowCheck(record, checkpoints)
+    if record.csv is not None:
+        _check_csv_rows(check, record)
+    else:
+        for row in record.rows:
+            check.row(row)
+    return check.finish(record, expected_head)
+
+
+class _RowCheck:
+    """Checks 1–5 over the rows read so far: the state one row's checks need from the rows before it."""
+
+    def __init__(self, record: Record, checkpoints: Iterable):
+        self.header = header = record.header
+        self.known = {project.id for project in record.projects}
+        self.waiting: dict = {}  # seq -> the checkpoints at that seq
+        for checkpoint in checkpoints:
+            self.waiting.setdefault(checkpoint.seq, []).append(checkpoint)
+        self.previous = genesis_hash(header.cycle)
+        self.checked = Checked(last_hash=self.previous)
+        # voter code -> (version, where, superseded flag) of their latest row so far; `where` is the
+        # row's text, or (row, line) from the lean CSV loop (made into text only for a message)
+        self.latest: dict = {}
+        self.number = 0
+        self.first_cast_at = self.last_cast_at = None  # a datetime, or the text of a well-formed time
+
+    def row(self, row: BallotRow) -> None:
+        """Check one row (the next one)."""
+        self.number = number = self.number + 1
+        header, checked = self.header, self.checked
         _check_seq(row, number)
         if row.seq > header.chain_seq:
-            raise Broken(f"{row.where}: seq {row.seq} is beyond the chain the record names, which ends at "
-                         f"seq {header.chain_seq}: a row was added")
-        digest = next_hash(previous, canonical_row(
+            raise Broken(_t("{where}: seq {seq} is beyond the chain the record names, which ends at seq {last}: "
+                            "a row was added", where=row.where, seq=row.seq, last=header.chain_seq))
+        digest = next_hash(self.previous, canonical_row(
             seq=row.seq, voter_code=row.voter_code, version=row.version, choices=row.choices,
             cast_at=row.cast_at, receipt=row.receipt))
         if digest != row.chain_hash:
-            raise Broken(f"{row.where}: the chain hash does not follow from this row and the one before it: "
-                         "this row was changed (or a row before it was replaced)")
-        for checkpoint in waiting.pop(row.seq, ()):
+            raise Broken(_t("{where}: the chain hash does not follow from this row and the one before it: this row "
+                            "was changed (or a row before it was replaced)", where=row.where))
+        for checkpoint in self.waiting.pop(row.seq, ()):
             if checkpoint.chain_hash != digest:
-                raise Broken(f"{row.where}: the record does not extend {checkpoint.shown}: its chain hash at "
-                             f"seq {row.seq} is {digest}, not {checkpoint.chain_hash}; the record was rewritten "
-                             "since that head was copied (or the checkpoint was copied wrong)")
+                raise Broken(_t("{where}: the record does not extend {checkpoint}: its chain hash at seq {seq} is "
+                                "{digest}, not {hash}; the record was rewritten since that head was copied (or the "
+                                "checkpoint was copied wrong)", where=row.where, checkpoint=checkpoint.shown,
+                                seq=row.seq, digest=digest, hash=checkpoint.chain_hash))
             checked.checkpoints.append(checkpoint)
         _check_window(header, row)
-        unknown = [project for project, _points in row.choices if project not in known]
+        unknown = [project for project, _points in row.choices if project not in self.known]
         if unknown:
-            raise Broken(f"{row.where}: chooses project {unknown[0]}, which is not in the record's project list")
-        before = latest.get(row.voter_code)
+            raise Broken(_t("{where}: chooses project {project}, which is not in the record's project list",
+                            where=row.where, project=unknown[0]))
+        before = self.latest.get(row.voter_code)
         if before is None and row.version != 1 or before is not None and row.version != before[0] + 1:
-            raise Broken(f"{row.where}: version {row.version} of this voter follows "
-                         f"{'no earlier version' if before is None else 'version %d' % before[0]}")
+            if before is None:
+                raise Broken(_t("{where}: version {version} of this voter follows no earlier version",
+                                where=row.where, version=row.version))
+            raise Broken(_t("{where}: version {version} of this voter follows version {before}", where=row.where,
+                            version=row.version, before=before[0]))
         if before is not None and not before[2]:
-            raise Broken(f"{before[1]}: marked as the voter's current ballot, but {row.where} is a later version")
-        latest[row.voter_code] = (row.version, row.where, row.superseded)
+            raise Broken(_t("{where}: marked as the voter's current ballot, but {later} is a later version",
+                            where=_where(before[1]), later=row.where))
+        self.latest[row.voter_code] = (row.version, row.where, row.superseded)
         checked.current[row.voter_code] = row.choices
         checked.superseded += before is not None
-        checked.first_cast_at = checked.first_cast_at or row.cast_at
-        checked.last_cast_at = row.cast_at
-        previous = digest
-    _check_end(record, number)
-    for _version, where, superseded in latest.values():
-        if superseded:
-            raise Broken(f"{where}: marked as superseded, but no later ballot of the same voter follows")
-    if number != header.chain_seq:
-        raise Broken(f"the record ends after row {number}, but the chain it names has {header.chain_seq} ballots: "
-                     f"row {number + 1} and later are missing (truncated or deleted)")
-    if previous != header.chain_head:
-        raise Broken(f"row {number}: the last chain hash {previous} is not the chain head the record names "
-                     f"({header.chain_head})")
-    if expected_head is not None and previous != expected_head.strip().lower():
-        raise Broken(f"row {number}: the last chain hash {previous} is not the head you gave ({expected_head})")
-    for seq in sorted(waiting):
-        checkpoint = waiting[seq][0]
-        raise Broken(f"the record does not extend {checkpoint.shown}: it ends at seq {number}, before the "
-                     f"checkpoint's seq {seq}; ballots recorded up to that checkpoint are missing")
-    checked.rows, checked.last_hash = number, previous
-    return checked
+        self.first_cast_at = self.first_cast_at or row.cast_at
+        self.last_cast_at = row.cast_at
+        self.previous = digest
+
+    def finish(self, record: Record, expected_head: Optional[str]) -> Checked:
+        """The checks once every row was read (check 4, and what no row could show)."""
+        header, checked, number, previous = self.header, self.checked, self.number, self.previous
+        _check_end(record, number)
+        for _version, where, superseded in self.latest.values():
+            if superseded:
+                raise Broken(_t("{where}: marked as superseded, but no later ballot of the same voter follows",
+                                where=_where(where)))
+        if number != header.chain_seq:
+            raise Broken(_t("the record ends after row {rows}, but the chain it names has {seq} ballots: row {next} "
+                            "and later are missing (truncated or deleted)", rows=number, seq=header.chain_seq,
+                            next=number + 1))
+        if previous != header.chain_head:
+            raise Broken(_t("row {rows}: the last chain hash {hash} is not the chain head the record names ({head})",
+                            rows=number, hash=previous, head=header.chain_head))
+        if expected_head is not None and previous != expected_head.strip().lower():
+            raise Broken(_t("row {rows}: the last chain hash {hash} is not the head you gave ({head})", rows=number,
+                            hash=previous, head=expected_head))
+        for seq in sorted(self.waiting):
+            checkpoint = self.waiting[seq][0]
+            raise Broken(_t("the record does not extend {checkpoint}: it ends at seq {rows}, before the checkpoint's "
+                            "seq {seq}; ballots recorded up to that checkpoint are missing",
+                            checkpoint=checkpoint.shown, rows=number, seq=seq))
+        checked.first_cast_at, checked.last_cast_at = (
+            _time(value, "the record") if isinstance(value, str) else value
+            for value in (self.first_cast_at, self.last_cast_at))
+        checked.rows, checked.last_hash = number, previous
+        return checked
+
+
+def _where(where) -> str:
+    """A row's place for a message: its text, or (row, line) from the lean CSV loop."""
+    return where if isinstance(where, str) else f"row {where[0]} (line {where[1]})"
+
+
+# A cast time already in the chain's text (then it is hashed as it stands): the date is checked once
+# per day (`_valid_day`), the time of day by this pattern.
+_CANONICAL_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]\.[0-9]{6}Z")
+_FLAGS = {"true": True, "false": False}
+_VERSIONS = {str(number): number for number in range(1, 1000)}
+_CHOICE_CACHE_LIMIT = 100_000  # distinct choice texts remembered (a record has few: the same sets recur)
+
+
+def _valid_day(text: str) -> bool:
+    try:
+        datetime.strptime(text, "%Y-%m-%d")
+    except ValueError:
+        return False
+    return True
+
+
+def _check_csv_rows(check: _RowCheck, record: Record) -> None:
+    """Checks 1–3 over a CSV record's ballot rows, straight from the reader's cells.
+
+    A row is taken here when every cell is already what the chain hashes (seq the next number, a
+    plain version, choices seen before or readable, a cast time in the chain's own text, true or
+    false, no formula guard) and every check holds: then its canonical text is the cells joined,
+    and one sha256 of it is the whole of the work. Any other row (a bad one, the END row, a
+    checkpoint's) goes through `_RowCheck.row`, the checks every format shares, which gives the
+    same answer for a good row and names the first problem of a bad one.
+    """
+    reader, lines, path = record.csv
+    _csv_ballot_columns(lines)
+    header, checked, latest, waiting = check.header, check.checked, check.latest, check.waiting
+    current = checked.current
+    opens = format_cast_at(header.voting_opens_at) if header.voting_opens_at is not None else ""
+    closes = format_cast_at(header.voting_closes_at) if header.voting_closes_at is not None else "\uffff"
+    chain_seq, known = header.chain_seq, check.known
+    choice_cache: dict = {}  # choices cell -> (the chain's text of them, the pairs), or None: not lean
+    days: dict = {}  # the date of a cast time -> whether it is a real date
+    is_time, sha256, flags, versions = _CANONICAL_TIME.fullmatch, hashlib.sha256, _FLAGS, _VERSIONS
+    number, previous, superseded, first, last = check.number, check.previous, 0, None, None
+    collecting = gc.isenabled()
+    gc.disable()  # a million rows make a million tuples, none of them in a cycle: no collection needed
+    try:
+        for cells in reader:
+            if len(cells) == 8:
+                seq, code, version, choices, cast_at, receipt, flag, chain_hash = cells
+                number += 1
+                lean = choice_cache.get(choices, False)
+                if lean is False:
+                    lean = _lean_choices(choices, known)
+                    if len(choice_cache) < _CHOICE_CACHE_LIMIT:
+                        choice_cache[choices] = lean
+                day = cast_at[:10]
+                valid = days.get(day)
+                if valid is None:
+                    valid = days[day] = _valid_day(day)
+                before = latest.get(code)
+                version_number = versions.get(version)
+                gone = flags.get(flag)
+                if (lean is not None and valid and gone is not None and version_number is not None
+                        and seq == str(number) and number <= chain_seq and number not in waiting
+                        and opens <= cast_at < closes and is_time(cast_at)
+                        and code[:1] != "'" and receipt[:1] != "'"
+                        and (version_number == 1 if before is None else version_number == before[0] + 1 and before[2])):
+                    digest = sha256(f"{previous}\nv2|{seq}|{code}|{version}|{lean[0]}|{cast_at}|{receipt}".encode()
+                                    ).hexdigest()
+                    if digest == chain_hash:
+                        latest[code] = (version_number, (number, reader.line_num), gone)
+                        current[code] = lean[1]
+                        superseded += before is not None
+                        if first is None:
+                            first = cast_at
+                        last = cast_at
+                        previous = digest
+                        continue
+                number -= 1
+            # Any other row: read and checked as every format's rows are.
+            check.number, check.previous = number, previous
+            checked.superseded += superseded
+            superseded = 0
+            if first is not None:
+                check.first_cast_at = check.first_cast_at or first
+                check.last_cast_at = last
+                first = None
+            cells = [plain_cell(cell) for cell in cells]
+            while cells and cells[-1] == "":
+                cells.pop()
+            if not cells:
+                continue
+            if cells[0] == "END":
+                _csv_trailer(record, cells, reader.line_num)
+                break
+            row = _csv_ballot_row(cells, number + 1, reader.line_num)
+            check.row(row)
+            number, previous = check.number, check.previous
+    except csv.Error as error:
+        raise Broken(_t("line {line}: not a well-formed CSV row ({error})", line=reader.line_num,
+                        error=error)) from None
+    except UnicodeDecodeError:
+        raise Unreadable(_t("{path} is not UTF-8 text after line {line}", path=path,
+                            line=reader.line_num)) from None
+    finally:
+        if collecting:
+            gc.enable()
+    check.number, check.previous = number, previous
+    checked.superseded += superseded
+    if first is not None:
+        check.first_cast_at = check.first_cast_at or first
+        check.last_cast_at = last
+
+
+def _lean_choices(cell: str, known: set) -> Optional[tuple]:
+    """(the chain's text of a choices cell, its pairs) when the cell reads as choices of known
+    projects; else None (the row is then checked the long way, which names what is wrong)."""
+    if cell[:1] == "'":
+        return None
+    try:
+        pairs = _choices(cell, "")
+    except Broken:
+        return None
+    if any(project not in known for project, _points in pairs):
+        return None
+    return format_choices(pairs), pairs
 
 
 def _check_window(header: Header, row: BallotRow) -> None:
@@ -817,29 +1144,29 @@ def _check_window(header: Header, row: BallotRow) -> None:
     opens, closes = header.voting_opens_at, header.voting_closes_at
     early = opens is not None and row.cast_at < opens
     if early or closes is not None and row.cast_at >= closes:
-        what = "a superseded ballot" if row.superseded else "a counted ballot"
-        bound = (f"before voting opened ({format_cast_at(opens)})" if early
-                 else f"at or after voting closed ({format_cast_at(closes)})")
-        raise Broken(f"{row.where}: {what} cast at {format_cast_at(row.cast_at)}, {bound}: no ballot of the "
-                     "record may be cast outside the voting window")
+        what = _t("a superseded ballot" if row.superseded else "a counted ballot")
+        bound = (_t("before voting opened ({at})", at=format_cast_at(opens)) if early
+                 else _t("at or after voting closed ({at})", at=format_cast_at(closes)))
+        raise Broken(_t("{where}: {what} cast at {cast_at}, {bound}: no ballot of the record may be cast outside the "
+                        "voting window", where=row.where, what=what, cast_at=format_cast_at(row.cast_at), bound=bound))
 
 
 def _check_seq(row: BallotRow, number: int) -> None:
     if row.seq == number:
         return
     if row.seq < number:
-        raise Broken(f"{row.where}: seq {row.seq} again, where {number} was expected: this row is a duplicate "
-                     "or out of order")
-    raise Broken(f"{row.where}: seq {row.seq} where {number} was expected: a row is missing before it, "
-                 "or rows were reordered")
+        raise Broken(_t("{where}: seq {seq} again, where {number} was expected: this row is a duplicate or out of "
+                        "order", where=row.where, seq=row.seq, number=number))
+    raise Broken(_t("{where}: seq {seq} where {number} was expected: a row is missing before it, or rows were "
+                    "reordered", where=row.where, seq=row.seq, number=number))
 
 
 def _check_end(record: Record, rows: int) -> None:
     if not record.trailer:
-        raise Broken(f"the file ends after row {rows} without its END row: it is truncated")
+        raise Broken(_t("the file ends after row {rows} without its END row: it is truncated", rows=rows))
     if record.trailer["rows"] != rows:
-        raise Broken(f"{record.trailer['where']}: the record says it has {record.trailer['rows']} rows, "
-                     f"but {rows} were read")
+        raise Broken(_t("{where}: the record says it has {said} rows, but {rows} were read",
+                        where=record.trailer["where"], said=record.trailer["rows"], rows=rows))
 
 
 # --- counting --------------------------------------------------------------------------------------
@@ -866,10 +1193,15 @@ def count(projects: list, fund: int, ballots: list, method: str, rule: str,
     costs = dict(projects)
     scores = dict.fromkeys(order, 0)
     named = dict.fromkeys(order, 0)
-    for ballot in ballots:
+    cumulative = method == "cumulative"
+    # Ballots read alike are often one list object (`check_rows` shares them): each distinct one is
+    # counted once, times how many voters hold it.
+    alike = Counter(map(id, ballots))
+    for ballot in dict(zip(map(id, ballots), ballots)).values():
+        voters = alike[id(ballot)]
         for project_id, points in ballot:
-            scores[project_id] += points if method == "cumulative" else 1
-            named[project_id] += 1
+            scores[project_id] += (points if cumulative else 1) * voters
+            named[project_id] += voters
     voted = order if fund_unvoted else [p for p in order if scores[p] > 0]
     position = {project_id: index for index, project_id in enumerate(order)}
     ranking = sorted(order, key=lambda p: (-scores[p], costs[p], position[p]))
@@ -1001,24 +1333,34 @@ def yuan(fen: int) -> str:
     return f"{fen // FEN_PER_YUAN}.{fen % FEN_PER_YUAN:02d}"
 
 
-def verify(path: str, expected_head: Optional[str] = None, counter=None, checkpoints: Iterable = ()) -> tuple[int, list]:
-    """Verify the record at `path`: (exit status, lines to print).
+def verify(path: str, expected_head: Optional[str] = None, counter=None, checkpoints: Iterable = (),
+           language: str = "en") -> tuple[int, list]:
+    """Verify the record at `path`: (exit status, lines to print, in `language`: "en" or "zh").
 
     `counter(record, checked) -> Count` recounts the current ballots (default: `recount` above);
     `checkpoints`: `Checkpoint`s (see `parse_checkpoint`) the record must extend.
     """
+    global _language
+    _language, before = language, _language
+    try:
+        return _verify_file(path, expected_head, counter, checkpoints)
+    finally:
+        _language = before
+
+
+def _verify_file(path: str, expected_head: Optional[str], counter, checkpoints: Iterable) -> tuple[int, list]:
     try:
         record = read_record(path)
     except Unreadable as error:
-        return EXIT_UNREADABLE, [f"cannot verify: {error}"]
+        return EXIT_UNREADABLE, [_t("cannot verify: {error}", error=error)]
     except Broken as error:
-        return EXIT_BAD, [f"NOT VERIFIED: {error}"]
+        return EXIT_BAD, [_t("NOT VERIFIED: {error}", error=error)]
     try:
         return _verify(record, expected_head, counter, list(checkpoints))
     except Unreadable as error:
-        return EXIT_UNREADABLE, [f"cannot verify: {error}"]
+        return EXIT_UNREADABLE, [_t("cannot verify: {error}", error=error)]
     except Broken as error:
-        return EXIT_BAD, [f"NOT VERIFIED: {error}"]
+        return EXIT_BAD, [_t("NOT VERIFIED: {error}", error=error)]
     finally:
         getattr(record.rows, "close", lambda: None)()  # a reader stopped mid-file lets go of its stream first
         record.close()
@@ -1028,54 +1370,64 @@ def _verify(record: Record, expected_head: Optional[str], counter, checkpoints: 
     checked = check_rows(record, expected_head, checkpoints)
     header = record.header
     lines = [
-        f"record: cycle {header.cycle}, {header.community_name} ({header.community}), {header.year}; "
-        f"fund {yuan(header.fund)} yuan; {header.method} ballots; rule {header.outcome_rule}",
-        f"rows: {checked.rows} ballots recorded (seq 1–{checked.rows}): {len(checked.current)} current, "
-        f"{checked.superseded} superseded",
-        f"window: every ballot cast within the voting window ({_bound(header.voting_opens_at)} to "
-        f"{_bound(header.voting_closes_at)})",
-        f"chain: intact, head {checked.last_hash}",
+        _t("record: cycle {cycle}, {name} ({code}), {year}; fund {fund} yuan; {method} ballots; rule {rule}",
+           cycle=header.cycle, name=header.community_name, code=header.community, year=header.year,
+           fund=yuan(header.fund), method=header.method, rule=header.outcome_rule),
+        _t("rows: {rows} ballots recorded (seq 1–{rows}): {current} current, {superseded} superseded",
+           rows=checked.rows, current=len(checked.current), superseded=checked.superseded),
+        _t("window: every ballot cast within the voting window ({opens} to {closes})",
+           opens=_bound(header.voting_opens_at), closes=_bound(header.voting_closes_at)),
+        _t("chain: intact, head {head}", head=checked.last_hash),
     ]
-    lines += [f"checkpoint {c.seq}:{c.chain_hash}: extended" for c in checked.checkpoints]
+    lines += [_t("checkpoint {seq}:{hash}: extended", seq=c.seq, hash=c.chain_hash) for c in checked.checkpoints]
     if header.status == SO_FAR:
         lines += [
-            "SO FAR: this record was exported while voting was still open. It is not the result;",
-            "        the chain is intact up to its last row.",
-            f"OK: the record so far is intact. Keep its head as a checkpoint: --checkpoint "
-            f"{checked.rows}:{checked.last_hash}" if checked.rows else "OK: the record so far is intact.",
+            _t("SO FAR: this record was exported while voting was still open. It is not the result;"),
+            _t("        the chain is intact up to its last row."),
+            _t("OK: the record so far is intact. Keep its head as a checkpoint: --checkpoint {seq}:{hash}",
+               seq=checked.rows, hash=checked.last_hash) if checked.rows else _t("OK: the record so far is intact."),
         ]
         return EXIT_OK, lines
     result = (counter or recount)(record, checked)
-    counted = f"{result.ballots} ballots; funded {', '.join(map(str, result.selected)) or 'nothing'} " \
-              f"(cost {yuan(result.cost)} of {yuan(header.fund)} yuan)"
+    counted = _t("{ballots} ballots; funded {funded} (cost {cost} of {fund} yuan)", ballots=result.ballots,
+                 funded=", ".join(map(str, result.selected)) or _t("nothing"), cost=yuan(result.cost),
+                 fund=yuan(header.fund))
     if result.ballots != header.ballots_counted or list(map(int, result.selected)) != header.selected:
-        published = f"{header.ballots_counted} ballots; funded " \
-                    f"{', '.join(map(str, header.selected or [])) or 'nothing'}"
-        raise Broken(f"the recount does not give the published result: counted {counted}, "
-                     f"published {published}")
+        published = _t("{ballots} ballots; funded {funded}", ballots=header.ballots_counted,
+                       funded=", ".join(map(str, header.selected or [])) or _t("nothing"))
+        raise Broken(_t("the recount does not give the published result: counted {counted}, published {published}",
+                        counted=counted, published=published))
     lines += [
-        f"recount ({result.rule}): {counted}: the published result",
-        "OK: the record is intact and the published result is its count.",
+        _t("recount ({rule}): {counted}: the published result", rule=result.rule, counted=counted),
+        _t("OK: the record is intact and the published result is its count."),
     ]
     if expected_head is None:
-        lines.append(f"Check that the results page shows the same chain head: {checked.last_hash}")
+        lines.append(_t("Check that the results page shows the same chain head: {head}", head=checked.last_hash))
     return EXIT_OK, lines
 
 
 def _bound(value: Optional[datetime]) -> str:
-    return format_cast_at(value) if value is not None else "unbounded"
+    return format_cast_at(value) if value is not None else _t("unbounded")
 
 
 def main(argv: Optional[list] = None) -> int:
-    parser = argparse.ArgumentParser(description="Verify a ballot record: hash chain, voting window, checkpoints "
-                                                 "and recount.")
-    parser.add_argument("record", help="the record: .csv, .json or .xlsx")
-    parser.add_argument("--head", help="the chain head published on the results page (64 hex digits)")
+    global _language
+    # the language first: the help and the usage errors speak it too
+    language = argparse.ArgumentParser(add_help=False)
+    language.add_argument("--lang", choices=LANGUAGES, default=default_language())
+    _language = language.parse_known_args(argv)[0].lang
+    parser = argparse.ArgumentParser(
+        description=_t("Verify a ballot record: hash chain, voting window, checkpoints and recount."))
+    parser.add_argument("record", help=_t("the record: .csv, .json or .xlsx"))
+    parser.add_argument("--head", help=_t("the chain head published on the results page (64 hex digits)"))
     parser.add_argument("--checkpoint", action="append", default=[], metavar="SEQ:HASH", type=_checkpoint_argument,
-                        help="a chain head copied earlier (from the list of receipts, or your receipt check) that "
-                             "the record must extend; repeat for several")
+                        help=_t("a chain head copied earlier (from the list of receipts, or your receipt check) that "
+                                "the record must extend; repeat for several"))
+    parser.add_argument("--lang", choices=LANGUAGES, default=_language,
+                        help=_t("the language of the messages (default: from LC_ALL, LC_MESSAGES or LANG)"))
     arguments = parser.parse_args(argv)
-    status, lines = verify(arguments.record, arguments.head, checkpoints=arguments.checkpoint)
+    status, lines = verify(arguments.record, arguments.head, checkpoints=arguments.checkpoint,
+                           language=arguments.lang)
     stream = sys.stdout if status == EXIT_OK else sys.stderr
     for line in lines:
         print(line, file=stream)

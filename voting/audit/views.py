@@ -22,7 +22,8 @@ from .chainlog import first_bad_row
 from .downloads import DownloadLog, download
 from .exports import (FORMATS, MIMETYPES, csv_chunks, file_name, json_chunks, log_csv_chunks, roll_csv_chunks,
                       worker_csv_chunks, write_pabulib, write_xlsx)
-from .records import (RecordHeader, audit_cycles, bulletin_page, current_ballots, record_header, record_rows,
+from .records import (RecordHeader, audit_cycles, bulletin_page, current_ballots, record_header, record_lines,
+                      record_rows,
                       roll_rows)
 from .forms import LogFilterForm
 from .services import as_row, entries, log_action
@@ -173,9 +174,10 @@ def record_response(header: RecordHeader, file_format: str, logged: DownloadLog)
     pabulib are written in the view (from the header's snapshot) and sent from there."""
     name = file_name(header, file_format)
     if file_format == "csv":
-        return download(csv_chunks(header, record_rows(db.session, header)), MIMETYPES["csv"], name, logged)
+        return download(csv_chunks(header, record_lines(db.session, header, "csv")), MIMETYPES["csv"], name, logged)
     if file_format == "json":
-        return download(json_chunks(header, record_rows(db.session, header)), MIMETYPES["json"], name, logged)
+        return download(json_chunks(header, record_lines(db.session, header, "json")), MIMETYPES["json"], name,
+                        logged)
     if file_format == "xlsx":
         spool = tempfile.TemporaryFile()
         write_xlsx(header, record_rows(db.session, header), spool)
