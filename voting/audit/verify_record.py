@@ -584,6 +584,13 @@ def _csv_header(lines, record_line: int) -> tuple:
     return record_header(values, f"line {section_line}"), _csv_projects(lines, line)
 
 
+
+def _unreadable(error: Exception, reader, path) -> Exception:
+    """What a CSV reader's failure at its current line means for the auditor."""
+    if isinstance(error, UnicodeDecodeError):
+        return Unreadable(_t("{path} is not UTF-8 text after line {line}", path=path, line=reader.line_num))
+    return Broken(_t("line {line}: not a well-formed CSV row ({error})", line=reader.line_num, error=error))
+
 def _csv_lines(reader, path: str) -> Iterator[tuple[int, list]]:
     """(line number, cells) of every non-empty row, cells un-guarded, trailing empty cells dropped."""
     while True:
@@ -591,12 +598,8 @@ def _csv_lines(reader, path: str) -> Iterator[tuple[int, list]]:
             cells = next(reader)
         except StopIteration:
             return
-        except csv.Error as error:
-            raise Broken(_t("line {line}: not a well-formed CSV row ({error})", line=reader.line_num,
-                            error=error)) from None
-        except UnicodeDecodeError:
-            raise Unreadable(_t("{path} is not UTF-8 text after line {line}", path=path,
-                                line=reader.line_num)) from None
+        except (csv.Error, UnicodeDecodeError) as error:
+            raise _unreadable(error, reader, path) from None
         cells = [plain_cell(cell) for cell in cells]
         while cells and cells[-1] == "":
             cells.pop()
@@ -1109,12 +1112,8 @@ def _check_csv_rows(check: _RowCheck, record: Record) -> None:
             row = _csv_ballot_row(cells, number + 1, reader.line_num)
             check.row(row)
             number, previous = check.number, check.previous
-    except csv.Error as error:
-        raise Broken(_t("line {line}: not a well-formed CSV row ({error})", line=reader.line_num,
-                        error=error)) from None
-    except UnicodeDecodeError:
-        raise Unreadable(_t("{path} is not UTF-8 text after line {line}", path=path,
-                            line=reader.line_num)) from None
+    except (csv.Error, UnicodeDecodeError) as error:
+        raise _unreadable(error, reader, path) from None
     finally:
         if collecting:
             gc.enable()
