@@ -106,7 +106,7 @@ def test_staff_record_a_milestone_and_a_payment(demo, client, auth):
         "photos": [(io.BytesIO(jpeg()), "现场.jpg")]}, content_type="multipart/form-data")
     assert milestone.status_code == 302
     payment = client.post(f"/tracking/projects/{project_id}/spending", data={
-        "spent_on": local_today().isoformat(), "amount": "5,000", "payee": "湖南湘天市政工程有限公司",
+        "spent_on": local_today().isoformat(), "amount": "5000", "payee": "湖南湘天市政工程有限公司",
         "note": "进度款"})
     assert payment.status_code == 302
 

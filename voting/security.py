@@ -73,11 +73,12 @@ def no_store(response):
     """Keep what may show a person's own data out of every cache (a shared phone's browser, a proxy):
     every answer to a signed-in session or to a request with credentials (a bearer token), and the
     sign-in and activation pages and answers. Public pages to anonymous readers stay cacheable; so
-    do static files."""
+    do static files, and what a view marks `public` itself (a published photo)."""
     if request.endpoint == "static":
         return response
-    if "no-store" in response.headers.get("Cache-Control", ""):
-        return response  # the view said so itself (a private photo: `private, no-store`)
+    said = response.headers.get("Cache-Control", "")
+    if "no-store" in said or "public" in said:
+        return response  # the view said so itself: a private photo is `private, no-store`, a public one public
     if (request.endpoint in _CREDENTIAL_ENDPOINTS or "Authorization" in request.headers
             or session.get("_user_id") is not None):
         response.headers["Cache-Control"] = "no-store"
