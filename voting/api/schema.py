@@ -4,7 +4,9 @@ A route declares what it takes and what it answers, and SpecTree checks the body
 builds the OpenAPI 3.1 document (`openapi.py`) from the same declaration:
 
     @bp.post("/cycles/<int:cycle_id>/proposals")
-    @spec.validate(json=ProposalIn, resp=answers(201, ProposalCreated, 403, 404, 409))
+    @require_roles(Role.RESIDENT, Role.STAFF)
+    @validate(json=ProposalIn, resp=answers(201, ProposalCreated, 409))
+    @transactional
     def submit(cycle_id):
         body = request_body(ProposalIn)
 
