@@ -190,6 +190,13 @@ class Auth:
         return {"Authorization": f"Bearer {self.token(username)}"}
 
 
+def cast(client, auth: Auth, username: str, cycle_id: int, projects: list[int]) -> None:
+    """`username` casts a ballot for `projects` through the API; it must be accepted."""
+    response = client.put(f"/api/v1/cycles/{cycle_id}/ballot", json={"projects": projects},
+                          headers=auth.headers(username))
+    assert response.status_code == 200, response.get_json()
+
+
 @pytest.fixture()
 def auth(client) -> Auth:
     return Auth(client)

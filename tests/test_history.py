@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from conftest import cast
+
 from voting.audit.services import log_action
 from voting.audit.words import ACTION_LABELS
 from voting.cycles.models import Cycle
@@ -20,12 +22,6 @@ from voting.results.services import tie_rule
 
 EN = {"Accept-Language": "en"}
 ZH = {"Accept-Language": "zh-CN"}
-
-
-def cast(client, auth, username, cycle_id, projects):
-    response = client.put(f"/api/v1/cycles/{cycle_id}/ballot", json={"projects": projects},
-                          headers=auth.headers(username))
-    assert response.status_code == 200, response.get_json()
 
 
 @pytest.fixture()

@@ -11,7 +11,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from conftest import TEST_PASSWORD
+from conftest import TEST_PASSWORD, cast
 
 from voting.audit.models import ActionLogEntry
 from voting.cycles.models import Cycle
@@ -20,12 +20,6 @@ from voting.extensions import db
 from voting.results.models import Objection
 
 EN = {"Accept-Language": "en"}
-
-
-def cast(client, auth, username, cycle_id, projects):
-    response = client.put(f"/api/v1/cycles/{cycle_id}/ballot", json={"projects": projects},
-                          headers=auth.headers(username))
-    assert response.status_code == 200, response.get_json()
 
 
 @pytest.fixture()

@@ -15,6 +15,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
+from conftest import cast
+
 from voting.audit.models import ActionLogEntry
 from voting.database import utcnow
 from voting.extensions import db
@@ -22,12 +24,6 @@ from voting.results.models import CycleResult
 
 EN = {"Accept-Language": "en"}
 VERIFIER = Path(__file__).resolve().parent.parent / "voting" / "audit" / "verify_record.py"
-
-
-def cast(client, auth, username, cycle_id, projects):
-    response = client.put(f"/api/v1/cycles/{cycle_id}/ballot", json={"projects": projects},
-                          headers=auth.headers(username))
-    assert response.status_code == 200, response.get_json()
 
 
 def close(cycle):

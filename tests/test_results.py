@@ -4,15 +4,11 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
+from conftest import cast
+
 from voting.database import utcnow
 from voting.extensions import db
 from voting.results.models import CycleResult
-
-
-def cast(client, auth, username, cycle_id, projects):
-    response = client.put(f"/api/v1/cycles/{cycle_id}/ballot", json={"projects": projects},
-                          headers=auth.headers(username))
-    assert response.status_code == 200, response.get_json()
 
 
 def close(cycle):
